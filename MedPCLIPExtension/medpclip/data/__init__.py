@@ -1,0 +1,1 @@
+"""Volumes, geometry, intensity, vocabulary, datalists and region-prompt sampling."""

@@ -1,0 +1,172 @@
+"""Every coordinate conversion in one place.
+
+Spaces: ``ijk`` (continuous voxel index of the input image, i fastest), ``ras`` and ``lps`` (world mm).
+The engine works on a *canonical* copy of each volume whose array axes run i -> patient left,
+j -> posterior, k -> superior (the usual radiological axial display: anterior up, patient right on
+the image's left). Reorientation is a permutation + flips of array axes chosen from the affine (no
+resampling, so oblique volumes go to the nearest axes), and it is exactly invertible.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .volume import LPS_TO_RAS
+
+SPACES = ("ijk", "ras", "lps")
+PLANES = ("axial", "coronal", "sagittal")
+# canonical index axis fixed by each plane (0 = i, 1 = j, 2 = k)
+PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
+_CANONICAL_RAS = np.array([[-1, 0, 0], [0, -1, 0], [0, 0, 1]], dtype=float)  # i->L, j->P, k->S
+
+
+class GeometryError(ValueError):
+    """Coordinates that are malformed or fall outside the image."""
+
+
+def to_ijk(points: np.ndarray, space: str, affine: np.ndarray) -> np.ndarray:
+    """(N, 3) points in ``space`` -> continuous ijk of the image with ``affine`` (index -> RAS)."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    if space == "ijk":
+        return pts
+    if space not in SPACES:
+        raise GeometryError(f"unknown coordinate space {space!r}; use one of {SPACES}")
+    if space == "lps":
+        pts = pts * np.array([-1.0, -1.0, 1.0])
+    homog = np.c_[pts, np.ones(len(pts))]
+    return (np.linalg.inv(affine) @ homog.T).T[:, :3]
+
+
+def from_ijk(points: np.ndarray, space: str, affine: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points, dtype=float).reshape(-1, 3)
+    if space == "ijk":
+        return pts
+    out = (affine @ np.c_[pts, np.ones(len(pts))].T).T[:, :3]
+    return out * np.array([-1.0, -1.0, 1.0]) if space == "lps" else out
+
+
+def ras_to_lps(points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, dtype=float) * np.array([-1.0, -1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """Maps an input grid [k, j, i] to the canonical grid and back.
+
+    ``perm[c]`` = input ijk axis that becomes canonical axis c; ``flip[c]`` = whether it is reversed.
+    """
+
+    perm: tuple[int, int, int]
+    flip: tuple[bool, bool, bool]
+    shape_ijk: tuple[int, int, int]   # input size (ni, nj, nk)
+
+    @classmethod
+    def from_affine(cls, affine: np.ndarray, shape_ijk: tuple[int, int, int]) -> "Orientation":
+        dirs = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)  # columns: RAS direction of i, j, k
+        dots = _CANONICAL_RAS.T @ dirs  # [canonical c, input axis a]
+        best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(dots[c, p[c]]) for c in range(3)))
+        flip = tuple(bool(dots[c, best[c]] < 0) for c in range(3))
+        return cls(tuple(best), flip, tuple(int(s) for s in shape_ijk))
+
+    @property
+    def canonical_shape_ijk(self) -> tuple[int, int, int]:
+        return tuple(self.shape_ijk[a] for a in self.perm)
+
+    def index_matrix(self) -> np.ndarray:
+        """4x4 M with input_ijk = M @ canonical_ijk (homogeneous)."""
+        m = np.zeros((4, 4))
+        m[3, 3] = 1
+        for c, a in enumerate(self.perm):
+            if self.flip[c]:
+                m[a, c] = -1
+                m[a, 3] = self.shape_ijk[a] - 1
+            else:
+                m[a, c] = 1
+        return m
+
+    def canonical_affine(self, affine: np.ndarray) -> np.ndarray:
+        return affine @ self.index_matrix()
+
+    def ijk_to_canonical(self, ijk: np.ndarray) -> np.ndarray:
+        pts = np.asarray(ijk, dtype=float).reshape(-1, 3)
+        inv = np.linalg.inv(self.index_matrix())
+        return (inv @ np.c_[pts, np.ones(len(pts))].T).T[:, :3]
+
+    # arrays are [k, j, i]: array axis of ijk axis a is 2 - a
+    def array_to_canonical(self, arr_kji: np.ndarray) -> np.ndarray:
+        axes_ijk = list(self.perm)
+        out = np.transpose(arr_kji, [2 - axes_ijk[2], 2 - axes_ijk[1], 2 - axes_ijk[0]])
+        flips = [ax for ax, c in zip((0, 1, 2), (2, 1, 0)) if self.flip[c]]
+        return np.flip(out, axis=flips) if flips else out
+
+    def array_from_canonical(self, arr_kji: np.ndarray) -> np.ndarray:
+        flips = [ax for ax, c in zip((0, 1, 2), (2, 1, 0)) if self.flip[c]]
+        arr = np.flip(arr_kji, axis=flips) if flips else arr_kji
+        # canonical array axis (2 - c) holds input ijk axis perm[c] -> input array axis 2 - perm[c]
+        order = [0, 0, 0]
+        for c in range(3):
+            order[2 - self.perm[c]] = 2 - c
+        return np.transpose(arr, order)
+
+
+def check_inside(ijk: np.ndarray, shape_ijk: tuple[int, int, int], what: str = "point") -> None:
+    """Raise GeometryError if any continuous ijk point lies outside the voxel grid (half-voxel margin)."""
+    pts = np.asarray(ijk, dtype=float).reshape(-1, 3)
+    if not np.all(np.isfinite(pts)):
+        raise GeometryError(f"{what} coordinates must be finite numbers")
+    upper = np.asarray(shape_ijk, dtype=float) - 0.5
+    for p in pts:
+        if np.any(p < -0.5) or np.any(p > upper):
+            raise GeometryError(f"{what} at ijk {np.round(p, 2).tolist()} lies outside the image "
+                                f"(size {list(shape_ijk)})")
+
+
+def plane_axes(plane: str) -> tuple[int, int, int]:
+    """(fixed axis, row axis, column axis) as canonical ijk axes. Rows run top->bottom, columns left->right.
+
+    axial: rows j (anterior->posterior), cols i (right->left); coronal: rows k reversed (superior at the top),
+    cols i; sagittal: rows k reversed, cols j (anterior->posterior).
+    """
+    if plane not in PLANE_AXIS:
+        raise GeometryError(f"unknown plane {plane!r}; use one of {PLANES}")
+    return {"axial": (2, 1, 0), "coronal": (1, 2, 0), "sagittal": (0, 2, 1)}[plane]
+
+
+def extract_slice(canon_kji: np.ndarray, plane: str, index: int) -> np.ndarray:
+    """2D slice (rows, cols) of a canonical [k, j, i] array, superior at the top for coronal / sagittal."""
+    if plane == "axial":
+        return canon_kji[index]
+    if plane == "coronal":
+        return canon_kji[::-1, index, :]
+    return canon_kji[::-1, :, index]
+
+
+def insert_slice(canon_kji: np.ndarray, plane: str, index: int, slice2d: np.ndarray) -> None:
+    if plane == "axial":
+        canon_kji[index] = slice2d
+    elif plane == "coronal":
+        canon_kji[::-1, index, :] = slice2d
+    else:
+        canon_kji[::-1, :, index] = slice2d
+
+
+def point_to_slice(ijk_canon: np.ndarray, plane: str, shape_ijk: tuple[int, int, int]) -> tuple[int, float, float]:
+    """Canonical ijk point -> (slice index, x = column, y = row) in the plane's 2D slice."""
+    p = np.asarray(ijk_canon, dtype=float).reshape(3)
+    fixed, _, _ = plane_axes(plane)
+    idx = int(np.clip(np.round(p[fixed]), 0, shape_ijk[fixed] - 1))
+    nk = shape_ijk[2]
+    if plane == "axial":
+        return idx, p[0], p[1]
+    if plane == "coronal":
+        return idx, p[0], (nk - 1) - p[2]
+    return idx, p[1], (nk - 1) - p[2]
+
+
+def slice_pixel_spacing(spacing_ijk: np.ndarray, plane: str) -> tuple[float, float]:
+    """(row spacing, column spacing) in mm of a canonical slice."""
+    _, row_axis, col_axis = plane_axes(plane)
+    return float(spacing_ijk[row_axis]), float(spacing_ijk[col_axis])

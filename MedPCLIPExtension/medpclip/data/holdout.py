@@ -1,0 +1,49 @@
+"""The held-out slice rule shared by training and evaluation (no evaluation slice is ever trained on).
+
+Per case, on the canonical k (axial) axis, within the labelled extent [k_min, k_max] (slices holding any
+label): a contiguous block of ``round(fraction * extent)`` slices (at least 1), centred in that extent, is
+held out. When the extent has 10 or more slices, one guard slice on each side of the block is used by
+neither training nor evaluation (neighbouring slices are nearly identical at fine spacing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_FRACTION = 0.2
+
+
+def labelled_extent(canon_label: np.ndarray) -> tuple[int, int]:
+    ks = np.nonzero(canon_label.reshape(canon_label.shape[0], -1).max(1) > 0)[0]
+    if ks.size == 0:
+        return 0, canon_label.shape[0] - 1
+    return int(ks.min()), int(ks.max())
+
+
+def holdout_block(k_min: int, k_max: int, fraction: float = DEFAULT_FRACTION) -> tuple[int, int]:
+    """[start, stop) of held-out canonical k indices."""
+    if fraction <= 0:
+        return k_min, k_min
+    extent = k_max - k_min + 1
+    n = max(1, int(round(extent * fraction)))
+    start = k_min + (extent - n) // 2
+    return start, start + n
+
+
+def guard_width(k_min: int, k_max: int) -> int:
+    return 1 if k_max - k_min + 1 >= 10 else 0
+
+
+def train_slices(canon_label: np.ndarray, fraction: float = DEFAULT_FRACTION) -> list[int]:
+    k_min, k_max = labelled_extent(canon_label)
+    start, stop = holdout_block(k_min, k_max, fraction)
+    if stop == start:
+        return list(range(canon_label.shape[0]))
+    g = guard_width(k_min, k_max)
+    return [k for k in range(canon_label.shape[0]) if k < start - g or k >= stop + g]
+
+
+def eval_slices(canon_label: np.ndarray, fraction: float = DEFAULT_FRACTION) -> list[int]:
+    k_min, k_max = labelled_extent(canon_label)
+    start, stop = holdout_block(k_min, k_max, fraction)
+    return list(range(start, stop))

@@ -1,0 +1,222 @@
+"""Volumes: loading (NIfTI, NRRD, MHA, DICOM series folders), geometry, modality, and writing label maps
+back in the input's exact geometry.
+
+Arrays are indexed ``[k, j, i]`` (i fastest), as in SimpleITK and Slicer. ``affine`` maps continuous
+index ``(i, j, k, 1)`` to RAS millimetres.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".seg.nrrd", ".mha", ".mhd", ".dcm")
+# Refuse absurd declared sizes before allocating (a corrupt header can claim terabytes).
+MAX_VOXELS = 1024 * 1024 * 1024
+
+
+class VolumeError(ValueError):
+    """A file or array that cannot be used as a volume; the message names the file and the problem."""
+
+
+@dataclass
+class Volume:
+    array: np.ndarray                 # [k, j, i] float32 (images) or integer (label maps)
+    affine: np.ndarray                # 4x4 index (i, j, k) -> RAS mm
+    modality: str = "CT"              # "CT" | "MR" | other DICOM modality string
+    source: str | None = None
+    is_dicom: bool = False
+    dicom_files: list[str] = field(default_factory=list)
+
+    @property
+    def shape_ijk(self) -> tuple[int, int, int]:
+        k, j, i = self.array.shape
+        return i, j, k
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """(si, sj, sk) in mm."""
+        return np.linalg.norm(self.affine[:3, :3], axis=0)
+
+    def same_geometry(self, other: "Volume", tol: float = 1e-3) -> bool:
+        return self.array.shape == other.array.shape and np.allclose(self.affine, other.affine, atol=tol)
+
+
+def affine_from_sitk(image) -> np.ndarray:
+    spacing = np.array(image.GetSpacing(), dtype=float)
+    direction = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
+    lps = np.eye(4)
+    lps[:3, :3] = direction * spacing[None, :]
+    lps[:3, 3] = image.GetOrigin()
+    return LPS_TO_RAS @ lps
+
+
+def sitk_geometry_from_affine(affine: np.ndarray) -> tuple[tuple, tuple, tuple]:
+    """RAS affine -> (spacing, origin, direction) in SimpleITK's LPS convention."""
+    lps = LPS_TO_RAS @ affine
+    spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    direction = lps[:3, :3] / spacing[None, :]
+    return tuple(spacing), tuple(lps[:3, 3]), tuple(direction.ravel())
+
+
+def guess_modality(array: np.ndarray) -> str:
+    """Stated rule: CT when at least 5% of voxels are below -500 (air in Hounsfield units) and the
+    minimum is >= -3100 (HU floor, allowing scanner padding values such as -1024 or -3024); MR otherwise.
+    MR intensities are arbitrary but never negative air values below -500 over 5% of the volume."""
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        return "MR"
+    low = float(np.mean(finite < -500))
+    return "CT" if low >= 0.05 and float(finite.min()) >= -3100 else "MR"
+
+
+def _read_dicom_series(folder: Path):
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise VolumeError(f"{folder}: no DICOM series found in this folder")
+    best = max(series, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
+    files = list(reader.GetGDCMSeriesFileNames(str(folder), best))
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    image = reader.Execute()
+    modality = None
+    if reader.HasMetaDataKey(0, "0008|0060"):
+        modality = reader.GetMetaData(0, "0008|0060").strip() or None
+    return image, modality, files
+
+
+def _check_declared_size(path: Path) -> None:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    size = reader.GetSize()
+    if int(np.prod(size, dtype=np.int64)) * max(1, reader.GetNumberOfComponents()) > MAX_VOXELS:
+        raise VolumeError(f"{path}: declared size {size} is too large (more than {MAX_VOXELS} voxels)")
+    if path.stat().st_size < 64:
+        raise VolumeError(f"{path}: file is too small to be an image")
+
+
+def read_image(path: str | Path, modality: str | None = None, allow_nonfinite: bool = False,
+               kind: str = "image") -> Volume:
+    """Read a 3D image (file or DICOM series folder) -> Volume. Raises VolumeError with a clear message."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.exists():
+        raise VolumeError(f"{path}: no such file or folder")
+    dicom_files: list[str] = []
+    file_modality = None
+    try:
+        if path.is_dir():
+            image, file_modality, dicom_files = _read_dicom_series(path)
+        else:
+            _check_declared_size(path)
+            image = sitk.ReadImage(str(path))
+            if image.HasMetaDataKey("0008|0060"):
+                file_modality = image.GetMetaData("0008|0060").strip() or None
+    except VolumeError:
+        raise
+    except RuntimeError as exc:  # SimpleITK reports unreadable / truncated files this way
+        first = str(exc).strip().splitlines()
+        detail = next((ln for ln in first if "ERROR" in ln or "rror" in ln), first[-1] if first else "")
+        raise VolumeError(f"{path}: cannot read as a {kind} ({detail.strip()[:200]})") from None
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise VolumeError(f"{path}: {kind} has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
+                          "a single-channel (grey-level) image is required")
+    dim = image.GetDimension()
+    if dim == 4 and image.GetSize()[3] == 1:
+        image = image[:, :, :, 0]
+    elif dim == 2:
+        image = sitk.JoinSeries(image)
+    elif dim != 3:
+        raise VolumeError(f"{path}: {kind} is {dim}-D with size {image.GetSize()}; a 3D volume is required")
+    array = sitk.GetArrayFromImage(image)
+    if kind == "image":
+        array = array.astype(np.float32, copy=False)
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        if bad and not allow_nonfinite:
+            raise VolumeError(f"{path}: image contains {bad} NaN or infinite voxels")
+    if min(array.shape) < 1:
+        raise VolumeError(f"{path}: {kind} is empty (size {image.GetSize()})")
+    mod = (modality or file_modality or (guess_modality(array) if kind == "image" else "SEG")).upper()
+    return Volume(array, affine_from_sitk(image), mod, str(path), bool(dicom_files), dicom_files)
+
+
+def read_label(path: str | Path, like: Volume | None = None) -> Volume:
+    """Read an integer label map; if ``like`` is given its geometry must match (clear error otherwise)."""
+    vol = read_image(path, kind="label map")
+    arr = vol.array
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or np.any(np.abs(arr - np.round(arr)) > 1e-3):
+            raise VolumeError(f"{path}: label map has non-integer values")
+        arr = np.round(arr)
+    if arr.min() < 0:
+        raise VolumeError(f"{path}: label map has negative values")
+    vol.array = arr.astype(np.int32)
+    if like is not None and not vol.same_geometry(like, tol=1e-2):
+        raise VolumeError(f"{path}: label map geometry (size {vol.shape_ijk}) does not match its image "
+                          f"(size {like.shape_ijk}) or their spacing / origin / direction differ")
+    return vol
+
+
+def volume_from_array(array_kji: np.ndarray, affine: np.ndarray | None = None, modality: str | None = None) -> Volume:
+    array = np.asarray(array_kji)
+    if array.ndim != 3:
+        raise VolumeError(f"array has shape {array.shape}; a 3D [k, j, i] array is required")
+    affine = np.eye(4) if affine is None else np.asarray(affine, dtype=float)
+    if affine.shape != (4, 4) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        raise VolumeError("affine must be an invertible 4x4 index-to-RAS matrix")
+    arr = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise VolumeError("array contains NaN or infinite voxels")
+    return Volume(arr, affine, (modality or guess_modality(arr)).upper())
+
+
+def _atomic_write(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith((".nii.gz", ".seg.nrrd")) else path.suffix
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_array(array_kji: np.ndarray, like: Volume, path: str | Path) -> Path:
+    """Write an array in ``like``'s exact geometry (size, spacing, origin, direction). Atomic."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if array_kji.shape != like.array.shape:
+        raise VolumeError(f"array shape {array_kji.shape} does not match the image {like.array.shape}")
+    if path.suffix.lower() == ".dcm" or path.is_dir():
+        raise VolumeError(f"{path}: write DICOM SEG with write_dicom_seg(); give .nii.gz / .nrrd / .seg.nrrd here")
+    if not path.name.endswith((".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")):
+        raise VolumeError(f"{path}: unsupported output format; use .nii.gz, .nii, .nrrd, .seg.nrrd or .mha")
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array_kji))
+    spacing, origin, direction = sitk_geometry_from_affine(like.affine)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    image.SetDirection(direction)
+    return _atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
+
+
+def write_label(mask_kji: np.ndarray, like: Volume, path: str | Path) -> Path:
+    return write_array(np.asarray(mask_kji).astype(np.uint8 if mask_kji.max(initial=0) < 256 else np.uint16), like, path)

@@ -1,0 +1,1 @@
+"""Evaluation: click-simulation protocol, metrics, baselines, benchmarks."""

@@ -1,0 +1,198 @@
+"""Checkpoint I/O: one ``.safetensors`` file holding the weights, the cached vocabulary text features and
+JSON metadata (config, vocabulary, provenance, metrics). Pickles are refused before anything is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from .config import MedPCLIPConfig, get_config
+from .medpclip import MedPCLIP
+from .text import sha256_file
+
+log = logging.getLogger(__name__)
+
+FORMAT = "medpclip-checkpoint/1"
+VOCAB_KEY = "vocabulary.text_features"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_CHECKPOINT_NAME = "medpclip_tiny_default.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid MedP-CLIP checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    model: MedPCLIP
+    vocabulary: list[dict[str, str]]             # [{"id": ..., "name": ...}] in the order of text_features
+    text_features: torch.Tensor                  # (V, text_dim) frozen sentence features (template-averaged)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    sha256: str | None = None
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.provenance.get("trained", False))
+
+
+def default_checkpoint_path() -> Path:
+    """``$MEDPCLIP_CHECKPOINT`` or the bundled ``Resources/Models/medpclip_tiny_default.safetensors``."""
+    env = os.environ.get("MEDPCLIP_CHECKPOINT")
+    if env:
+        return Path(env)
+    return REPO_ROOT / "Resources" / "Models" / DEFAULT_CHECKPOINT_NAME
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in ckpt.model.state_dict().items()}
+    tensors[VOCAB_KEY] = ckpt.text_features.detach().cpu().float().contiguous()
+    metadata = {
+        "format": FORMAT,
+        "config": json.dumps(ckpt.model.cfg.to_dict()),
+        "vocabulary": json.dumps(ckpt.vocabulary),
+        "provenance": json.dumps(ckpt.provenance),
+        "metrics": json.dumps(ckpt.metrics),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _check_header(path: Path) -> None:
+    """Refuse pickles / zips / truncated files by looking at bytes only (no deserialisation)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(f"{path}: this is a pickle-based (torch.save) file; only .safetensors "
+                              "checkpoints are loaded, because pickles can run code")
+    if len(head) < 8:
+        raise CheckpointError(f"{path}: file too short to be a safetensors checkpoint ({size} bytes)")
+    (header_len,) = struct.unpack("<Q", head)
+    if header_len <= 1 or header_len > min(size - 8, 100 * 1024 * 1024):
+        raise CheckpointError(f"{path}: not a safetensors file (bad header length {header_len}) or truncated")
+
+
+def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load and validate a checkpoint; every failure is a ``CheckpointError`` naming the file and the problem."""
+    from safetensors import safe_open
+
+    path = Path(path) if path is not None else default_checkpoint_path()
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    _check_header(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise CheckpointError(f"{path}: not a MedP-CLIP checkpoint (metadata format={meta.get('format')!r})")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except CheckpointError:
+        raise
+    except Exception as exc:  # safetensors raises several types for truncated / corrupt files
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
+    try:
+        cfg = MedPCLIPConfig.from_dict(json.loads(meta["config"]))
+        vocabulary = json.loads(meta.get("vocabulary", "[]"))
+        provenance = json.loads(meta.get("provenance", "{}"))
+        metrics = json.loads(meta.get("metrics", "{}"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: invalid checkpoint metadata ({exc})") from None
+    model = MedPCLIP(cfg)
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{path}: weights do not match config {cfg.name!r} (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]})")
+    model.load_state_dict(state)
+    text_features = tensors.get(VOCAB_KEY, torch.zeros(0, cfg.text_dim))
+    if text_features.shape[0] != len(vocabulary):
+        raise CheckpointError(f"{path}: vocabulary has {len(vocabulary)} names but {text_features.shape[0]} embeddings")
+    model.to(device).eval()
+    return Checkpoint(model, vocabulary, text_features, provenance, metrics, path, sha256_file(path))
+
+
+def new_checkpoint(config: str | MedPCLIPConfig = "tiny", seed: int = 0) -> Checkpoint:
+    """A freshly initialised, untrained model (provenance says so)."""
+    cfg = get_config(config) if isinstance(config, str) else config
+    torch.manual_seed(seed)
+    model = MedPCLIP(cfg).eval()
+    return Checkpoint(model, [], torch.zeros(0, cfg.text_dim), {"trained": False, "seed": seed})
+
+
+def import_clip_visual(model: MedPCLIP, path: str | Path) -> dict[str, list[str]]:
+    """Load CLIP ViT visual weights (OpenAI / open_clip key layout, ``.safetensors``) into ``model.visual``.
+
+    RGB patch weights are summed to one grey channel; positional embeddings are resized to the model grid.
+    Returns {"loaded": [...], "skipped": [...]}.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: CLIP weights file not found")
+    _check_header(path)
+    try:
+        raw = load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(f"{path}: corrupt safetensors file ({exc})") from None
+    return load_clip_visual_state(model, raw)
+
+
+def load_clip_visual_state(model: MedPCLIP, raw: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    target = model.visual.state_dict()
+    loaded, skipped = [], []
+    new_state = {}
+    for key, value in raw.items():
+        name = key[len("visual."):] if key.startswith("visual.") else key
+        if name not in target:
+            skipped.append(key)
+            continue
+        if name == "conv1.weight" and value.shape[1] != target[name].shape[1]:
+            value = value.sum(dim=1, keepdim=True)  # RGB -> grey: same response to a grey image
+        if name == "positional_embedding" and value.shape != target[name].shape:
+            value = _resize_pos_embed(value, model.cfg.grid)
+        if value.shape != target[name].shape:
+            raise CheckpointError(f"CLIP weight {key}: shape {tuple(value.shape)} does not fit "
+                                  f"{tuple(target[name].shape)} of config {model.cfg.name!r}")
+        new_state[name] = value
+        loaded.append(name)
+    missing = sorted(set(target) - set(new_state))
+    if missing:
+        raise CheckpointError(f"CLIP weights lack visual keys {missing[:5]}")
+    model.visual.load_state_dict(new_state)
+    return {"loaded": loaded, "skipped": skipped}
+
+
+def _resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
+    cls, patches = pos[:1], pos[1:]
+    old = int(round(patches.shape[0] ** 0.5))
+    patches = patches.reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    patches = F.interpolate(patches, size=(grid, grid), mode="bicubic", align_corners=False)
+    return torch.cat([cls, patches.permute(0, 2, 3, 1).reshape(grid * grid, -1)])

@@ -1,0 +1,142 @@
+"""MedP-CLIP: CLIP-layout trunk with prompt fusion in its last K blocks, text projection, mask decoder."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import MedPCLIPConfig
+from .fusion import DensePromptEmbed, GatedCrossAttention
+from .mask_decoder import MaskDecoder
+from .prompt_encoder import LayerNorm2d, PromptEncoder
+from .vit import VisionTransformer
+
+
+@dataclass
+class Prompts:
+    """Prompts in model-grid pixel coordinates (x, y); every field optional.
+
+    points (B, N, 2) float, labels (B, N) long (1 pos, 0 neg, -1 pad), boxes (B, 4) float (x0, y0, x1, y1),
+    region_mask (B, 1, S, S) binary prior / region to describe, prev_low_res (B, 1, 4g, 4g) previous logits.
+    """
+
+    points: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    boxes: torch.Tensor | None = None
+    region_mask: torch.Tensor | None = None
+    prev_low_res: torch.Tensor | None = None
+
+
+@dataclass
+class SliceFeatures:
+    """Prompt-independent features of a batch of slices: what the engine caches per slice.
+
+    tokens (B, 1 + g*g, C): output of the prompt-free trunk blocks; fine (B, F, 4g, 4g): high-res conv features.
+    """
+
+    tokens: torch.Tensor
+    fine: torch.Tensor
+
+    def index(self, i: int | slice) -> "SliceFeatures":
+        sel = slice(i, i + 1) if isinstance(i, int) else i
+        return SliceFeatures(self.tokens[sel], self.fine[sel])
+
+
+@dataclass
+class PromptedOutput:
+    """region_embedding (B, E) L2-normalised; masks (B, M, 4g, 4g) logits; iou (B, M) predicted quality."""
+
+    region_embedding: torch.Tensor
+    masks: torch.Tensor
+    iou: torch.Tensor
+
+
+class FineFeatures(nn.Module):
+    """Two stride-2 convs: slice (B, 1, S, S) -> (B, F, S/4, S/4), for sharp decoder edges."""
+
+    def __init__(self, in_channels: int, channels: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, channels // 2, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(channels // 2, channels, 3, stride=2, padding=1), nn.GELU(),
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
+
+
+class MedPCLIP(nn.Module):
+    def __init__(self, cfg: MedPCLIPConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.visual = VisionTransformer(cfg)
+        self.prompt_encoder = PromptEncoder(cfg.decoder_dim, cfg.image_size, cfg.grid)
+        self.dense_prompt = DensePromptEmbed(cfg.width, cfg.patch_size)
+        self.fusion = nn.ModuleList(GatedCrossAttention(cfg.width, cfg.decoder_dim, cfg.heads)
+                                    for _ in range(cfg.prompt_blocks))
+        self.neck = nn.Sequential(
+            nn.Conv2d(cfg.width, cfg.decoder_dim, 1, bias=False), LayerNorm2d(cfg.decoder_dim),
+            nn.Conv2d(cfg.decoder_dim, cfg.decoder_dim, 3, padding=1, bias=False), LayerNorm2d(cfg.decoder_dim),
+        )
+        self.fine_features = FineFeatures(cfg.in_channels, cfg.fine_channels)
+        self.mask_decoder = MaskDecoder(cfg.decoder_dim, cfg.decoder_depth, cfg.decoder_heads,
+                                        cfg.num_multimask, cfg.fine_channels)
+        self.text_projection = nn.Linear(cfg.text_dim, cfg.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    # -- image side -------------------------------------------------------------------------------
+    def encode_slices(self, image: torch.Tensor) -> SliceFeatures:
+        """image (B, 1, S, S) normalised to [0, 1] -> cached features (prompt-free blocks only)."""
+        x = self.visual.embed(image)
+        for block in self.visual.blocks[: self.cfg.prompt_free_blocks]:
+            x = block(x)
+        return SliceFeatures(tokens=x, fine=self.fine_features(image))
+
+    def global_embedding(self, image: torch.Tensor) -> torch.Tensor:
+        """Plain trunk (no prompt): image (B, 1, S, S) -> (B, E) normalised."""
+        x = self.visual.embed(image)
+        for block in self.visual.blocks:
+            x = block(x)
+        return F.normalize(self.visual.head(x), dim=-1)
+
+    def prompted(self, feats: SliceFeatures, prompts: Prompts, with_masks: bool = True) -> PromptedOutput:
+        """Run the last K blocks with the prompt fused in, then the region head and the mask decoder."""
+        b = feats.tokens.shape[0]
+        pe = self.prompt_encoder
+        sparse = pe.sparse(prompts.points, prompts.labels, prompts.boxes, b)
+        prompt_map = pe.dense_prompt_map(prompts.points, prompts.labels, prompts.boxes, prompts.region_mask, b)
+        x = feats.tokens
+        x = torch.cat([x[:, :1], x[:, 1:] + self.dense_prompt(prompt_map.to(x.dtype))], dim=1)
+        for block, fuse in zip(self.visual.blocks[self.cfg.prompt_free_blocks:], self.fusion):
+            x = fuse(block(x), sparse)
+        region = F.normalize(self.visual.head(x), dim=-1)
+        if not with_masks:
+            return PromptedOutput(region, x.new_zeros(b, 0, 1, 1), x.new_zeros(b, 0))
+        g = self.cfg.grid
+        image_embedding = self.neck(x[:, 1:].transpose(1, 2).reshape(b, -1, g, g))
+        dense = pe.dense(prompts.prev_low_res, b)
+        masks, iou = self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
+        return PromptedOutput(region, masks, iou)
+
+    def forward(self, image: torch.Tensor, prompts: Prompts) -> PromptedOutput:
+        return self.prompted(self.encode_slices(image), prompts)
+
+    # -- text side --------------------------------------------------------------------------------
+    def project_text(self, text_features: torch.Tensor) -> torch.Tensor:
+        """Frozen sentence features (N, text_dim) -> (N, E) normalised."""
+        return F.normalize(self.text_projection(text_features), dim=-1)
+
+    def parameter_counts(self) -> dict[str, int]:
+        groups = {
+            "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
+            "fusion": nn.ModuleList([self.dense_prompt, self.fusion]),
+            "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder]),
+            "text_projection": self.text_projection,
+        }
+        counts = {k: sum(p.numel() for p in m.parameters()) for k, m in groups.items()}
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        return counts

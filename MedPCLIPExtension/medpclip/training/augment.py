@@ -1,0 +1,72 @@
+"""Slice augmentation (MONAI dictionary transforms): intensity, scale, rotation, elastic shape, and
+zoom-in crops around the prompted structure. Image and label map move together."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+
+def build_spatial(seed: int):
+    from monai.transforms import Compose, Rand2DElasticd, RandAffined
+
+    t = Compose([
+        RandAffined(keys=("image", "label"), prob=0.8, rotate_range=(np.pi / 12,), scale_range=(0.15, 0.15),
+                    translate_range=(20, 20), mode=("bilinear", "nearest"), padding_mode="zeros"),
+        Rand2DElasticd(keys=("image", "label"), prob=0.25, spacing=(48, 48), magnitude_range=(1.0, 3.0),
+                       mode=("bilinear", "nearest"), padding_mode="zeros"),
+    ])
+    t.set_random_state(seed)
+    return t
+
+
+def build_intensity(seed: int):
+    from monai.transforms import Compose, RandAdjustContrastd, RandGaussianNoised, RandScaleIntensityd, RandShiftIntensityd
+
+    t = Compose([
+        RandAdjustContrastd(keys="image", prob=0.4, gamma=(0.7, 1.5)),
+        RandScaleIntensityd(keys="image", prob=0.4, factors=0.15),
+        RandShiftIntensityd(keys="image", prob=0.4, offsets=0.08),
+        RandGaussianNoised(keys="image", prob=0.3, std=0.03),
+    ])
+    t.set_random_state(seed)
+    return t
+
+
+def zoom_crop(image: torch.Tensor, label: torch.Tensor, value: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop a square around the structure (1.5-4x its extent, >= 48 px) and resize it to the grid."""
+    size = image.shape[-1]
+    ys, xs = torch.nonzero(label == value, as_tuple=True)
+    if ys.numel() == 0:
+        return image, label
+    extent = max(int(ys.max() - ys.min()), int(xs.max() - xs.min()), 1)
+    side = int(min(size, max(48, extent * rng.uniform(1.5, 4.0))))
+    cy = (int(ys.min()) + int(ys.max())) // 2 + rng.randint(-extent // 4, extent // 4 + 1)
+    cx = (int(xs.min()) + int(xs.max())) // 2 + rng.randint(-extent // 4, extent // 4 + 1)
+    y0 = min(max(0, cy - side // 2), size - side)
+    x0 = min(max(0, cx - side // 2), size - side)
+    img = image[y0:y0 + side, x0:x0 + side][None, None]
+    lab = label[y0:y0 + side, x0:x0 + side][None, None].float()
+    img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    lab = F.interpolate(lab, size=(size, size), mode="nearest")[0, 0]
+    return img, lab.to(label.dtype)
+
+
+class SliceAugmenter:
+    def __init__(self, seed: int, zoom_prob: float = 0.3) -> None:
+        self.spatial = build_spatial(seed)
+        self.intensity = build_intensity(seed + 1)
+        self.zoom_prob = zoom_prob
+
+    def __call__(self, image: torch.Tensor, label: torch.Tensor, value: int, rng: random.Random):
+        """image (S, S) float, label (S, S) int -> augmented pair (target may vanish: caller resamples)."""
+        if rng.random() < self.zoom_prob:
+            image, label = zoom_crop(image, label, value, rng)
+        d = self.spatial({"image": image[None].numpy(), "label": label[None].float().numpy()})
+        d = self.intensity(d)
+        img = torch.as_tensor(np.asarray(d["image"]), dtype=torch.float32)[0].clamp(0, 1.2)
+        lab = torch.as_tensor(np.asarray(d["label"]))[0].round().to(torch.int16)
+        return img, lab

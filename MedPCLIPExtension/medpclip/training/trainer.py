@@ -1,0 +1,362 @@
+"""The training loop: region-text contrastive + decoder mask loss with a simulated correction click.
+
+Single process, or one process per rank under ``torchrun`` (torch.distributed data parallelism: gloo on
+CPU, nccl on GPU; gradients averaged with one all-reduce per step).
+Every step's randomness is derived from (seed, step, rank), so a run is deterministic for its seed and
+``--resume`` continues exactly where the saved step left off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+
+from ..data.cases import Case, load_case
+from ..data.datalist import load_cases
+from ..data.holdout import DEFAULT_FRACTION
+from ..data.region_prompts import sample_prompt
+from ..evaluation.clicks import correction_click
+from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..model.config import get_config
+from ..model.medpclip import MedPCLIP, Prompts
+from .augment import SliceAugmenter
+from .losses import mask_loss, region_text_loss
+from .sample_bank import SampleBank
+from .text_bank import build_text_bank, global_concept
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "medpclip.safetensors"
+STATE_NAME = "trainer_state.safetensors"
+MIN_MODEL_PIXELS = 16
+
+
+@dataclass
+class TrainOptions:
+    data: str
+    out: str
+    config: str = "tiny"
+    max_steps: int = 1000
+    batch_size: int = 12
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    warmup: int = 100
+    seed: int = 0
+    resume: bool = False
+    planes: tuple[str, ...] = ("axial",)
+    holdout_fraction: float = DEFAULT_FRACTION
+    global_share: float = 0.1
+    save_every: int = 250
+    threads: int | None = None
+    init_from: str | None = None
+    max_minutes: float | None = None      # stop (and save) after this wall time
+    command: str = ""
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor          # (B, 1, S, S)
+    targets: torch.Tensor         # (B, S, S) float
+    is_region: torch.Tensor       # (B,) bool (False: whole-image pair)
+    concept: torch.Tensor         # (B,) long
+    multimask: torch.Tensor       # (B,) bool
+    points: list[list[tuple[float, float]]]
+    labels: list[list[int]]
+    boxes: torch.Tensor | None    # (B, 4), NaN rows = no box
+    region_mask: torch.Tensor     # (B, 1, S, S)
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _points_tensor(points, labels) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    n = max((len(p) for p in points), default=0)
+    if n == 0:
+        return None, None
+    pts = torch.zeros(len(points), n, 2)
+    lab = torch.full((len(points), n), -1, dtype=torch.long)
+    for b, (p, l) in enumerate(zip(points, labels)):
+        if p:
+            pts[b, : len(p)] = torch.tensor(p)
+            lab[b, : len(l)] = torch.tensor(l)
+    return pts, lab
+
+
+class Trainer:
+    def __init__(self, opts: TrainOptions) -> None:
+        self.opts = opts
+        self.rank, self.world = _distributed()
+        torch.set_num_threads(opts.threads or max(1, (os.cpu_count() or 1) // self.world))
+        self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+        self.out = Path(opts.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        specs = load_cases(opts.data)
+        self.cases: list[Case] = [load_case(s) for s in specs]
+        self.cfg = get_config(opts.config)
+        self.bank = SampleBank(self.cases, self.cfg.image_size, opts.planes, opts.holdout_fraction)
+        extra = [c for case in self.cases for c in case.concepts.values()]
+        globals_ = [(c.modality, c.spec.body_part) for c in self.cases]
+        self.text = build_text_bank(extra, globals_)
+        self.concept_index = self.text.index()
+        torch.manual_seed(opts.seed)
+        if opts.init_from:
+            self.model = load_checkpoint(opts.init_from).model
+        else:
+            self.model = MedPCLIP(self.cfg)
+        self.model.to(self.device).train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        if opts.resume:
+            self._load_state()
+
+    # -- data ---------------------------------------------------------------------------------
+    def _sample(self, rng: random.Random, aug: SliceAugmenter, out: dict) -> None:
+        s = self.cfg.image_size
+        while True:
+            bslice, value = self.bank.sample_pair(rng)
+            case = self.cases[bslice.case_index]
+            if rng.random() < self.opts.global_share:
+                img, _ = aug(bslice.image, bslice.label, value, rng)
+                out["images"].append(img)
+                out["targets"].append(torch.zeros(s, s))
+                out["is_region"].append(False)
+                out["concept"].append(self.concept_index[global_concept(case.modality, case.spec.body_part).id])
+                out["multimask"].append(False)
+                out["points"].append([]), out["labels"].append([])
+                out["boxes"].append([math.nan] * 4)
+                out["region_mask"].append(torch.ones(s, s))
+                return
+            img, lab = aug(bslice.image, bslice.label, value, rng)
+            mask = (lab == value).numpy()
+            if mask.sum() < MIN_MODEL_PIXELS:
+                continue
+            prompt = sample_prompt(mask, lab.numpy(), rng)
+            out["images"].append(img)
+            out["targets"].append(torch.from_numpy(mask).float())
+            out["is_region"].append(True)
+            out["concept"].append(self.concept_index[case.concepts[value].id])
+            out["multimask"].append(prompt.kind == "point")
+            out["points"].append(list(prompt.points)), out["labels"].append(list(prompt.labels))
+            out["boxes"].append(list(prompt.box) if prompt.box else [math.nan] * 4)
+            out["region_mask"].append(torch.from_numpy(prompt.region_mask).float() if prompt.region_mask is not None
+                                      else torch.zeros(s, s))
+            return
+
+    def make_batch(self, step: int) -> Batch:
+        seed = (self.opts.seed * 1_000_003 + step) * 97 + self.rank
+        rng = random.Random(seed)
+        aug = SliceAugmenter(seed % (2 ** 31))
+        cols: dict[str, list] = {k: [] for k in ("images", "targets", "is_region", "concept", "multimask", "points",
+                                                  "labels", "boxes", "region_mask")}
+        for _ in range(self.opts.batch_size):
+            self._sample(rng, aug, cols)
+        boxes = torch.tensor(cols["boxes"], dtype=torch.float32)
+        return Batch(torch.stack(cols["images"])[:, None], torch.stack(cols["targets"]), torch.tensor(cols["is_region"]),
+                     torch.tensor(cols["concept"]), torch.tensor(cols["multimask"]), cols["points"], cols["labels"],
+                     boxes if torch.isfinite(boxes).any() else None, torch.stack(cols["region_mask"])[:, None])
+
+    # -- one step -----------------------------------------------------------------------------
+    def _prompts(self, points, labels, boxes, region_mask, prev=None) -> Prompts:
+        pts, lab = _points_tensor(points, labels)
+        dev = self.device
+        return Prompts(pts.to(dev) if pts is not None else None, lab.to(dev) if lab is not None else None,
+                       boxes.to(dev) if boxes is not None else None, region_mask.to(dev),
+                       prev.to(dev) if prev is not None else None)
+
+    def train_step(self, batch: Batch, rng: random.Random) -> dict[str, float]:
+        model = self.model
+        dev = self.device
+        images, targets = batch.images.to(dev), batch.targets.to(dev)
+        region_w = batch.is_region.to(dev).float()
+        text = model.project_text(self.text.sample(rng).to(dev))
+        s = self.cfg.image_size
+        feats = model.encode_slices(images)  # trunk once; both prompt iterations reuse it
+        run = lambda prompts: model.prompted(feats, prompts)  # noqa: E731
+        p1 = self._prompts(batch.points, batch.labels, batch.boxes, batch.region_mask)
+        out1 = run(p1)
+        loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
+        up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
+        m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev))
+        # simulated correction click on the chosen mask, previous low-res logits fed back
+        with torch.no_grad():
+            pred = (up1.gather(1, chosen[:, None, None, None].expand(-1, 1, s, s))[:, 0] > 0).cpu().numpy()
+            prev = out1.masks.gather(1, chosen[:, None, None, None].expand(-1, 1, *out1.masks.shape[-2:])).detach()
+        points2 = [list(p) for p in batch.points]
+        labels2 = [list(l) for l in batch.labels]
+        tgt = batch.targets.numpy() > 0.5
+        for b in range(len(points2)):
+            if not batch.is_region[b]:
+                continue
+            click = correction_click(pred[b], tgt[b])
+            if click is not None:
+                (r, c), lab = click
+                points2[b].append((float(c), float(r)))
+                labels2[b].append(lab)
+        out2 = run(self._prompts(points2, labels2, batch.boxes, batch.region_mask, prev))
+        up2 = F.interpolate(out2.masks, size=(s, s), mode="bilinear", align_corners=False)
+        m2, _ = mask_loss(up2, out2.iou, targets, torch.zeros_like(batch.multimask).to(dev))
+        # global (whole-image) samples carry no mask target: weight them out of the mask losses
+        frac = region_w.mean().clamp(min=1e-6)
+        loss = loss_clip + (m1 + m2) * frac
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world > 1:
+            self._all_reduce_gradients()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        self.optimizer.step()
+        return {"loss": loss.item(), "clip": loss_clip.item(), "mask1": m1.item(), "mask2": m2.item()}
+
+    def _all_reduce_gradients(self) -> None:
+        """Data parallelism: average gradients over ranks in one flat all-reduce (what DDP does, without its
+        one-forward-per-backward rule, which the two prompt iterations per step would break)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset:offset + n].view_as(p))
+            offset += n
+
+    def lr_at(self, step: int) -> float:
+        o = self.opts
+        if step < o.warmup:
+            return o.lr * (step + 1) / o.warmup
+        t = (step - o.warmup) / max(1, o.max_steps - o.warmup)
+        return o.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+    # -- loop ---------------------------------------------------------------------------------
+    def fit(self, progress: bool = True) -> dict:
+        from tqdm import tqdm
+
+        o = self.opts
+        start_time = time.time()
+        bar = tqdm(total=o.max_steps, initial=self.step, disable=not progress or self.rank != 0, desc="train",
+                   unit="step", dynamic_ncols=True)
+        stopped_early = False
+        while self.step < o.max_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at(self.step)
+            batch = self.make_batch(self.step)
+            stats = self.train_step(batch, random.Random(o.seed * 31 + self.step))
+            stats["step"] = self.step
+            self.history.append(stats)
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", clip=f"{stats['clip']:.3f}", mask=f"{stats['mask2']:.3f}")
+            if self.step % o.save_every == 0:
+                self.save()
+            if o.max_minutes and (time.time() - start_time) / 60 > o.max_minutes:
+                stopped_early = True
+                log.warning("stopping at step %d: --max-minutes %.1f reached", self.step, o.max_minutes)
+                break
+        bar.close()
+        wall = time.time() - start_time
+        summary = self.save(wall_seconds=wall, final=True, stopped_early=stopped_early)
+        if self.world > 1:
+            dist.barrier()
+        return summary
+
+    def _checkpoint(self, wall_seconds: float | None) -> Checkpoint:
+        provenance = {
+            "trained": True, "steps": self.step, "options": {**asdict(self.opts), "planes": list(self.opts.planes)},
+            "cases": [{"name": c.spec.name, "modality": c.modality, "labels": {str(k): v.id for k, v in c.concepts.items()}}
+                      for c in self.cases],
+            "holdout": {"fraction": self.opts.holdout_fraction, "rule": "medpclip.data.holdout"},
+            "bank": self.bank.summary(), "world_size": self.world, "torch": torch.__version__,
+            "wall_seconds": wall_seconds, "command": self.opts.command,
+        }
+        return Checkpoint(self.model, self.text.concepts, self.text.ensemble(), provenance)
+
+    def save(self, wall_seconds: float | None = None, final: bool = False, stopped_early: bool = False) -> dict:
+        if self.rank != 0:
+            return {}
+        from safetensors.torch import save_file
+
+        save_checkpoint(self._checkpoint(wall_seconds), self.out / CHECKPOINT_NAME)
+        opt_tensors = {}
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        for p, st in self.optimizer.state.items():
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    opt_tensors[f"{names[id(p)]}::{k}"] = v.detach().cpu().contiguous()
+        tmp = self.out / (STATE_NAME + ".tmp")
+        save_file(opt_tensors, str(tmp), metadata={"step": str(self.step), "history": json.dumps(self.history)})
+        os.replace(tmp, self.out / STATE_NAME)
+        losses = [h["loss"] for h in self.history]
+        head = losses[: min(20, len(losses))]
+        tail = losses[-min(20, len(losses)):]
+        summary = {
+            "checkpoint": str(self.out / CHECKPOINT_NAME), "steps": self.step, "batch_size": self.opts.batch_size,
+            "world_size": self.world, "loss_start": float(np.mean(head)) if head else None,
+            "loss_end": float(np.mean(tail)) if tail else None, "wall_seconds": wall_seconds,
+            "stopped_early": stopped_early, "bank": self.bank.summary(),
+        }
+        (self.out / "metrics.json").write_text(json.dumps({**summary, "history": self.history}, indent=1))
+        if final:
+            self._plot()
+        return summary
+
+    def _load_state(self) -> None:
+        from safetensors import safe_open
+
+        ckpt_path, state_path = self.out / CHECKPOINT_NAME, self.out / STATE_NAME
+        if not ckpt_path.is_file() or not state_path.is_file():
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT_NAME} / {STATE_NAME} in {self.out}")
+        self.model.load_state_dict(load_checkpoint(ckpt_path).model.state_dict())
+        params = dict(self.model.named_parameters())
+        with safe_open(str(state_path), framework="pt") as f:
+            meta = f.metadata()
+            for key in f.keys():
+                name, field_ = key.split("::")
+                self.optimizer.state[params[name]][field_] = f.get_tensor(key).to(self.device)
+        self.step = int(meta["step"])
+        self.history = json.loads(meta["history"])
+        log.info("resumed from step %d", self.step)
+
+    def _plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if not self.history:
+            return
+        steps = [h["step"] for h in self.history]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key in ("loss", "clip", "mask2"):
+            vals = np.array([h[key] for h in self.history])
+            k = max(1, len(vals) // 50)
+            smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
+            ax.plot(steps[: len(smooth)], smooth, label=key)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_title("MedP-CLIP training loss")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(self.out / "loss_curve.png", dpi=100)
+        plt.close(fig)
+
+
+def train(opts: TrainOptions, progress: bool = True) -> dict:
+    return Trainer(opts).fit(progress=progress)
