@@ -1,0 +1,489 @@
+"""The interactive engine: one ``Engine`` per model, one ``Session`` per volume.
+
+A session keeps the volume normalised and canonically oriented, caches the prompt-free trunk features per
+slice (bounded by memory, neighbours prefetched on a background thread), and answers prompts with masks in
+the input's exact geometry. All front-ends (CLI, MONAI Label app, Slicer module) call this code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..data.geometry import (Orientation, check_inside, extract_slice, insert_slice, plane_axes, point_to_slice,
+                             slice_pixel_spacing, to_ijk)
+from ..data.intensity import normalise
+from ..data.slices import SliceGrid
+from ..data.vocabulary import resolve, sentences
+from ..data.volume import Volume, VolumeError, read_image, volume_from_array
+from ..errors import PromptError
+from ..evaluation.clicks import max_edt_point
+from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..model.medpclip import Prompts, SliceFeatures
+from .device import configure_threads, pick_device
+from .prompt import PromptSpec
+
+log = logging.getLogger(__name__)
+
+# 3D propagation stop rule (per direction): stop at the first slice where the predicted quality drops below
+# STOP_SCORE, the region shrinks below SHRINK x (or MIN_AREA px), or it grows beyond GROW x the previous area.
+STOP_SCORE = 0.5
+SHRINK = 0.15
+GROW = 2.5
+MIN_AREA = 4
+ENCODE_CHUNK = 8
+
+
+@dataclass
+class SegmentationResult:
+    mask: np.ndarray                      # [k, j, i] uint8, the input's exact grid
+    score: float                          # predicted quality (IoU) of the prompted slice, 0..1
+    plane: str
+    slice_index: int                      # prompted slice, as an index of the input image
+    slices: list[int]                     # canonical indices that received a mask
+    latency_ms: dict[str, float]
+    uncertainty: np.ndarray | None = None  # [k, j, i] float32, 0 (certain) .. 1 (boundary)
+
+    @property
+    def voxels(self) -> int:
+        return int(self.mask.sum())
+
+    def summary(self) -> dict[str, Any]:
+        return {"score": round(self.score, 4), "voxels": self.voxels, "plane": self.plane,
+                "slice": self.slice_index, "slices": len(self.slices),
+                "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}}
+
+
+@dataclass
+class _SliceResult:
+    logits: torch.Tensor        # (rows, cols) logits of the slice
+    low_res: torch.Tensor       # (1, 1, 4g, 4g) logits for feedback
+    score: float
+    region: torch.Tensor        # (E,) region embedding
+
+
+@dataclass
+class _History:
+    points: list[tuple[float, float, int]] = field(default_factory=list)
+    box: tuple | None = None
+    low_res: torch.Tensor | None = None
+
+
+class Engine:
+    """A loaded model + its vocabulary embeddings. Thread-safe: model calls are serialised by a lock."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str | None = "auto", threads: int | None = None) -> None:
+        self.device = pick_device(device)
+        self.threads = configure_threads(threads) if self.device.type == "cpu" else torch.get_num_threads()
+        self.checkpoint = checkpoint
+        self.model = checkpoint.model.to(self.device).eval()
+        self.cfg = self.model.cfg
+        self.lock = threading.RLock()
+        self.autocast = self.device.type == "cuda"
+        with torch.inference_mode():
+            feats = checkpoint.text_features.to(self.device)
+            self.vocab_embeddings = self.model.project_text(feats) if len(feats) else feats
+        self.vocab_index = {v["id"]: i for i, v in enumerate(checkpoint.vocabulary)}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = "auto",
+                        threads: int | None = None) -> "Engine":
+        return cls(load_checkpoint(path, device="cpu"), device, threads)
+
+    def open(self, source: str | Path | Volume | np.ndarray, affine: np.ndarray | None = None,
+             modality: str | None = None, window: str = "abdomen", cache_mb: float = 1024) -> "Session":
+        if isinstance(source, Volume):
+            volume = source
+        elif isinstance(source, np.ndarray):
+            volume = volume_from_array(source, affine, modality)
+        else:
+            volume = read_image(source, modality=modality)
+        return Session(self, volume, window, cache_mb)
+
+    # -- text side --------------------------------------------------------------------------------
+    def concept_embeddings(self, names: list[str] | None = None, modality: str = "CT"):
+        """Candidate concepts and their (N, E) embeddings: the checkpoint vocabulary or the given names."""
+        if names is None:
+            concepts = [v for v in self.checkpoint.vocabulary if not v["id"].startswith("global:")]
+            idx = [self.vocab_index[c["id"]] for c in concepts]
+            return concepts, self.vocab_embeddings[idx]
+        if not names:
+            raise PromptError("the vocabulary is empty")
+        out, embs, missing = [], [], []
+        for n, name in enumerate(names):
+            concept = resolve(name, strict=False)
+            out.append({"id": concept.id if concept.known else name, "name": concept.name})
+            if concept.id in self.vocab_index:
+                embs.append(self.vocab_embeddings[self.vocab_index[concept.id]])
+            else:
+                embs.append(None)
+                missing.append((n, concept))
+        if missing:  # free text: needs the sentence encoder (loaded once per process)
+            from ..model.text import shared_text_encoder
+
+            enc = shared_text_encoder()
+            for n, concept in missing:
+                feats = enc.encode(sentences(concept, modality)).mean(0, keepdim=True)
+                with torch.inference_mode():
+                    embs[n] = self.model.project_text(F.normalize(feats, dim=-1).to(self.device))[0]
+        return out, torch.stack(embs)
+
+    def text_embedding(self, text: str, modality: str = "CT") -> torch.Tensor:
+        if not isinstance(text, str) or not text.strip():
+            raise PromptError("the search text is empty")
+        if len(text) > 500:
+            raise PromptError(f"the search text is too long ({len(text)} characters, max 500)")
+        return self.concept_embeddings([text], modality)[1][0]
+
+    def rank(self, region: torch.Tensor, names: list[str] | None, top_k: int, modality: str) -> list[dict[str, Any]]:
+        concepts, embs = self.concept_embeddings(names, modality)
+        if len(concepts) == 0:
+            raise PromptError("the checkpoint has no vocabulary; give a vocabulary")
+        with torch.inference_mode():
+            scale = self.model.logit_scale.exp().clamp(max=100)
+            probs = torch.softmax(scale * embs.float() @ region.float(), dim=0).cpu()
+        order = torch.argsort(probs, descending=True)[: max(1, top_k)]
+        return [{"name": concepts[i]["name"], "id": concepts[i]["id"], "score": round(float(probs[i]), 4)} for i in order]
+
+
+class Session:
+    """Prompts over one volume. Methods are safe to call from several threads (one model call at a time)."""
+
+    def __init__(self, engine: Engine, volume: Volume, window: str = "abdomen", cache_mb: float = 1024) -> None:
+        self.engine = engine
+        self.model = engine.model
+        self.volume = volume
+        self.orient = Orientation.from_affine(volume.affine, volume.shape_ijk)
+        self.canon = np.ascontiguousarray(self.orient.array_to_canonical(normalise(volume.array, volume.modality, window)))
+        self.shape = self.orient.canonical_shape_ijk
+        self.spacing = np.linalg.norm(self.orient.canonical_affine(volume.affine)[:3, :3], axis=0)
+        cfg = engine.cfg
+        per_slice = ((cfg.grid ** 2 + 1) * cfg.width + cfg.fine_channels * (cfg.image_size // 4) ** 2) * 4
+        self.cache_slices = max(8, int(cache_mb * 1024 * 1024 / per_slice))
+        self._cache: OrderedDict[tuple[str, int], SliceFeatures] = OrderedDict()
+        self._history: dict[tuple[str, int], _History] = {}
+        self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medpclip-prefetch")
+        self._cache_lock = threading.Lock()
+
+    # -- geometry helpers ---------------------------------------------------------------------------
+    def n_slices(self, plane: str) -> int:
+        return self.shape[plane_axes(plane)[0]]
+
+    def grid(self, plane: str) -> SliceGrid:
+        rows, cols = extract_slice(self.canon, plane, 0).shape
+        return SliceGrid.create(rows, cols, slice_pixel_spacing(self.spacing, plane), self.engine.cfg.image_size)
+
+    def input_slice_index(self, plane: str, canon_idx: int) -> int:
+        c = plane_axes(plane)[0]
+        return int(self.orient.shape_ijk[self.orient.perm[c]] - 1 - canon_idx) if self.orient.flip[c] else int(canon_idx)
+
+    def canon_slice_index(self, plane: str, input_idx: int) -> int:
+        c = plane_axes(plane)[0]
+        n = self.orient.shape_ijk[self.orient.perm[c]]
+        if not 0 <= input_idx < n:
+            raise PromptError(f"slice {input_idx} is outside the image (0..{n - 1} along the {plane} axis)")
+        return n - 1 - input_idx if self.orient.flip[c] else input_idx
+
+    def to_canonical_points(self, points: np.ndarray, space: str, what: str = "point") -> np.ndarray:
+        ijk = to_ijk(points, space, self.volume.affine)
+        check_inside(ijk, self.volume.shape_ijk, what)
+        return self.orient.ijk_to_canonical(ijk)
+
+    def canonical_mask(self, mask_kji: np.ndarray) -> np.ndarray:
+        mask = np.asarray(mask_kji)
+        if mask.shape != self.volume.array.shape:
+            raise PromptError(f"mask shape {mask.shape} does not match the image {self.volume.array.shape}")
+        return np.ascontiguousarray(self.orient.array_to_canonical(mask > 0))
+
+    def to_input(self, canon_kji: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.orient.array_from_canonical(canon_kji))
+
+    # -- features -----------------------------------------------------------------------------------
+    def features(self, plane: str, indices: list[int]) -> list[SliceFeatures]:
+        """Trunk features per slice, computing missing ones in batches; LRU-bounded cache."""
+        missing = [i for i in dict.fromkeys(indices) if (plane, i) not in self._cache]
+        grid = self.grid(plane)
+        for start in range(0, len(missing), ENCODE_CHUNK):
+            chunk = missing[start:start + ENCODE_CHUNK]
+            imgs = torch.stack([grid.image_to_model(extract_slice(self.canon, plane, i)) for i in chunk])[:, None]
+            with self.engine.lock, torch.inference_mode(), self._autocast():
+                feats = self.model.encode_slices(imgs.to(self.engine.device))
+            with self._cache_lock:
+                for n, i in enumerate(chunk):
+                    self._cache[(plane, i)] = feats.index(n)
+        out = []
+        with self._cache_lock:
+            for i in indices:
+                self._cache.move_to_end((plane, i))
+                out.append(self._cache[(plane, i)])
+            while len(self._cache) > self.cache_slices:
+                self._cache.popitem(last=False)
+        return out
+
+    def prefetch(self, plane: str, center: int, radius: int = 2) -> None:
+        """Encode neighbouring slices in the background so the next slice's first click is cheap."""
+        n = self.n_slices(plane)
+        idx = [i for d in range(1, radius + 1) for i in (center - d, center + d) if 0 <= i < n]
+        todo = [i for i in idx if (plane, i) not in self._cache]
+        if todo:
+            self._prefetcher.submit(self.features, plane, todo)
+
+    def cached(self, plane: str, idx: int) -> bool:
+        return (plane, idx) in self._cache
+
+    def _autocast(self):
+        if self.engine.autocast:
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+    # -- one slice ----------------------------------------------------------------------------------
+    def predict_slice(self, plane: str, idx: int, points: list[tuple[float, float, int]],
+                      box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
+                      prev_low_res: torch.Tensor | None = None, with_masks: bool = True) -> _SliceResult:
+        """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool."""
+        grid = self.grid(plane)
+        feats = self.features(plane, [idx])[0]
+        dev = self.engine.device
+        pts = lab = boxes = rmask = None
+        if points:
+            xy = grid.to_model_xy(np.array([(p[0], p[1]) for p in points]))
+            pts = torch.tensor(xy, dtype=torch.float32, device=dev)[None]
+            lab = torch.tensor([[p[2] for p in points]], dtype=torch.long, device=dev)
+        if box is not None:
+            c = grid.to_model_xy(np.array([[box[0], box[1]], [box[2], box[3]]]))
+            boxes = torch.tensor(c.reshape(1, 4), dtype=torch.float32, device=dev)
+        if region_mask is not None:
+            rmask = (grid.mask_to_model(region_mask) > 0.5).float()[None, None].to(dev)
+        prompts = Prompts(pts, lab, boxes, rmask, prev_low_res.to(dev) if prev_low_res is not None else None)
+        with self.engine.lock, torch.inference_mode(), self._autocast():
+            out = self.model.prompted(feats, prompts, with_masks=with_masks)
+        if not with_masks:
+            return _SliceResult(torch.zeros(0), torch.zeros(0), 0.0, out.region_embedding[0].float())
+        single_click = len(points) == 1 and box is None and prev_low_res is None and region_mask is None
+        iou = out.iou[0].float()
+        k = int(torch.argmax(iou[1:]) + 1) if single_click else 0
+        low = out.masks[:, k:k + 1].float()
+        logits = grid.logits_to_slice(low[0, 0]).cpu()
+        return _SliceResult(logits, low.cpu(), float(iou[k].clamp(0, 1)), out.region_embedding[0].float())
+
+    # -- prompts ------------------------------------------------------------------------------------
+    def _resolve(self, spec: PromptSpec) -> tuple[int, dict[int, list[tuple[float, float, int]]], tuple | None, tuple[int, int] | None]:
+        """-> (canonical start slice, points per slice, 2D box, box range on the plane's axis)."""
+        plane = spec.plane
+        by_slice: dict[int, list[tuple[float, float, int]]] = {}
+        if spec.points:
+            canon = self.to_canonical_points(np.array(spec.points), spec.space)
+            for p, lab in zip(canon, spec.point_labels):
+                idx, x, y = point_to_slice(p, plane, self.shape)
+                by_slice.setdefault(idx, []).append((x, y, lab))
+        box2d = box_range = None
+        if spec.box is not None:
+            b = spec.box
+            corners = np.array([[x, y, z] for x in (b[0], b[3]) for y in (b[1], b[4]) for z in (b[2], b[5])])
+            canon = self.to_canonical_points(corners, spec.space, "box corner")
+            proj = np.array([point_to_slice(c, plane, self.shape)[1:] for c in canon])
+            fixed = plane_axes(plane)[0]
+            lo, hi = canon[:, fixed].min(), canon[:, fixed].max()
+            box2d = (proj[:, 0].min(), proj[:, 1].min(), proj[:, 0].max(), proj[:, 1].max())
+            box_range = (int(np.floor(lo + 0.5)), int(np.floor(hi + 0.5)))
+        if spec.slice is not None:
+            start = self.canon_slice_index(plane, spec.slice)
+        elif by_slice:
+            first_pos = next((idx for idx, pts in by_slice.items() if any(p[2] == 1 for p in pts)), None)
+            start = first_pos if first_pos is not None else next(iter(by_slice))
+        elif box_range is not None:
+            start = (box_range[0] + box_range[1]) // 2
+        else:
+            raise PromptError("the prompt has no points and no box")
+        if spec.mode == "2d":
+            others = sorted(i for i in by_slice if i != start)
+            if others:
+                raise PromptError(f"2D prompt points lie on several {plane} slices "
+                                  f"({[self.input_slice_index(plane, i) for i in [start] + others]}); "
+                                  "put them on one slice, give 'slice', or use mode 3d")
+        if not any(p[2] == 1 for p in by_slice.get(start, [])) and box2d is None:
+            raise PromptError("the prompted slice needs at least one positive point or a box")
+        return start, by_slice, box2d, box_range
+
+    def segment(self, prompt: PromptSpec | dict, prior_mask: np.ndarray | None = None,
+                feedback: bool = True, with_uncertainty: bool = False) -> SegmentationResult:
+        """2D or 3D segmentation from a prompt; ``prior_mask`` ([k, j, i], input grid) is a mask prompt.
+
+        With ``feedback``, a prompt that extends the previous prompt on the same slice (same points first,
+        then new ones) reuses that slice's previous logits, as a correction click should.
+        """
+        t0 = time.perf_counter()
+        spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
+        plane = spec.plane
+        start, by_slice, box2d, box_range = self._resolve(spec)
+        prior2d = None
+        if prior_mask is not None:
+            prior2d = extract_slice(self.canonical_mask(prior_mask), plane, start)
+            if not prior2d.any():
+                raise PromptError("the prior mask is empty on the prompted slice")
+        was_cached = self.cached(plane, start)
+        t1 = time.perf_counter()
+        self.features(plane, [start])
+        t2 = time.perf_counter()
+        points = by_slice.get(start, [])
+        hist = self._history.get((plane, start))
+        prev = None
+        if feedback and hist is not None and hist.box == box2d and len(points) > len(hist.points) \
+                and points[: len(hist.points)] == hist.points:
+            prev = hist.low_res
+        if prev is None and prior2d is not None:
+            prev = self.grid(plane).slice_mask_to_low_res(prior2d, self.engine.cfg.image_size // 4)[None, None]
+        res = self.predict_slice(plane, start, points, box2d, prior2d, prev)
+        self._history[(plane, start)] = _History(list(points), box2d, res.low_res)
+        t3 = time.perf_counter()
+        canon_mask = np.zeros(self.canon.shape, np.uint8)
+        canon_unc = np.zeros(self.canon.shape, np.float32) if with_uncertainty else None
+        mask2d = (res.logits > 0).numpy()
+        insert_slice(canon_mask, plane, start, mask2d)
+        if canon_unc is not None:
+            insert_slice(canon_unc, plane, start, _uncertainty(res.logits))
+        slices = [start]
+        latency = {"trunk_ms": (t2 - t1) * 1000, "prompt_ms": (t3 - t2) * 1000, "trunk_cached": float(was_cached)}
+        if spec.mode == "3d" and mask2d.any():
+            t4 = time.perf_counter()
+            lo, hi = (box_range if box_range and box_range[1] > box_range[0] else (0, self.n_slices(plane) - 1))
+            for direction in (1, -1):
+                done = self._propagate(plane, start, mask2d, res.low_res, direction, (lo, hi), by_slice, box2d,
+                                       canon_mask, canon_unc)
+                slices += done
+            latency["propagate_ms"] = (time.perf_counter() - t4) * 1000
+            latency["propagate_slices_per_s"] = (len(slices) - 1) / max(1e-6, latency["propagate_ms"] / 1000)
+        else:
+            self.prefetch(plane, start)
+        latency["total_ms"] = (time.perf_counter() - t0) * 1000
+        return SegmentationResult(self.to_input(canon_mask), res.score, plane, self.input_slice_index(plane, start),
+                                  sorted(slices), latency, self.to_input(canon_unc) if canon_unc is not None else None)
+
+    def _propagate(self, plane, start, mask2d, low_res, direction, limits, by_slice, box2d, canon_mask, canon_unc) -> list[int]:
+        """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts."""
+        done = []
+        prev_mask, prev_low, prev_area = mask2d, low_res, int(mask2d.sum())
+        rows, cols = mask2d.shape
+        idx = start + direction
+        lo, hi = limits
+        while lo <= idx <= hi:
+            ahead = [i for i in range(idx, idx + direction * ENCODE_CHUNK, direction) if lo <= i <= hi]
+            self.features(plane, ahead)
+            r, c = max_edt_point(prev_mask)
+            pts = [(float(c), float(r), 1)] + [p for p in by_slice.get(idx, [])]
+            ys, xs = np.nonzero(prev_mask)
+            pad_y, pad_x = 2 + 0.1 * (ys.max() - ys.min()), 2 + 0.1 * (xs.max() - xs.min())
+            box = (max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y), min(cols - 1.0, xs.max() + pad_x),
+                   min(rows - 1.0, ys.max() + pad_y))
+            res = self.predict_slice(plane, idx, pts, box, None, prev_low)
+            m = (res.logits > 0).numpy()
+            if box2d is not None:  # an ROI bounds the region in-plane too
+                x0, y0, x1, y1 = box2d
+                clip = np.zeros_like(m)
+                clip[max(0, int(np.floor(y0))):int(np.ceil(y1)) + 1, max(0, int(np.floor(x0))):int(np.ceil(x1)) + 1] = True
+                m &= clip
+            area = int(m.sum())
+            if res.score < STOP_SCORE or area < max(MIN_AREA, SHRINK * prev_area) or area > GROW * max(prev_area, MIN_AREA):
+                break
+            insert_slice(canon_mask, plane, idx, m)
+            if canon_unc is not None:
+                insert_slice(canon_unc, plane, idx, _uncertainty(res.logits))
+            done.append(idx)
+            prev_mask, prev_low, prev_area = m, res.low_res, area
+            idx += direction
+        return done
+
+    # -- recognition / retrieval --------------------------------------------------------------------
+    def region_embedding(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None,
+                         plane: str = "axial", max_slices: int = 3) -> torch.Tensor:
+        """Region embedding (E,) from a mask ([k, j, i], input grid; up to ``max_slices`` largest slices
+        averaged) or from a prompt (points / box on one slice). Neither: the whole-volume global embedding."""
+        if mask is not None:
+            canon = self.canonical_mask(mask)
+            axis = plane_axes(plane)[0]
+            areas = canon.sum(axis=tuple(a for a in range(3) if a != 2 - axis))
+            if areas.sum() == 0:
+                raise PromptError("the mask is empty: nothing to identify")
+            order = [int(i) for i in np.argsort(-areas, kind="stable")[:max_slices] if areas[i] > 0]
+            embs = [self.predict_slice(plane, i, [], None, extract_slice(canon, plane, i), None, with_masks=False).region
+                    for i in order]
+            return F.normalize(torch.stack(embs).mean(0), dim=0)
+        if prompt is not None:
+            spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
+            start, by_slice, box2d, _ = self._resolve(PromptSpec(**{**spec.__dict__, "mode": "3d"}))
+            return self.predict_slice(spec.plane, start, by_slice.get(start, []), box2d, None, None,
+                                      with_masks=False).region
+        n = self.n_slices(plane)
+        ones = np.ones(extract_slice(self.canon, plane, 0).shape, bool)
+        return self.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
+
+    def identify(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None,
+                 vocabulary: list[str] | None = None, top_k: int = 5) -> list[dict[str, Any]]:
+        """Ranked names (probabilities over the vocabulary) for a region given as a mask or a prompt."""
+        if mask is None and prompt is None:
+            raise PromptError("identify needs a mask or a prompt")
+        region = self.region_embedding(mask, prompt)
+        return self.engine.rank(region, vocabulary, top_k, self.volume.modality)
+
+    def embed(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None) -> np.ndarray:
+        return self.region_embedding(mask, prompt).cpu().numpy().astype(np.float32)
+
+    def find(self, text: str, mode: str = "3d", grid_points: int = 6, max_slices: int = 12) -> SegmentationResult:
+        """Text -> the best-matching region: automatic point prompts on a set of axial slices, ranked by
+        region-text similarity; the winner is segmented (and propagated in 3D)."""
+        t0 = time.perf_counter()
+        target = self.engine.text_embedding(text, self.volume.modality).float()
+        plane = "axial"
+        n = self.n_slices(plane)
+        body = [i for i in range(n) if extract_slice(self.canon, plane, i).mean() > 0.02] or list(range(n))
+        step = max(1, len(body) // max_slices)
+        candidates = body[::step][:max_slices]
+        grid = self.grid(plane)
+        best = (-2.0, None)
+        for idx in candidates:
+            img = extract_slice(self.canon, plane, idx)
+            rows, cols = img.shape
+            ys = (np.arange(grid_points) + 0.5) * rows / grid_points
+            xs = (np.arange(grid_points) + 0.5) * cols / grid_points
+            pts = [(x, y) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
+            if not pts:
+                continue
+            feats = self.features(plane, [idx])[0]
+            xy = torch.tensor(grid.to_model_xy(np.array(pts)), dtype=torch.float32, device=self.engine.device)
+            b = len(pts)
+            prompts = Prompts(xy[:, None], torch.ones(b, 1, dtype=torch.long, device=self.engine.device))
+            batch = SliceFeatures(feats.tokens.expand(b, -1, -1), feats.fine.expand(b, -1, -1, -1))
+            with self.engine.lock, torch.inference_mode(), self._autocast():
+                out = self.model.prompted(batch, prompts, with_masks=False)
+            sims = out.region_embedding.float() @ target
+            j = int(torch.argmax(sims))
+            if float(sims[j]) > best[0]:
+                best = (float(sims[j]), (idx, pts[j]))
+        if best[1] is None:
+            raise PromptError("the image has no foreground to search")
+        idx, (x, y) = best[1]
+        ijk_canon = np.array([x, y, idx], dtype=float)
+        ijk = (self.orient.index_matrix() @ np.r_[ijk_canon, 1.0])[:3]
+        result = self.segment({"space": "ijk", "points": [ijk.tolist()], "point_labels": [1], "mode": mode},
+                              feedback=False)
+        result.latency_ms["find_total_ms"] = (time.perf_counter() - t0) * 1000
+        result.latency_ms["similarity"] = best[0]
+        return result
+
+    def close(self) -> None:
+        self._prefetcher.shutdown(wait=False, cancel_futures=True)
+
+
+def _uncertainty(logits: torch.Tensor) -> np.ndarray:
+    p = torch.sigmoid(logits.float())
+    return (1 - (2 * p - 1).abs()).numpy().astype(np.float32)
