@@ -69,7 +69,296 @@ def cmd_train(args) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [add_train]
+# -- shared flags -------------------------------------------------------------------------------
+def _add_model_flags(p) -> None:
+    p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
+    p.add_argument("--modality", help="CT or MR (default: from the file, else guessed)")
+    p.add_argument("--window", default="abdomen", help="CT window preset (abdomen, soft_tissue, lung, bone, brain)")
+
+
+def _add_prompt_flags(p, mode: bool = True) -> None:
+    p.add_argument("--point", action="append", default=[], metavar="X,Y,Z[,L]",
+                   help="a click; L = 1 positive (default) or 0 negative; repeat for more")
+    p.add_argument("--box", metavar="X0,Y0,Z0,X1,Y1,Z1", help="a box (two opposite corners)")
+    p.add_argument("--prompt", metavar="FILE.json", help="a prompt in the JSON contract (DESIGN.md section 6)")
+    p.add_argument("--space", default="ijk", choices=("ijk", "ras", "lps"), help="coordinate space of the flags")
+    p.add_argument("--plane", default="axial", choices=("axial", "coronal", "sagittal"))
+    p.add_argument("--slice", type=int, help="slice index of the input image along the plane's axis")
+    if mode:
+        p.add_argument("--mode", default="2d", choices=("2d", "3d"))
+
+
+def _floats(text: str, n: tuple[int, ...], what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{what} {text!r}: expected comma-separated numbers") from None
+    if len(vals) not in n:
+        raise CLIError(f"{what} {text!r}: expected {' or '.join(map(str, n))} numbers")
+    return vals
+
+
+def _prompt_from_args(args, mode: str | None = None) -> dict | None:
+    prompt: dict = {}
+    if args.prompt:
+        try:
+            prompt = json.loads(Path(args.prompt).read_text())
+        except OSError as exc:
+            raise CLIError(f"--prompt {args.prompt}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--prompt {args.prompt}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(prompt, dict):
+            raise CLIError(f"--prompt {args.prompt}: must hold a JSON object")
+    if args.point or args.box:
+        pts, labels = [], []
+        for text in args.point:
+            v = _floats(text, (3, 4), "--point")
+            if len(v) == 4 and v[3] not in (0.0, 1.0):
+                raise CLIError(f"--point {text!r}: the label must be 1 or 0")
+            pts.append(v[:3])
+            labels.append(int(v[3]) if len(v) == 4 else 1)
+        prompt.update({"space": args.space, "points": prompt.get("points", []) + pts,
+                       "point_labels": prompt.get("point_labels", []) + labels})
+        if args.box:
+            prompt["box"] = _floats(args.box, (6,), "--box")
+    if not prompt:
+        return None
+    prompt.setdefault("plane", args.plane)
+    if args.slice is not None:
+        prompt["slice"] = args.slice
+    if mode:
+        prompt["mode"] = mode
+    return prompt
+
+
+def _open(args):
+    from .engine import Engine
+
+    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+    return engine, engine.open(args.image, modality=args.modality, window=args.window)
+
+
+def _read_mask(path: str, session, value: int | None = None):
+    from .data.volume import read_label
+
+    lab = read_label(path, like=session.volume).array
+    if value is not None:
+        if not (lab == value).any():
+            raise CLIError(f"--mask {path}: no voxel has label value {value}")
+        return lab == value
+    if not lab.any():
+        raise CLIError(f"--mask {path}: the mask is empty")
+    return lab > 0
+
+
+# -- segment --------------------------------------------------------------------------------------
+def add_segment(sub) -> None:
+    p = sub.add_parser("segment", help="segment a region from clicks / a box (2D or 3D)")
+    p.add_argument("image", help="image file (NIfTI, NRRD, MHA) or DICOM series folder")
+    _add_prompt_flags(p)
+    _add_model_flags(p)
+    p.add_argument("--prior", metavar="MASK", help="a prior mask (label file) used as a mask prompt")
+    p.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd, .seg.nrrd)")
+    p.add_argument("--png", help="PNG overlay of the prompted slice")
+    p.add_argument("--uncertainty", metavar="MAP", help="write a per-voxel uncertainty map (0..1)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_segment)
+
+
+def cmd_segment(args) -> int:
+    from .engine.outputs import save_overlay, write_float_map, write_mask
+
+    prompt = _prompt_from_args(args, args.mode)
+    if prompt is None:
+        raise CLIError("give at least one --point, a --box or a --prompt file")
+    _, session = _open(args)
+    prior = _read_mask(args.prior, session) if args.prior else None
+    result = session.segment(prompt, prior_mask=prior, with_uncertainty=bool(args.uncertainty))
+    out = write_mask(result.mask, session.volume, args.out)
+    summary = {"output": str(out), **result.summary()}
+    if args.uncertainty:
+        summary["uncertainty"] = str(write_float_map(result.uncertainty, session.volume, args.uncertainty))
+    if args.png:
+        from .data.geometry import to_ijk
+        import numpy as np
+
+        pts = to_ijk(np.array(prompt.get("points") or np.zeros((0, 3))), prompt.get("space", "ijk"), session.volume.affine)
+        summary["png"] = str(save_overlay(session, result.mask, args.png, result.plane, result.slice_index,
+                                          pts.tolist(), prompt.get("point_labels", [])))
+    if args.json:
+        _print_json(summary)
+    else:
+        log.info("wrote %s: %d voxels, quality %.2f, %.0f ms", out, result.voxels, result.score,
+                 result.latency_ms["total_ms"])
+    return 0
+
+
+# -- identify / embed ---------------------------------------------------------------------------------
+def _region_args(p) -> None:
+    p.add_argument("image")
+    p.add_argument("--mask", help="label map of the region")
+    p.add_argument("--label-value", type=int, help="use only this value of --mask")
+    _add_prompt_flags(p, mode=False)
+    _add_model_flags(p)
+    p.add_argument("--json", action="store_true")
+
+
+def _region_inputs(args, session):
+    if args.mask:
+        return {"mask": _read_mask(args.mask, session, args.label_value)}
+    prompt = _prompt_from_args(args)
+    if prompt is None:
+        raise CLIError("give --mask or a prompt (--point / --box / --prompt)")
+    return {"prompt": prompt}
+
+
+def add_identify(sub) -> None:
+    p = sub.add_parser("identify", help="name a region: ranked anatomical / lesion names")
+    _region_args(p)
+    p.add_argument("--vocabulary", help="names to rank: one per line, or a labels.json {value: name}")
+    p.add_argument("--top-k", type=int, default=5)
+    p.set_defaults(func=cmd_identify)
+
+
+def cmd_identify(args) -> int:
+    from .data.vocabulary import read_vocabulary_file
+
+    if args.top_k < 1:
+        raise CLIError("--top-k must be at least 1")
+    vocab = read_vocabulary_file(args.vocabulary) if args.vocabulary else None
+    _, session = _open(args)
+    candidates = session.identify(**_region_inputs(args, session), vocabulary=vocab, top_k=args.top_k)
+    if args.json:
+        _print_json({"candidates": candidates})
+    else:
+        for c in candidates:
+            print(f"{c['score']:.3f}  {c['name']}  ({c['id']})")
+    return 0
+
+
+def add_embed(sub) -> None:
+    p = sub.add_parser("embed", help="region (or whole-slice) embedding for downstream models")
+    _region_args(p)
+    p.add_argument("--out", required=True, help="output .npy")
+    p.set_defaults(func=cmd_embed)
+
+
+def cmd_embed(args) -> int:
+    from .engine.outputs import write_embedding
+
+    _, session = _open(args)
+    try:
+        inputs = _region_inputs(args, session)
+    except CLIError:
+        if args.mask or args.point or args.box or args.prompt:
+            raise
+        inputs = {}  # no region: the global (whole-image) embedding
+    vec = session.embed(**inputs) if inputs else session.region_embedding().cpu().numpy()
+    out = write_embedding(vec, args.out)
+    if args.json:
+        _print_json({"output": str(out), "dim": int(vec.shape[0]), "norm": round(float((vec ** 2).sum() ** 0.5), 4)})
+    return 0
+
+
+# -- find ------------------------------------------------------------------------------------------
+def add_find(sub) -> None:
+    p = sub.add_parser("find", help="text -> segmentation of the best-matching region")
+    p.add_argument("image")
+    p.add_argument("--text", required=True)
+    p.add_argument("--mode", default="3d", choices=("2d", "3d"))
+    _add_model_flags(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--png")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_find)
+
+
+def cmd_find(args) -> int:
+    from .engine.outputs import save_overlay, write_mask
+
+    _, session = _open(args)
+    result = session.find(args.text, mode=args.mode)
+    out = write_mask(result.mask, session.volume, args.out, name=args.text)
+    summary = {"output": str(out), "text": args.text, **result.summary()}
+    if args.png:
+        summary["png"] = str(save_overlay(session, result.mask, args.png, title=f"find: {args.text}"))
+    if args.json:
+        _print_json(summary)
+    return 0
+
+
+# -- info ------------------------------------------------------------------------------------------
+def add_info(sub) -> None:
+    p = sub.add_parser("info", help="model, checkpoint and device facts")
+    p.add_argument("--checkpoint")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_info(args) -> int:
+    from .engine.device import pick_device
+    from .model.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint)
+    info = {
+        "config": ckpt.model.cfg.name, "config_values": ckpt.model.cfg.to_dict(),
+        "parameters": ckpt.model.parameter_counts(),
+        "checkpoint": {"path": str(ckpt.path), "sha256": ckpt.sha256, "trained": ckpt.trained,
+                       "steps": ckpt.provenance.get("steps"), "vocabulary_size": len(ckpt.vocabulary)},
+        "device": str(pick_device(args.device)),
+    }
+    if not ckpt.trained:
+        info["warning"] = "this checkpoint is untrained (freshly initialised weights)"
+    if args.json:
+        _print_json(info)
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+# -- evaluate ----------------------------------------------------------------------------------------
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="held-out interactive evaluation (click protocol, recognition)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--checkpoint")
+    p.add_argument("--clicks", type=int, default=9)
+    p.add_argument("--first", default="click,box", help="first prompts: click, box")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--out", help="write the report JSON here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from .engine import Engine
+    from .evaluation.protocol import evaluate
+
+    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+    holdout = engine.checkpoint.provenance.get("holdout", {}).get("fraction", 0.2)
+    firsts = tuple(x for x in args.first.split(",") if x)
+    report = evaluate(engine, args.data, clicks=args.clicks, first_prompts=firsts, holdout_fraction=holdout,
+                      progress=not args.json)
+    report["checkpoint"] = {"path": str(engine.checkpoint.path), "sha256": engine.checkpoint.sha256}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+    brief = {k: v for k, v in report.items() if k != "per_structure"}
+    _print_json(brief)
+    return 0
+
+
+def _add_demo(sub) -> None:
+    from .demo import add_demo
+
+    add_demo(sub)
+
+
+COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, add_train, add_evaluate, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

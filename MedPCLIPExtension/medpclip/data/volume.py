@@ -96,6 +96,46 @@ def _read_dicom_series(folder: Path):
     return image, modality, files
 
 
+def _gzip_complete(stream) -> bool:
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            return d.eof
+        d.decompress(chunk, 0)
+        if d.eof:
+            return True
+
+
+def _check_complete(path: Path, expected_bytes: int) -> None:
+    """SimpleITK silently zero-fills some truncated files; refuse them by checking the data is all there."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        with open(path, "rb") as f:
+            if not _gzip_complete(f):
+                raise VolumeError(f"{path}: file is truncated (the compressed stream ends early)")
+    elif name.endswith(".nii") and path.stat().st_size < 352 + expected_bytes:
+        raise VolumeError(f"{path}: file is truncated ({path.stat().st_size} bytes for {expected_bytes} bytes of voxels)")
+    elif name.endswith(".nrrd"):
+        with open(path, "rb") as f:
+            header = b""
+            while not header.endswith(b"\n\n"):
+                line = f.readline()
+                if not line:
+                    return  # detached data file: SimpleITK reports problems itself
+                header += line
+            fields = header.decode("latin-1").lower()
+            if "data file:" in fields or "datafile:" in fields:
+                return
+            if "encoding: gzip" in fields or "encoding: gz" in fields:
+                if not _gzip_complete(f):
+                    raise VolumeError(f"{path}: file is truncated (the compressed data ends early)")
+            elif "encoding: raw" in fields and path.stat().st_size - len(header) < expected_bytes:
+                raise VolumeError(f"{path}: file is truncated (voxel data shorter than declared)")
+
+
 def _check_declared_size(path: Path) -> None:
     import SimpleITK as sitk
 
@@ -103,10 +143,15 @@ def _check_declared_size(path: Path) -> None:
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
     size = reader.GetSize()
-    if int(np.prod(size, dtype=np.int64)) * max(1, reader.GetNumberOfComponents()) > MAX_VOXELS:
+    n = int(np.prod(size, dtype=np.int64)) * max(1, reader.GetNumberOfComponents())
+    if n > MAX_VOXELS:
         raise VolumeError(f"{path}: declared size {size} is too large (more than {MAX_VOXELS} voxels)")
     if path.stat().st_size < 64:
         raise VolumeError(f"{path}: file is too small to be an image")
+    bytes_per = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    itemsize = {"8-bit": 1, "16-bit": 2, "32-bit": 4, "64-bit": 8}
+    width = next((v for k, v in itemsize.items() if k in bytes_per), 1)
+    _check_complete(path, n * width)
 
 
 def read_image(path: str | Path, modality: str | None = None, allow_nonfinite: bool = False,
@@ -192,6 +237,7 @@ def _atomic_write(path: Path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -74,6 +74,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -169,8 +170,13 @@ def load_clip_visual_state(model: MedPCLIP, raw: dict[str, torch.Tensor]) -> dic
     target = model.visual.state_dict()
     loaded, skipped = [], []
     new_state = {}
+    # a full CLIP state dict prefixes the image tower with "visual." (its text tower reuses the same names)
+    prefixed = any(k.startswith("visual.") for k in raw)
     for key, value in raw.items():
-        name = key[len("visual."):] if key.startswith("visual.") else key
+        if prefixed and not key.startswith("visual."):
+            skipped.append(key)
+            continue
+        name = key[len("visual."):] if prefixed else key
         if name not in target:
             skipped.append(key)
             continue

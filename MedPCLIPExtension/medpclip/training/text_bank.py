@@ -32,6 +32,36 @@ class TextBank:
         return torch.stack([F.normalize(f.mean(0), dim=0) for f in self.features])
 
 
+def _encode_cached(flat: list[str]) -> torch.Tensor:
+    """Sentence features, cached on disk by content hash (the frozen encoder makes them deterministic)."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from ..model.text import MINILM_SHA256
+
+    digest = hashlib.sha256(("\n".join([MINILM_SHA256, *flat])).encode()).hexdigest()[:24]
+    cache_dir = Path(os.environ.get("MEDPCLIP_CACHE", Path.home() / ".cache" / "medpclip"))
+    path = cache_dir / f"text_features_{digest}.safetensors"
+    if path.is_file():
+        try:
+            return load_file(str(path))["features"]
+        except Exception:  # a damaged cache entry is recomputed
+            log.warning("ignoring unreadable text-feature cache %s", path)
+    log.info("encoding %d sentences", len(flat))
+    feats = shared_text_encoder().encode(flat)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"features": feats.contiguous()}, str(tmp))
+        os.replace(tmp, path)
+    except OSError:
+        log.warning("could not write the text-feature cache in %s", cache_dir)
+    return feats
+
+
 def global_concept(modality: str, body_part: str) -> Concept:
     return Concept(id=f"global:{modality.upper()}:{body_part}", name=f"{modality.upper()} {body_part}", known=True)
 
@@ -51,10 +81,8 @@ def build_text_bank(extra: list[Concept] = (), global_pairs: list[tuple[str, str
         entries.append(g.as_dict())
         base = global_sentence(modality, body)
         texts.append([base, f"an axial {modality} image of the {body}", f"{body} {modality}", f"whole {base}"])
-    encoder = shared_text_encoder()
     flat = [t for group in texts for t in group]
-    log.info("encoding %d sentences for %d concepts", len(flat), len(entries))
-    feats = encoder.encode(flat)
+    feats = _encode_cached(flat)
     out, start = [], 0
     for group in texts:
         out.append(feats[start:start + len(group)])

@@ -1,0 +1,94 @@
+"""Writing results: label maps in the input's geometry (NIfTI / NRRD / Slicer .seg.nrrd), float maps,
+embeddings, and PNG overlays of the prompted slice."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..data.geometry import extract_slice, point_to_slice
+from ..data.volume import Volume, VolumeError, write_array, write_label
+from .session import Session
+
+
+def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
+    """Label map in ``like``'s geometry; ``.seg.nrrd`` gets Slicer segment metadata (name, value, colour)."""
+    path = Path(path)
+    if not path.name.endswith(".seg.nrrd"):
+        return write_label(mask_kji, like, path)
+    import SimpleITK as sitk
+
+    from ..data.volume import _atomic_write, sitk_geometry_from_affine
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(mask_kji.astype(np.uint8)))
+    spacing, origin, direction = sitk_geometry_from_affine(like.affine)
+    image.SetSpacing(spacing), image.SetOrigin(origin), image.SetDirection(direction)
+    k, j, i = mask_kji.shape
+    meta = {"Segment0_ID": "Segment_1", "Segment0_Name": name, "Segment0_LabelValue": "1", "Segment0_Layer": "0",
+            "Segment0_Color": "0.9 0.5 0.2", "Segment0_Extent": f"0 {i - 1} 0 {j - 1} 0 {k - 1}",
+            "Segmentation_MasterRepresentation": "Binary labelmap", "Segmentation_ContainedRepresentationNames": "Binary labelmap|"}
+    for key, value in meta.items():
+        image.SetMetaData(key, value)
+    return _atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
+
+
+def write_float_map(map_kji: np.ndarray, like: Volume, path: str | Path) -> Path:
+    return write_array(np.asarray(map_kji, dtype=np.float32), like, path)
+
+
+def write_embedding(vector: np.ndarray, path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix != ".npy":
+        raise VolumeError(f"{path}: embeddings are written as .npy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    os.close(fd)
+    np.save(tmp, vector.astype(np.float32))
+    os.replace(tmp, path)
+    return path
+
+
+def save_overlay(session: Session, mask_kji: np.ndarray, path: str | Path, plane: str = "axial",
+                 input_slice: int | None = None, points_ijk: list[list[float]] = (), labels: list[int] = (),
+                 title: str = "", reference_kji: np.ndarray | None = None) -> Path:
+    """PNG of one slice: image, the mask in orange, optional reference contour in cyan, clicks as dots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    canon_mask = session.orient.array_to_canonical(mask_kji > 0)
+    if input_slice is None:
+        axis = {"axial": 0, "coronal": 1, "sagittal": 2}[plane]
+        areas = canon_mask.sum(axis=tuple(a for a in range(3) if a != axis))
+        idx = int(np.argmax(areas))
+    else:
+        idx = session.canon_slice_index(plane, input_slice)
+    img = extract_slice(session.canon, plane, idx)
+    m = extract_slice(canon_mask, plane, idx)
+    sy, sx = session.grid(plane).rows, session.grid(plane).cols
+    aspect = (session.grid(plane).h / sy) / (session.grid(plane).w / sx)
+    fig, ax = plt.subplots(figsize=(5, 5 * min(2.0, max(0.5, sy * aspect / sx))))
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1, aspect=aspect, interpolation="nearest")
+    overlay = np.zeros((*m.shape, 4))
+    overlay[m] = (1.0, 0.55, 0.1, 0.45)
+    ax.imshow(overlay, aspect=aspect, interpolation="nearest")
+    if reference_kji is not None:
+        ref = extract_slice(session.orient.array_to_canonical(reference_kji > 0), plane, idx)
+        if ref.any():
+            ax.contour(ref.astype(float), levels=[0.5], colors="cyan", linewidths=1)
+    for p, lab in zip(points_ijk, labels):
+        cidx, x, y = point_to_slice(session.orient.ijk_to_canonical(np.array(p))[0], plane, session.shape)
+        if cidx == idx:
+            ax.plot(x, y, "o", color="lime" if lab == 1 else "red", markersize=6, markeredgecolor="black")
+    ax.set_title(title or f"{plane} slice {session.input_slice_index(plane, idx)}", fontsize=9)
+    ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,196 @@
+"""Model core: shapes, identity fusion at init, cached == uncached, checkpoints, CLIP import, refusals."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from medpclip.model import CheckpointError, MedPCLIP, Prompts, get_config, load_checkpoint, new_checkpoint, save_checkpoint
+from medpclip.model.checkpoint import load_clip_visual_state
+
+S = 256
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return MedPCLIP(get_config("tiny")).eval()
+
+
+def _prompts(kind: str, b: int = 2) -> Prompts:
+    pts = torch.tensor([[[60.0, 70.0], [100.0, 90.0]]]).repeat(b, 1, 1)
+    lab = torch.tensor([[1, 0]]).repeat(b, 1)
+    box = torch.tensor([[40.0, 50.0, 120.0, 140.0]]).repeat(b, 1)
+    mask = torch.zeros(b, 1, S, S)
+    mask[:, :, 50:140, 40:120] = 1
+    prev = torch.randn(b, 1, S // 4, S // 4)
+    return {
+        "points": Prompts(pts, lab), "box": Prompts(boxes=box), "mask": Prompts(region_mask=mask),
+        "points+box": Prompts(pts, lab, box), "box+mask": Prompts(boxes=box, region_mask=mask),
+        "all": Prompts(pts, lab, box, mask, prev), "prev only": Prompts(prev_low_res=prev), "none": Prompts(),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["points", "box", "mask", "points+box", "box+mask", "all", "prev only", "none"])
+def test_output_shapes(model, kind):
+    cfg = model.cfg
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, S, S), _prompts(kind))
+    assert out.region_embedding.shape == (2, cfg.embed_dim)
+    assert torch.allclose(out.region_embedding.norm(dim=-1), torch.ones(2), atol=1e-5)
+    assert out.masks.shape == (2, cfg.num_multimask + 1, S // 4, S // 4)
+    assert out.iou.shape == (2, cfg.num_multimask + 1)
+
+
+def test_mixed_batch_box_rows(model):
+    """A NaN box row means 'no box' for that sample, and equals running it without a box."""
+    img = torch.rand(2, 1, S, S)
+    box = torch.tensor([[40.0, 50.0, 120.0, 140.0], [float("nan")] * 4])
+    pts = torch.tensor([[[60.0, 70.0]], [[60.0, 70.0]]])
+    lab = torch.ones(2, 1, dtype=torch.long)
+    with torch.no_grad():
+        mixed = model(img, Prompts(pts, lab, box))
+        alone = model(img[1:], Prompts(pts[1:], lab[1:], torch.full((1, 4), float("nan"))))
+    assert torch.allclose(mixed.masks[1], alone.masks[0], atol=1e-5)
+
+
+def test_fusion_is_identity_at_init(model):
+    img = torch.rand(2, 1, S, S)
+    whole = torch.ones(2, 1, S, S)
+    with torch.no_grad():
+        plain = model.global_embedding(img)
+        fused = model(img, Prompts(region_mask=whole)).region_embedding
+        clicked = model(img, _prompts("points+box")).region_embedding
+    assert torch.allclose(plain, fused, atol=1e-5)
+    assert torch.allclose(plain, clicked, atol=1e-5)  # gates are 0 and the dense projection is 0 at init
+
+
+def test_fusion_changes_output_once_trained(model):
+    trained = MedPCLIP(model.cfg).eval()
+    trained.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for f in trained.fusion:
+            f.gate.fill_(1.0)
+        torch.nn.init.normal_(trained.dense_prompt.proj.weight, std=0.02)
+        img = torch.rand(1, 1, S, S)
+        a = trained(img, _prompts("points", 1)).region_embedding
+        b = trained(img, _prompts("box", 1)).region_embedding
+    assert not torch.allclose(a, b, atol=1e-4)
+
+
+def test_cached_path_equals_full_forward(model):
+    img = torch.rand(2, 1, S, S)
+    prompts = _prompts("all")
+    with torch.no_grad():
+        full = model(img, prompts)
+        feats = model.encode_slices(img)
+        cached = model.prompted(feats, prompts)
+    assert torch.equal(full.masks, cached.masks)
+    assert torch.equal(full.region_embedding, cached.region_embedding)
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    ckpt = new_checkpoint("tiny", seed=3)
+    ckpt.vocabulary = [{"id": "liver", "name": "liver"}]
+    ckpt.text_features = torch.randn(1, 384)
+    path = save_checkpoint(ckpt, tmp_path / "m.safetensors")
+    loaded = load_checkpoint(path)
+    a, b = ckpt.model.state_dict(), loaded.model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(loaded.text_features, ckpt.text_features)
+    assert loaded.vocabulary == ckpt.vocabulary and loaded.trained is False
+    assert len(loaded.sha256) == 64
+
+
+def test_pickle_checkpoint_is_refused_before_unpickling(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(path)
+    torch.save({"a": torch.zeros(1)}, tmp_path / "zip.pt")
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(tmp_path / "zip.pt")
+    assert not marker.exists()
+
+
+def test_truncated_and_mismatched_checkpoints_are_refused(tmp_path):
+    path = save_checkpoint(new_checkpoint("tiny"), tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.safetensors"):
+        load_checkpoint(tmp_path / "cut.safetensors")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="too short"):
+        load_checkpoint(tmp_path / "empty.safetensors")
+    # weights of one config under another config's name
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta["config"] = meta["config"].replace('"width": 192', '"width": 96')
+    save_file(tensors, str(tmp_path / "wrong.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(tmp_path / "wrong.safetensors")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_b16_loads_clip_visual_keys():
+    """A state dict with OpenAI CLIP ViT-B/16 visual key names and shapes loads into the b16 config."""
+    cfg = get_config("b16")
+    model = MedPCLIP(cfg)
+    w = 768
+    raw = {"visual.conv1.weight": torch.randn(w, 3, 16, 16), "visual.class_embedding": torch.randn(w),
+           "visual.positional_embedding": torch.randn(197, w), "visual.ln_pre.weight": torch.ones(w),
+           "visual.ln_pre.bias": torch.zeros(w), "visual.ln_post.weight": torch.ones(w),
+           "visual.ln_post.bias": torch.zeros(w), "visual.proj": torch.randn(w, 512),
+           "transformer.resblocks.0.attn.in_proj_weight": torch.randn(3 * 512, 512)}  # text tower: skipped
+    for i in range(12):
+        p = f"visual.transformer.resblocks.{i}."
+        raw.update({p + "ln_1.weight": torch.ones(w), p + "ln_1.bias": torch.zeros(w),
+                    p + "attn.in_proj_weight": torch.randn(3 * w, w), p + "attn.in_proj_bias": torch.zeros(3 * w),
+                    p + "attn.out_proj.weight": torch.randn(w, w), p + "attn.out_proj.bias": torch.zeros(w),
+                    p + "ln_2.weight": torch.ones(w), p + "ln_2.bias": torch.zeros(w),
+                    p + "mlp.c_fc.weight": torch.randn(4 * w, w), p + "mlp.c_fc.bias": torch.zeros(4 * w),
+                    p + "mlp.c_proj.weight": torch.randn(w, 4 * w), p + "mlp.c_proj.bias": torch.zeros(w)})
+    report = load_clip_visual_state(model, raw)
+    assert report["skipped"] == ["transformer.resblocks.0.attn.in_proj_weight"]
+    assert torch.allclose(model.visual.conv1.weight, raw["visual.conv1.weight"].sum(1, keepdim=True))
+    assert torch.equal(model.visual.transformer.resblocks[11].mlp.c_proj.weight,
+                       raw["visual.transformer.resblocks.11.mlp.c_proj.weight"])
+    assert torch.equal(model.visual.positional_embedding[0], raw["visual.positional_embedding"][0])
+    bad = dict(raw)
+    bad["visual.proj"] = torch.randn(w, 256)
+    with pytest.raises(CheckpointError, match="shape"):
+        load_clip_visual_state(MedPCLIP(cfg), bad)
+
+
+def test_text_encoder_verifies_weights(tmp_path):
+    import shutil
+
+    from medpclip.model.text import TextEncoder, TextModelError, default_model_dir
+
+    enc = TextEncoder()
+    feats = enc.encode(["left kidney", "liver"])
+    assert feats.shape == (2, 384)
+    src = default_model_dir()
+    fake = tmp_path / "model"
+    shutil.copytree(src, fake)
+    with open(fake / "model.safetensors", "r+b") as f:  # flip one byte deep inside the weights
+        f.seek(200_000)
+        byte = f.read(1)
+        f.seek(200_000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(TextModelError, match="SHA-256"):
+        TextEncoder(fake)
