@@ -184,8 +184,6 @@ def read_image(path: str | Path, modality: str | None = None, allow_nonfinite: b
     dim = image.GetDimension()
     if dim == 4 and image.GetSize()[3] == 1:
         image = image[:, :, :, 0]
-    elif dim == 2:
-        image = sitk.JoinSeries(image)
     elif dim != 3:
         raise VolumeError(f"{path}: {kind} is {dim}-D with size {image.GetSize()}; a 3D volume is required")
     array = sitk.GetArrayFromImage(image)

@@ -53,6 +53,7 @@ class SegmentationResult:
     slices: list[int]                     # canonical indices that received a mask
     latency_ms: dict[str, float]
     uncertainty: np.ndarray | None = None  # [k, j, i] float32, 0 (certain) .. 1 (boundary)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def voxels(self) -> int:
@@ -61,7 +62,7 @@ class SegmentationResult:
     def summary(self) -> dict[str, Any]:
         return {"score": round(self.score, 4), "voxels": self.voxels, "plane": self.plane,
                 "slice": self.slice_index, "slices": len(self.slices),
-                "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}}
+                "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}, "warnings": self.warnings}
 
 
 @dataclass
@@ -174,6 +175,9 @@ class Session:
         self._history: dict[tuple[str, int], _History] = {}
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medpclip-prefetch")
         self._cache_lock = threading.Lock()
+        self.blank = bool(np.ptp(volume.array) == 0)
+        if self.blank:
+            log.warning("%s: the volume is constant (blank); segmentation results will be empty", volume.source or "volume")
 
     # -- geometry helpers ---------------------------------------------------------------------------
     def n_slices(self, plane: str) -> int:
@@ -332,6 +336,11 @@ class Session:
             if not prior2d.any():
                 raise PromptError("the prior mask is empty on the prompted slice")
         was_cached = self.cached(plane, start)
+        if self.blank:  # nothing to see: an empty result, not an error
+            return SegmentationResult(np.zeros(self.volume.array.shape, np.uint8), 0.0, plane,
+                                      self.input_slice_index(plane, start), [], {"total_ms": (time.perf_counter() - t0) * 1000},
+                                      np.zeros(self.volume.array.shape, np.float32) if with_uncertainty else None,
+                                      ["the volume is constant (blank): empty result"])
         t1 = time.perf_counter()
         self.features(plane, [start])
         t2 = time.perf_counter()

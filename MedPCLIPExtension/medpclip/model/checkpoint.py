@@ -83,18 +83,22 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
 
 
 def _check_header(path: Path) -> None:
-    """Refuse pickles / zips / truncated files by looking at bytes only (no deserialisation)."""
+    """Refuse pickles / zips / truncated files by looking at bytes only (no deserialisation).
+
+    A safetensors file is an 8-byte little-endian header length, then a JSON header starting with '{'.
+    """
     size = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)
+    if len(head) < 9:
+        raise CheckpointError(f"{path}: file too short to be a safetensors checkpoint ({size} bytes)")
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if 1 < header_len <= min(size - 8, 100 * 1024 * 1024) and head[8:9] == b"{":
+        return
+    if head[:2] == b"PK" or (head[:1] == b"\x80" and head[1] in (2, 3, 4, 5)):
         raise CheckpointError(f"{path}: this is a pickle-based (torch.save) file; only .safetensors "
                               "checkpoints are loaded, because pickles can run code")
-    if len(head) < 8:
-        raise CheckpointError(f"{path}: file too short to be a safetensors checkpoint ({size} bytes)")
-    (header_len,) = struct.unpack("<Q", head)
-    if header_len <= 1 or header_len > min(size - 8, 100 * 1024 * 1024):
-        raise CheckpointError(f"{path}: not a safetensors file (bad header length {header_len}) or truncated")
+    raise CheckpointError(f"{path}: not a safetensors file (bad header) or truncated")
 
 
 def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> Checkpoint:

@@ -1,0 +1,196 @@
+"""Engine: one prompt contract in every space, exact geometry on flipped / oblique / DICOM inputs, 3D
+propagation and identification on the sample CT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from medpclip.data.geometry import from_ijk
+from medpclip.data.volume import Volume, read_image
+from medpclip.engine.outputs import write_mask
+from medpclip.errors import PromptError
+from medpclip.evaluation.clicks import dice
+
+from conftest import LIVER
+
+
+@pytest.fixture(scope="module")
+def session(engine, ct_volume):
+    return engine.open(ct_volume)
+
+
+def test_same_click_in_ijk_ras_lps_gives_same_mask(session, liver_click):
+    ijk = np.array([liver_click])
+    ras = from_ijk(ijk, "ras", session.volume.affine)
+    lps = from_ijk(ijk, "lps", session.volume.affine)
+    masks = [session.segment({"space": s, "points": p.tolist(), "mode": "2d"}, feedback=False).mask
+             for s, p in (("ijk", ijk), ("ras", ras), ("lps", lps))]
+    assert masks[0].sum() > 50
+    assert np.array_equal(masks[0], masks[1]) and np.array_equal(masks[0], masks[2])
+
+
+def _flipped_permuted(vol: Volume) -> tuple[Volume, np.ndarray]:
+    """Same world content, stored with axes permuted (i<->k) and two axes flipped; returns M: new ijk -> old ijk."""
+    arr = vol.array  # [k, j, i]
+    new = np.ascontiguousarray(np.flip(np.transpose(arr, (2, 1, 0)), axis=(0, 1)))  # new [k', j', i'] = old[i, j, k] flipped
+    nk, nj, ni = new.shape
+    # new index (i', j', k'): k' = ni_old-1-i_old, j' = nj-1-j_old, i' = k_old
+    m = np.zeros((4, 4))
+    m[3, 3] = 1
+    m[0, 2], m[0, 3] = -1, arr.shape[2] - 1   # i_old = (ni_old - 1) - k'
+    m[1, 1], m[1, 3] = -1, arr.shape[1] - 1   # j_old = (nj - 1) - j'
+    m[2, 0] = 1                               # k_old = i'
+    return Volume(new, vol.affine @ m, vol.modality), m
+
+
+def test_flipped_and_permuted_storage_gives_the_same_world_mask(engine, session, liver_click):
+    ras = from_ijk(np.array([liver_click]), "ras", session.volume.affine)
+    ref = session.segment({"space": "ras", "points": ras.tolist()}, feedback=False).mask
+    vol2, m = _flipped_permuted(session.volume)
+    out = engine.open(vol2).segment({"space": "ras", "points": ras.tolist()}, feedback=False).mask
+    # map back: old[k, j, i] = new at new-index = inv(m) @ old-index
+    back = np.ascontiguousarray(np.transpose(np.flip(out, axis=(0, 1)), (2, 1, 0)))  # undo the storage change
+    assert ref.sum() > 50 and np.array_equal(ref, back)
+
+
+def test_oblique_affine(engine, session, liver_click):
+    """A volume whose axes are rotated 20 degrees in world space: the click given in RAS through the
+    oblique affine hits the same voxel, so the result equals the axis-aligned one."""
+    angle = np.deg2rad(20)
+    rot = np.eye(4)
+    rot[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    oblique = Volume(session.volume.array, rot @ session.volume.affine, "CT")
+    ras = from_ijk(np.array([liver_click]), "ras", oblique.affine)
+    out = engine.open(oblique).segment({"space": "ras", "points": ras.tolist()}, feedback=False).mask
+    ref = session.segment({"space": "ijk", "points": [liver_click]}, feedback=False).mask
+    assert ref.sum() > 50 and np.array_equal(ref, out)
+
+
+def _write_dicom_series(vol_path, folder):
+    img = sitk.Cast(sitk.ReadImage(str(vol_path)), sitk.sitkInt16)
+    folder.mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    direction = img.GetDirection()
+    series_uid = "1.2.826.0.1.3680043.2.1125.1.77"
+    for k in range(img.GetDepth()):
+        sl = img[:, :, k]
+        for tag, value in {"0008|0060": "CT", "0020|000e": series_uid, "0020|000d": series_uid + ".1",
+                           "0020|0013": str(k + 1), "0008|0018": f"{series_uid}.{k + 2}",
+                           "0020|0037": "\\".join(f"{v:.6f}" for v in (direction[0], direction[3], direction[6],
+                                                                         direction[1], direction[4], direction[7])),
+                           "0020|0032": "\\".join(f"{v:.6f}" for v in img.TransformIndexToPhysicalPoint((0, 0, k))),
+                           "0028|1053": "1", "0028|1052": "0"}.items():
+            sl.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"{k:03d}.dcm"))
+        writer.Execute(sl)
+
+
+def test_dicom_series_input(engine, ct_image_path, tmp_path, liver_click):
+    _write_dicom_series(ct_image_path, tmp_path / "dicom")
+    vol = read_image(tmp_path / "dicom")
+    assert vol.is_dicom and vol.modality == "CT" and len(vol.dicom_files) == 30
+    ref_vol = read_image(ct_image_path)
+    assert vol.array.shape == ref_vol.array.shape and np.allclose(vol.affine, ref_vol.affine, atol=1e-3)
+    a = engine.open(vol).segment({"points": [liver_click]}, feedback=False).mask
+    b = engine.open(ref_vol).segment({"points": [liver_click]}, feedback=False).mask
+    assert a.sum() > 50 and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".seg.nrrd"])
+def test_output_geometry_equals_input(session, liver_click, ct_image_path, tmp_path, suffix):
+    res = session.segment({"points": [liver_click]}, feedback=False)
+    out = write_mask(res.mask, session.volume, tmp_path / f"mask{suffix}")
+    a, b = sitk.ReadImage(str(ct_image_path)), sitk.ReadImage(str(out))
+    assert a.GetSize() == b.GetSize()
+    assert np.allclose(a.GetSpacing(), b.GetSpacing()) and np.allclose(a.GetOrigin(), b.GetOrigin())
+    assert np.allclose(a.GetDirection(), b.GetDirection())
+    assert np.array_equal(sitk.GetArrayFromImage(b), res.mask)
+
+
+def test_3d_propagation_of_a_liver_click_reaches_its_extent(session, liver_click, ct_reference):
+    liver = ct_reference == LIVER
+    res = session.segment({"points": [liver_click], "mode": "3d"}, feedback=False)
+    ks = np.nonzero(liver.any(axis=(1, 2)))[0]
+    got = np.nonzero(res.mask.any(axis=(1, 2)))[0]
+    extent = ks.max() - ks.min() + 1
+    coverage = len(set(got) & set(ks)) / extent
+    d = dice(res.mask > 0, liver)
+    print(f"liver 3D: Dice {d:.3f}, slices {len(got)} of {extent}, coverage {coverage:.2f}")
+    assert coverage >= 0.7
+    assert d >= 0.6
+
+
+def test_identify_ranks_major_organs_first(session, ct_reference, ct_labels):
+    names = list(ct_labels.values())
+    for value, name in ((5, "liver"), (1, "spleen"), (2, "kidney_right"), (3, "kidney_left")):
+        ranked = session.identify(mask=ct_reference == value, vocabulary=names, top_k=3)
+        assert ranked[0]["id"] == name, (name, ranked)
+
+
+def test_correction_click_feeds_back_and_improves(session, ct_reference, liver_click):
+    from medpclip.evaluation.clicks import correction_click
+
+    k = int(liver_click[2])
+    target = ct_reference[k] == LIVER
+    session._history.clear()
+    first = session.segment({"points": [liver_click]})
+    (r, c), lab = correction_click(first.mask[k] > 0, target)
+    second = session.segment({"points": [liver_click, [c, r, k]], "point_labels": [1, lab]})
+    assert second.latency_ms["trunk_cached"] == 1.0
+    assert dice(second.mask[k] > 0, target) >= dice(first.mask[k] > 0, target) - 0.02
+
+
+def test_uncertainty_map(session, liver_click):
+    res = session.segment({"points": [liver_click]}, feedback=False, with_uncertainty=True)
+    u = res.uncertainty
+    assert u.shape == res.mask.shape and u.dtype == np.float32 and 0 <= u.min() and u.max() <= 1
+
+
+@pytest.mark.parametrize("prompt, match", [
+    ({"points": [[500, 10, 3]]}, "outside the image"),
+    ({"points": [[-3, 10, 3]]}, "outside the image"),
+    ({"box": [0, 0, 0, 999, 10, 5]}, "outside the image"),
+    ({"points": [[10, 10, 3]], "space": "xyz"}, "unknown space"),
+    ({"points": [[10, 10, 3]], "plane": "oblique"}, "unknown plane"),
+    ({"points": [[10, "a", 3]]}, "numbers"),
+    ({"points": [[10, 10]]}, "3 numbers"),
+    ({"points": [[10, 10, float("nan")]]}, "non-finite"),
+    ({"points": []}, "no points"),
+    ({"points": [[10, 10, 3], [20, 20, 9]], "mode": "2d"}, "several"),
+    ({"points": [[10, 10, 3]], "point_labels": [2]}, "1 \\(positive\\) or 0"),
+    ({"points": [[10, 10, 3]], "point_labels": [0]}, "positive"),
+    ("not a dict", "JSON object"),
+])
+def test_bad_prompts(session, prompt, match):
+    with pytest.raises(PromptError, match=match) if "outside" not in match else pytest.raises(Exception, match=match):
+        session.segment(prompt)
+
+
+def test_empty_prior_mask_is_an_error(session, liver_click):
+    with pytest.raises(PromptError, match="prior mask is empty"):
+        session.segment({"points": [liver_click]}, prior_mask=np.zeros(session.volume.array.shape, np.uint8))
+    with pytest.raises(PromptError, match="does not match"):
+        session.segment({"points": [liver_click]}, prior_mask=np.zeros((3, 3, 3), np.uint8))
+
+
+def test_blank_volume_is_empty_with_warning(engine):
+    vol = Volume(np.zeros((10, 40, 50), np.float32), np.eye(4), "CT")
+    res = engine.open(vol).segment({"points": [[20, 20, 5]]})
+    assert res.voxels == 0 and res.warnings
+
+
+def test_find_liver(session, ct_reference):
+    res = session.find("liver", mode="2d")
+    assert res.voxels > 0
+    k = res.slice_index
+    liver = ct_reference[k] == LIVER
+    print("find liver 2D Dice", dice(res.mask[k] > 0, liver))
+    assert (res.mask[k] > 0)[liver].mean() > 0.3
+
+
+def test_embed(session, ct_reference):
+    v = session.embed(mask=ct_reference == LIVER)
+    assert v.shape == (session.engine.cfg.embed_dim,) and abs(np.linalg.norm(v) - 1) < 1e-4

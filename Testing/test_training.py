@@ -1,0 +1,87 @@
+"""Training: a few steps lower the loss, determinism for a seed, resume, CLI summary, torchrun (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from medpclip.training.trainer import Trainer, TrainOptions
+
+from conftest import CT_CASE, REPO, SAMPLES
+
+
+def _opts(tmp_path, **kw) -> TrainOptions:
+    base = dict(data=str(SAMPLES / "radiomics_brain1"), out=str(tmp_path / "run"), max_steps=4, batch_size=2,
+                threads=2, save_every=1000, warmup=1)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def test_steps_on_a_fixed_batch_lower_the_loss(tmp_path):
+    trainer = Trainer(_opts(tmp_path, lr=1e-3, batch_size=4))
+    batch = trainer.make_batch(0)
+    import random
+
+    losses = [trainer.train_step(batch, random.Random(0))["loss"] for _ in range(8)]
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+def test_batches_are_deterministic_for_a_seed(tmp_path):
+    a = Trainer(_opts(tmp_path, seed=7)).make_batch(3)
+    b = Trainer(_opts(tmp_path, seed=7)).make_batch(3)
+    c = Trainer(_opts(tmp_path, seed=8)).make_batch(3)
+    assert torch.equal(a.images, b.images) and a.points == b.points
+    assert not torch.equal(a.images, c.images)
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    first = Trainer(_opts(tmp_path, max_steps=2)).fit(progress=False)
+    assert first["steps"] == 2
+    resumed = Trainer(_opts(tmp_path, max_steps=3, resume=True))
+    assert resumed.step == 2 and len(resumed.history) == 2
+    summary = resumed.fit(progress=False)
+    assert summary["steps"] == 3
+    out = Path(tmp_path / "run")
+    assert (out / "loss_curve.png").stat().st_size > 1000
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 3
+
+
+def _cli(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "medpclip.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+def test_train_cli_json_summary(tmp_path):
+    p = _cli("train", "--data", str(SAMPLES / "radiomics_brain1"), "--out", str(tmp_path / "cli"), "--max-steps", "2",
+             "--batch-size", "2", "--threads", "2", "--json")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["steps"] == 2 and summary["loss_start"] > 0 and summary["loss_end"] > 0
+    from medpclip.model import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "cli" / "medpclip.safetensors")
+    assert ckpt.trained and ckpt.provenance["steps"] == 2 and len(ckpt.vocabulary) >= 100
+
+
+def test_train_cli_bad_inputs(tmp_path):
+    p = _cli("train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"), "--max-steps", "1")
+    assert p.returncode != 0 and "no such datalist" in p.stderr and "Traceback" not in p.stderr
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--planes", "oblique")
+    assert p.returncode != 0 and "unknown plane" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_torchrun_two_processes_gloo(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "medpclip.cli", "train", "--data",
+           str(SAMPLES / "radiomics_brain1"), "--out", str(tmp_path / "ddp"), "--max-steps", "2", "--batch-size", "2",
+           "--threads", "1", "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    summary = json.loads(p.stdout[p.stdout.index("{"):])
+    assert summary["world_size"] == 2 and summary["steps"] == 2
