@@ -82,7 +82,10 @@ def _write_dicom_series(vol_path, folder):
                            "0020|0037": "\\".join(f"{v:.6f}" for v in (direction[0], direction[3], direction[6],
                                                                          direction[1], direction[4], direction[7])),
                            "0020|0032": "\\".join(f"{v:.6f}" for v in img.TransformIndexToPhysicalPoint((0, 0, k))),
-                           "0028|1053": "1", "0028|1052": "0"}.items():
+                           "0028|1053": "1", "0028|1052": "0", "0020|0052": series_uid + ".99",
+                           "0008|0016": "1.2.840.10008.5.1.4.1.1.2", "0010|0010": "Sample^CT", "0010|0020": "TS001",
+                           "0008|0020": "20200101", "0020|0011": "1", "0008|0050": "1",
+                           "0018|0050": f"{img.GetSpacing()[2]:.4f}"}.items():
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{k:03d}.dcm"))
         writer.Execute(sl)
@@ -194,3 +197,20 @@ def test_find_liver(session, ct_reference):
 def test_embed(session, ct_reference):
     v = session.embed(mask=ct_reference == LIVER)
     assert v.shape == (session.engine.cfg.embed_dim,) and abs(np.linalg.norm(v) - 1) < 1e-4
+
+
+def test_dicom_seg_output_for_dicom_input(engine, ct_image_path, tmp_path, liver_click):
+    import pydicom
+
+    from medpclip.engine.outputs import save_result
+
+    _write_dicom_series(ct_image_path, tmp_path / "dicom")
+    vol = read_image(tmp_path / "dicom")
+    res = engine.open(vol).segment({"points": [liver_click]}, feedback=False)
+    out = save_result(res.mask, vol, tmp_path / "seg.dcm", name="liver")
+    ds = pydicom.dcmread(out)
+    assert ds.Modality == "SEG" and int(ds.NumberOfFrames) == vol.array.shape[0]
+    assert ds.SegmentSequence[0].SegmentLabel == "liver"
+    assert int(ds.pixel_array.sum()) == int(res.mask.sum()) > 0
+    with pytest.raises(Exception, match="DICOM series"):
+        save_result(res.mask, read_image(ct_image_path), tmp_path / "x.dcm")

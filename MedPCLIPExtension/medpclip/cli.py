@@ -160,7 +160,7 @@ def add_segment(sub) -> None:
     _add_prompt_flags(p)
     _add_model_flags(p)
     p.add_argument("--prior", metavar="MASK", help="a prior mask (label file) used as a mask prompt")
-    p.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd, .seg.nrrd)")
+    p.add_argument("--out", required=True, help="output: .nii.gz, .nrrd, .seg.nrrd, or .dcm (DICOM SEG, DICOM input)")
     p.add_argument("--png", help="PNG overlay of the prompted slice")
     p.add_argument("--uncertainty", metavar="MAP", help="write a per-voxel uncertainty map (0..1)")
     p.add_argument("--json", action="store_true")
@@ -168,7 +168,7 @@ def add_segment(sub) -> None:
 
 
 def cmd_segment(args) -> int:
-    from .engine.outputs import save_overlay, write_float_map, write_mask
+    from .engine.outputs import save_overlay, save_result, write_float_map
 
     prompt = _prompt_from_args(args, args.mode)
     if prompt is None:
@@ -176,7 +176,7 @@ def cmd_segment(args) -> int:
     _, session = _open(args)
     prior = _read_mask(args.prior, session) if args.prior else None
     result = session.segment(prompt, prior_mask=prior, with_uncertainty=bool(args.uncertainty))
-    out = write_mask(result.mask, session.volume, args.out)
+    out = save_result(result.mask, session.volume, args.out)
     summary = {"output": str(out), **result.summary()}
     if args.uncertainty:
         summary["uncertainty"] = str(write_float_map(result.uncertainty, session.volume, args.uncertainty))
@@ -276,11 +276,11 @@ def add_find(sub) -> None:
 
 
 def cmd_find(args) -> int:
-    from .engine.outputs import save_overlay, write_mask
+    from .engine.outputs import save_overlay, save_result
 
     _, session = _open(args)
     result = session.find(args.text, mode=args.mode)
-    out = write_mask(result.mask, session.volume, args.out, name=args.text)
+    out = save_result(result.mask, session.volume, args.out, name=args.text)
     summary = {"output": str(out), "text": args.text, **result.summary()}
     if args.png:
         summary["png"] = str(save_overlay(session, result.mask, args.png, title=f"find: {args.text}"))

@@ -35,6 +35,42 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
     return _atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
 
 
+def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
+    """DICOM SEG (binary, one segment) referencing the source series; only for volumes read from DICOM."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+    from ..data.volume import _atomic_write
+
+    if not like.is_dicom or not like.dicom_files:
+        raise VolumeError(f"{path}: DICOM SEG output needs a DICOM series as input")
+    if mask_kji.shape != like.array.shape:
+        raise VolumeError(f"mask shape {mask_kji.shape} does not match the image {like.array.shape}")
+    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in like.dicom_files]
+    description = hd.seg.SegmentDescription(
+        segment_number=1, segment_label=name[:64] or "segment",
+        segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="MedP-CLIP", version=__version__, family=codes.cid7162.ArtificialIntelligence))
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=(np.asarray(mask_kji) > 0).astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[description],
+        series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="medpclip", manufacturer_model_name="MedP-CLIP", software_versions=__version__,
+        device_serial_number="0", omit_empty_frames=False)
+    return _atomic_write(Path(path), lambda tmp: seg.save_as(tmp))
+
+
+def save_result(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
+    """Write by extension: .dcm -> DICOM SEG, .seg.nrrd -> Slicer segmentation, else a label map."""
+    if str(path).lower().endswith(".dcm"):
+        return write_dicom_seg(mask_kji, like, path, name)
+    return write_mask(mask_kji, like, path, name)
+
+
 def write_float_map(map_kji: np.ndarray, like: Volume, path: str | Path) -> Path:
     return write_array(np.asarray(map_kji, dtype=np.float32), like, path)
 
