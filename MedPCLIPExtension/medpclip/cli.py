@@ -38,7 +38,9 @@ def add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint and state in --out")
     p.add_argument("--planes", default="axial", help="comma list of axial, coronal, sagittal")
     p.add_argument("--holdout-fraction", type=float, default=0.2, help="share of labelled slices held out per case")
-    p.add_argument("--init-from", help="start from this checkpoint (fine-tuning)")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning; tensors whose name and "
+                   "shape match are copied, new ones keep their initialisation)")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps before the cosine schedule")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -57,7 +59,7 @@ def cmd_train(args) -> int:
         raise CLIError("--max-steps and --batch-size must be positive")
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
-                        holdout_fraction=args.holdout_fraction, init_from=args.init_from,
+                        holdout_fraction=args.holdout_fraction, init_from=args.init_from, warmup=args.warmup,
                         max_minutes=args.max_minutes, save_every=args.save_every, threads=args.threads,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)

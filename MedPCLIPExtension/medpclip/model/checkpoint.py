@@ -143,6 +143,33 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     return Checkpoint(model, vocabulary, text_features, provenance, metrics, path, sha256_file(path))
 
 
+def load_matching_weights(model: MedPCLIP, path: str | Path) -> list[str]:
+    """Initialise ``model`` from a checkpoint of an earlier / related architecture: every tensor whose name and
+    shape match is copied; returns the names of the model's tensors that kept their fresh initialisation."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    _check_header(path)
+    target = model.state_dict()
+    loaded = {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            if (f.metadata() or {}).get("format") != FORMAT:
+                raise CheckpointError(f"{path}: not a MedP-CLIP checkpoint")
+            for key in f.keys():
+                name = key[len("model."):]
+                if key.startswith("model.") and name in target and f.get_slice(key).get_shape() == list(target[name].shape):
+                    loaded[name] = f.get_tensor(key)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
+    model.load_state_dict(loaded, strict=False)
+    return sorted(set(target) - set(loaded))
+
+
 def new_checkpoint(config: str | MedPCLIPConfig = "tiny", seed: int = 0) -> Checkpoint:
     """A freshly initialised, untrained model (provenance says so)."""
     cfg = get_config(config) if isinstance(config, str) else config

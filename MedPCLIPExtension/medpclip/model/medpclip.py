@@ -85,6 +85,14 @@ class MedPCLIP(nn.Module):
         self.fine_features = FineFeatures(cfg.in_channels, cfg.fine_channels)
         self.mask_decoder = MaskDecoder(cfg.decoder_dim, cfg.decoder_depth, cfg.decoder_heads,
                                         cfg.num_multimask, cfg.fine_channels)
+        # Region pooling: prompt-weighted average of the prompt-free patch tokens. It becomes one more prompt
+        # token for the fusion / decoder, and a zero-initialised shortcut into the region embedding (a
+        # data-efficient "linear probe" path for recognition; silent at init).
+        self.region_pool_norm = nn.LayerNorm(cfg.width)
+        self.region_pool_token = nn.Linear(cfg.width, cfg.decoder_dim)
+        self.region_pool_proj = nn.Linear(cfg.width, cfg.embed_dim)
+        nn.init.zeros_(self.region_pool_proj.weight)
+        nn.init.zeros_(self.region_pool_proj.bias)
         self.text_projection = nn.Linear(cfg.text_dim, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
@@ -110,10 +118,12 @@ class MedPCLIP(nn.Module):
         sparse = pe.sparse(prompts.points, prompts.labels, prompts.boxes, b)
         prompt_map = pe.dense_prompt_map(prompts.points, prompts.labels, prompts.boxes, prompts.region_mask, b)
         x = feats.tokens
+        pooled = self.region_pool(x[:, 1:], prompt_map)
+        sparse = torch.cat([sparse, self.region_pool_token(pooled)[:, None].to(sparse.dtype)], dim=1)
         x = torch.cat([x[:, :1], x[:, 1:] + self.dense_prompt(prompt_map.to(x.dtype))], dim=1)
         for block, fuse in zip(self.visual.blocks[self.cfg.prompt_free_blocks:], self.fusion):
             x = fuse(block(x), sparse)
-        region = F.normalize(self.visual.head(x), dim=-1)
+        region = F.normalize(self.visual.head(x) + self.region_pool_proj(pooled), dim=-1)
         if not with_masks:
             return PromptedOutput(region, x.new_zeros(b, 0, 1, 1), x.new_zeros(b, 0))
         g = self.cfg.grid
@@ -121,6 +131,16 @@ class MedPCLIP(nn.Module):
         dense = pe.dense(prompts.prev_low_res, b)
         masks, iou = self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
         return PromptedOutput(region, masks, iou)
+
+    def region_pool(self, patch_tokens: torch.Tensor, prompt_map: torch.Tensor) -> torch.Tensor:
+        """patch_tokens (B, g*g, C), prompt_map (B, 3, S, S) -> normalised pooled feature (B, C).
+
+        Weights: positive discs / region mask, plus half weight inside a box, averaged per patch.
+        """
+        w = prompt_map[:, :1] + 0.5 * prompt_map[:, 2:3]
+        w = F.avg_pool2d(w.to(patch_tokens.dtype), self.cfg.patch_size).flatten(1)       # (B, g*g)
+        pooled = (w[..., None] * patch_tokens).sum(1) / w.sum(1, keepdim=True).clamp(min=1e-6)
+        return self.region_pool_norm(pooled)
 
     def forward(self, image: torch.Tensor, prompts: Prompts) -> PromptedOutput:
         return self.prompted(self.encode_slices(image), prompts)
@@ -133,7 +153,8 @@ class MedPCLIP(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         groups = {
             "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
-            "fusion": nn.ModuleList([self.dense_prompt, self.fusion]),
+            "fusion": nn.ModuleList([self.dense_prompt, self.fusion, self.region_pool_norm, self.region_pool_token,
+                                     self.region_pool_proj]),
             "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder]),
             "text_projection": self.text_projection,
         }

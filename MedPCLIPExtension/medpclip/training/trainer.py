@@ -27,7 +27,7 @@ from ..data.datalist import load_cases
 from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
 from ..evaluation.clicks import correction_click
-from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..model.checkpoint import Checkpoint, load_checkpoint, load_matching_weights, save_checkpoint
 from ..model.config import get_config
 from ..model.medpclip import MedPCLIP, Prompts
 from .augment import SliceAugmenter
@@ -114,10 +114,12 @@ class Trainer:
         self.text = build_text_bank(extra, globals_)
         self.concept_index = self.text.index()
         torch.manual_seed(opts.seed)
+        self.model = MedPCLIP(self.cfg)
         if opts.init_from:
-            self.model = load_checkpoint(opts.init_from).model
-        else:
-            self.model = MedPCLIP(self.cfg)
+            fresh = load_matching_weights(self.model, opts.init_from)
+            if fresh:
+                log.warning("--init-from %s: %d tensors not in that checkpoint keep their initialisation: %s",
+                            opts.init_from, len(fresh), ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))
         self.model.to(self.device).train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         self.step = 0
