@@ -194,3 +194,23 @@ def test_text_encoder_verifies_weights(tmp_path):
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(TextModelError, match="SHA-256"):
         TextEncoder(fake)
+
+
+def test_init_from_an_older_architecture_copies_matching_tensors(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from medpclip.model.checkpoint import load_matching_weights
+
+    path = save_checkpoint(new_checkpoint("tiny", seed=5), tmp_path / "full.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys() if "region_pool" not in k}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    torch.manual_seed(123)
+    model = MedPCLIP(get_config("tiny"))
+    fresh = load_matching_weights(model, tmp_path / "old.safetensors")
+    assert fresh and all("region_pool" in k for k in fresh)
+    assert torch.equal(model.visual.conv1.weight, tensors["model.visual.conv1.weight"])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "old.safetensors")  # a strict load names the mismatch instead
