@@ -1,0 +1,414 @@
+"""Where the model runs: in-process (``LocalBackend``, the ``medpclip`` engine on torch, CUDA when present) or
+on a MONAI Label server (``RemoteBackend``, the ``medpclip`` MONAI Label app). No MRML and no Qt here: a backend
+gets plain arrays + the world affine and a DESIGN section 6 prompt dict, so it can run on a worker thread.
+
+Both backends speak the same prompt contract (``medpclip.engine.prompt``); neither re-implements prompt
+handling, geometry or model calls: the local one calls ``medpclip.engine`` directly, the remote one sends the
+prompt to the server, which calls the same engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+INTERACTIVE_TASK = "medpclip_interactive"
+IDENTIFY_TASK = "medpclip_identify"
+FIND_TASK = "medpclip_find"
+
+
+class MedPCLIPError(RuntimeError):
+    """A user-facing problem (bad prompt, server down, missing checkpoint...). The message is one clear line."""
+
+
+class BackendUnavailable(MedPCLIPError):
+    """The backend cannot run at all (dependencies missing, server unreachable)."""
+
+
+@dataclass
+class VolumeData:
+    """What a backend needs to know about a volume node; filled on the main thread."""
+
+    key: tuple                    # changes when the voxels or the world geometry change
+    array: np.ndarray             # [k, j, i], the node's own dtype
+    affine: np.ndarray            # index -> world RAS (parent transforms included)
+    name: str = "volume"
+    modality: str | None = None
+
+    _digest: str | None = field(default=None, repr=False)
+
+    def digest(self) -> str:
+        """Content hash of voxels + geometry (names the image on a MONAI Label server)."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            h.update(str(self.array.dtype).encode())
+            h.update(np.asarray(self.array.shape, np.int64).tobytes())
+            h.update(np.round(np.asarray(self.affine, float), 6).tobytes())
+            h.update(np.ascontiguousarray(self.array).tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
+
+
+@dataclass
+class SegmentOutput:
+    mask: np.ndarray              # [k, j, i] uint8 on the volume's grid
+    score: float
+    plane: str = "axial"
+    slice_index: int | None = None  # prompted slice, index of the input image along the plane's normal axis
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _user_errors():
+    try:
+        from medpclip.errors import USER_ERRORS
+    except Exception:  # pragma: no cover - medpclip import problems are reported elsewhere
+        return (ValueError,)
+    return USER_ERRORS
+
+
+# ================================================================================================ local
+
+class LocalBackend:
+    """The ``medpclip`` engine in this Python process. Sessions (normalised volume + cached trunk features)
+    are kept per volume key, so only the first prompt on a volume pays for the encoding."""
+
+    name = "local"
+
+    def __init__(self, checkpoint: str | None = None, device: str = "auto", threads: int | None = None,
+                 engine=None, max_sessions: int = 2) -> None:
+        self.checkpoint = checkpoint
+        self.device = device
+        self.threads = threads
+        self._engine = engine
+        self._sessions: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.RLock()
+        self.max_sessions = max_sessions
+
+    # -- engine / sessions --------------------------------------------------------------------------
+    @property
+    def engine(self):
+        with self._lock:
+            if self._engine is None:
+                try:
+                    from medpclip.engine import Engine
+                except ImportError as exc:
+                    raise BackendUnavailable(f"the local backend needs the medpclip engine and PyTorch ({exc}); "
+                                             "install the dependencies from the module panel") from exc
+                try:
+                    self._engine = Engine.from_checkpoint(self.checkpoint, device=self.device, threads=self.threads)
+                except _user_errors() as exc:
+                    raise MedPCLIPError(f"cannot load the model: {exc}") from exc
+            return self._engine
+
+    def describe(self) -> dict[str, Any]:
+        eng = self.engine
+        return {"backend": "local", "device": str(eng.device), "model": eng.cfg.name if hasattr(eng.cfg, "name") else "",
+                "vocabulary": len(eng.checkpoint.vocabulary)}
+
+    def session(self, volume: VolumeData):
+        with self._lock:
+            s = self._sessions.get(volume.key)
+            if s is not None:
+                self._sessions.move_to_end(volume.key)
+                return s
+            try:
+                s = self.engine.open(volume.array, affine=volume.affine, modality=volume.modality)
+            except _user_errors() as exc:
+                raise MedPCLIPError(str(exc)) from exc
+            self._sessions[volume.key] = s
+            while len(self._sessions) > self.max_sessions:
+                _, old = self._sessions.popitem(last=False)
+                old.close()
+            return s
+
+    def forget(self, key_prefix=None) -> None:
+        with self._lock:
+            for k in [k for k in self._sessions if key_prefix is None or k[: len(key_prefix)] == key_prefix]:
+                self._sessions.pop(k).close()
+
+    # -- tasks --------------------------------------------------------------------------------------
+    def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None) -> SegmentOutput:
+        session = self.session(volume)
+        try:
+            res = session.segment(prompt, prior_mask=prior_mask)
+        except _user_errors() as exc:
+            raise MedPCLIPError(str(exc)) from exc
+        return SegmentOutput(res.mask.astype(np.uint8), float(res.score), res.plane, res.slice_index, res.summary())
+
+    def identify(self, volume: VolumeData, mask: np.ndarray, vocabulary: list[str] | None, top_k: int) -> list[dict]:
+        session = self.session(volume)
+        try:
+            return session.identify(mask=mask, vocabulary=vocabulary, top_k=top_k)
+        except _user_errors() as exc:
+            raise MedPCLIPError(str(exc)) from exc
+
+    def find(self, volume: VolumeData, text: str, mode: str = "3d") -> SegmentOutput:
+        session = self.session(volume)
+        try:
+            res = session.find(text, mode=mode)
+        except _user_errors() as exc:
+            raise MedPCLIPError(str(exc)) from exc
+        return SegmentOutput(res.mask.astype(np.uint8), float(res.score), res.plane, res.slice_index, res.summary())
+
+    def close(self) -> None:
+        self.forget()
+
+
+# =============================================================================================== remote
+
+def _encode_multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
+    """multipart/form-data body. Values: str (text field) or (filename, bytes, content_type)."""
+    boundary = uuid.uuid4().hex
+    out = []
+    for name, value in fields.items():
+        out.append(f"--{boundary}\r\n".encode())
+        if isinstance(value, tuple):
+            filename, data, ctype = value
+            out.append(f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                       f"Content-Type: {ctype}\r\n\r\n".encode())
+            out.append(data)
+        else:
+            out.append(f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+            out.append(str(value).encode())
+        out.append(b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def _decode_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """{field name: (filename, payload)} of a multipart response (MONAI Label's ``output=all``)."""
+    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    parts = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition") or f"part{len(parts)}"
+        parts[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return parts
+
+
+def _suffix(filename: str | None, default: str = ".nii.gz") -> str:
+    if not filename:
+        return default
+    for s in (".nii.gz", ".seg.nrrd", ".nrrd", ".nii", ".mha"):
+        if filename.lower().endswith(s):
+            return s
+    return default
+
+
+class RemoteBackend:
+    """A MONAI Label server running the medpclip app (``medpclip serve --studies DIR --port N``).
+
+    The volume is uploaded once to the server's datastore under a content-derived id (``slicer-<hash>``; the
+    world geometry, parent transforms included, travels in the file), then each prompt sends only the prompt:
+    ``POST /infer/medpclip_interactive?image=<id>`` with the DESIGN section 6 prompt as ``params`` (space "ras").
+    """
+
+    name = "remote"
+
+    def __init__(self, url: str, timeout: float = 300.0, interactive_task: str = INTERACTIVE_TASK,
+                 identify_task: str = IDENTIFY_TASK, find_task: str = FIND_TASK) -> None:
+        url = (url or "").strip()
+        if not url:
+            raise MedPCLIPError("no MONAI Label server URL given")
+        if "://" not in url:
+            url = "http://" + url
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise MedPCLIPError(f"'{url}' is not an http(s) URL")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.tasks = {"segment": interactive_task, "identify": identify_task, "find": find_task}
+        self._uploaded: dict[str, str] = {}   # volume digest -> image id on the server
+        self._lock = threading.Lock()
+
+    # -- http ---------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, query: dict | None = None, fields: dict | None = None,
+                 timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
+        url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        data, headers = None, {"Accept": "*/*"}
+        if fields is not None:
+            data, ctype = _encode_multipart(fields)
+            headers["Content-Type"] = ctype
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read() if exc.fp is not None else b""
+            detail = body.decode("utf-8", "replace").strip()
+            try:
+                parsed = json.loads(detail)
+                if isinstance(parsed, dict) and "detail" in parsed:
+                    detail = parsed["detail"]
+                    if isinstance(detail, list):  # FastAPI validation errors
+                        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+            except ValueError:
+                pass
+            if method == "HEAD":
+                return exc.code, {}, b""
+            raise MedPCLIPError(f"MONAI Label server {self.url}: {detail or exc.reason} (HTTP {exc.code})") from None
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise BackendUnavailable(f"cannot reach the MONAI Label server at {self.url} ({reason}); "
+                                     "is it running? (medpclip serve --studies DIR --port N)") from None
+
+    def info(self) -> dict[str, Any]:
+        status, _, body = self._request("GET", "/info/", timeout=min(self.timeout, 15))
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise MedPCLIPError(f"{self.url} answered /info/ with something that is not JSON; "
+                                "is this a MONAI Label server?") from None
+
+    def test_connection(self) -> dict[str, Any]:
+        """Server name, version and the medpclip tasks it offers; a clear error if unreachable or not ours."""
+        info = self.info()
+        models = info.get("models", {}) or {}
+        if self.tasks["segment"] not in models:
+            raise MedPCLIPError(f"the server at {self.url} ({info.get('name', 'MONAI Label')}) has no "
+                                f"'{self.tasks['segment']}' task (it offers: {', '.join(models) or 'none'}); "
+                                "start it with `medpclip serve`")
+        return {"name": info.get("name", ""), "version": info.get("version", ""), "url": self.url,
+                "tasks": [t for t in self.tasks.values() if t in models], "models": list(models)}
+
+    describe = test_connection
+
+    # -- datastore ----------------------------------------------------------------------------------
+    def image_id(self, volume: VolumeData) -> str:
+        return f"slicer-{volume.digest()[:24]}"
+
+    def ensure_image(self, volume: VolumeData) -> str:
+        """Upload the volume to the server's datastore unless an image with its content id is already there."""
+        digest = volume.digest()
+        with self._lock:
+            if digest in self._uploaded:
+                return self._uploaded[digest]
+        image_id = self.image_id(volume)
+        status, _, _ = self._request("HEAD", "/datastore/image", {"image": image_id})
+        if status != 200:
+            from medpclip.data.volume import Volume, write_array
+
+            tmpdir = tempfile.mkdtemp(prefix="medpclip-upload-")
+            try:
+                path = os.path.join(tmpdir, image_id + ".nii.gz")
+                write_array(np.ascontiguousarray(volume.array), Volume(volume.array, volume.affine), path)
+                with open(path, "rb") as f:
+                    data = f.read()
+                self._request("PUT", "/datastore/", {"image": image_id},
+                              {"params": json.dumps({"source": "3D Slicer MedPCLIP module", "name": volume.name}),
+                               "file": (image_id + ".nii.gz", data, "application/gzip")})
+            finally:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+        with self._lock:
+            self._uploaded[digest] = image_id
+        return image_id
+
+    def _label_file(self, volume: VolumeData, mask: np.ndarray) -> tuple[str, bytes, str]:
+        from medpclip.data.volume import Volume, write_label
+
+        tmpdir = tempfile.mkdtemp(prefix="medpclip-label-")
+        try:
+            path = os.path.join(tmpdir, "mask.nii.gz")
+            write_label(np.asarray(mask, np.uint8), Volume(volume.array, volume.affine), path)
+            with open(path, "rb") as f:
+                return "mask.nii.gz", f.read(), "application/gzip"
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _read_mask(self, volume: VolumeData, filename: str | None, data: bytes) -> np.ndarray:
+        from medpclip.data.volume import VolumeError, read_label
+
+        tmpdir = tempfile.mkdtemp(prefix="medpclip-result-")
+        try:
+            path = os.path.join(tmpdir, "result" + _suffix(filename))
+            with open(path, "wb") as f:
+                f.write(data)
+            try:
+                lab = read_label(path)
+            except VolumeError as exc:
+                raise MedPCLIPError(f"the server's result is not a readable label map ({exc})") from None
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        if lab.array.shape != volume.array.shape or not np.allclose(lab.affine, volume.affine, atol=1e-2):
+            raise MedPCLIPError(f"the server's result grid {lab.array.shape[::-1]} does not match the volume "
+                                f"{volume.array.shape[::-1]}; result discarded")
+        return (lab.array > 0).astype(np.uint8)
+
+    def _infer(self, task: str, image_id: str, params: dict, label: tuple | None = None, output: str = "all"):
+        fields: dict[str, Any] = {"params": json.dumps(params)}
+        if label is not None:
+            fields["label"] = label
+        return self._request("POST", f"/infer/{task}", {"image": image_id, "output": output}, fields)
+
+    def _segment_response(self, volume: VolumeData, status, headers, body) -> SegmentOutput:
+        ctype = headers.get("content-type", "")
+        if ctype.startswith("multipart/"):
+            parts = _decode_multipart(body, ctype)
+            params = json.loads(parts.get("params", (None, b"{}"))[1] or b"{}")
+            files = [(fn, data) for name, (fn, data) in parts.items() if name != "params"]
+            if not files:
+                raise MedPCLIPError(f"the server returned no label image ({params.get('error', 'no detail')})")
+            mask = self._read_mask(volume, *files[0])
+        elif ctype.startswith("application/json"):
+            params = json.loads(body or b"{}")
+            raise MedPCLIPError(f"the server returned no label image ({params.get('error') or params})")
+        else:
+            params = {}
+            mask = self._read_mask(volume, None, body)
+        if isinstance(params, str):
+            params = json.loads(params)
+        score = params.get("score", params.get("quality", float("nan")))
+        return SegmentOutput(mask, float(score) if score is not None else float("nan"),
+                             params.get("plane", "axial"), params.get("slice"), params)
+
+    # -- tasks --------------------------------------------------------------------------------------
+    def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None) -> SegmentOutput:
+        image_id = self.ensure_image(volume)
+        label = self._label_file(volume, prior_mask) if prior_mask is not None else None
+        params = {**prompt, "identify": False}  # naming is a separate, explicit step in the module
+        return self._segment_response(volume, *self._infer(self.tasks["segment"], image_id, params, label))
+
+    def identify(self, volume: VolumeData, mask: np.ndarray, vocabulary: list[str] | None, top_k: int) -> list[dict]:
+        if not np.asarray(mask).any():
+            raise MedPCLIPError("the mask is empty: nothing to identify")
+        image_id = self.ensure_image(volume)
+        params: dict[str, Any] = {"top_k": int(top_k)}
+        if vocabulary is not None:
+            params["vocabulary"] = list(vocabulary)
+        _, headers, body = self._infer(self.tasks["identify"], image_id, params, self._label_file(volume, mask),
+                                       output="json")
+        data = json.loads(body or b"{}")
+        if isinstance(data, str):
+            data = json.loads(data)
+        ranking = data
+        if isinstance(data, dict):
+            ranking = next((data[k] for k in ("identification", "ranking", "names", "results", "predictions")
+                            if isinstance(data.get(k), list)), None)
+        if not isinstance(ranking, list):
+            raise MedPCLIPError(f"the server's identify answer has no ranked names: {str(data)[:200]}")
+        return [{"name": r.get("name"), "id": r.get("id", r.get("name")), "score": float(r.get("score", 0.0))}
+                for r in ranking if isinstance(r, dict)]
+
+    def find(self, volume: VolumeData, text: str, mode: str = "3d") -> SegmentOutput:
+        image_id = self.ensure_image(volume)
+        return self._segment_response(volume, *self._infer(self.tasks["find"], image_id, {"text": text, "mode": mode}))
+
+    def close(self) -> None:
+        pass

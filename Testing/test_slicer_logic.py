@@ -1,0 +1,628 @@
+"""The Slicer module's logic (MedPCLIPModule/MedPCLIPModuleLib) on real MRML nodes from PyPI ``slicer-core``:
+scene, scalar volume built from the sample CT with its exact geometry, segmentation node, markups points,
+ROI, linear parent transforms, and a real MONAI Label server started by the test (HTTP).
+
+Run: ``pytest Testing/test_slicer_logic.py -s`` (``-s`` shows the Dice numbers).
+The Qt widget (MedPCLIPModule.py) needs the Slicer application and is not exercised here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="needs the PyPI package slicer-core")
+import vtk  # noqa: E402  (after slicer-core)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "MedPCLIPModule"))
+
+from MedPCLIPModuleLib import mrml_util as mu  # noqa: E402
+from MedPCLIPModuleLib.backends import BackendUnavailable, LocalBackend, MedPCLIPError, RemoteBackend  # noqa: E402
+from MedPCLIPModuleLib.logic import MedPCLIPLogic  # noqa: E402
+
+CASE = REPO / "Resources" / "SampleData" / "totalseg_ct_abdomen"
+LIVER = 5
+# Minimum Dice against the reference liver that a trained default checkpoint must reach.
+DICE_2D_POINT = 0.6      # one click, the clicked axial slice
+DICE_3D_POINT_ROI = 0.5  # one click + ROI, 3D propagation, whole volume
+DICE_FIND = 0.3          # text "liver" -> 3D segment
+RESULTS: dict[str, float] = {}
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    s = a.sum() + b.sum()
+    return 1.0 if s == 0 else float(2 * (a & b).sum() / s)
+
+
+def report(name: str, value: float) -> None:
+    RESULTS[name] = round(float(value), 4)
+    print(f"\n[slicer-logic] {name} = {value:.4f}")
+
+
+# -------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def case():
+    from medpclip.data.volume import read_image, read_label
+
+    vol = read_image(CASE / "image.nii.gz")
+    lab = read_label(CASE / "label.nii.gz", like=vol)
+    names = {int(k): v for k, v in json.loads((CASE / "labels.json").read_text()).items()}
+    return vol, lab.array, names
+
+
+@pytest.fixture(scope="module")
+def local_backend():
+    from medpclip.engine import Engine
+
+    return LocalBackend(engine=Engine.from_checkpoint(device="cpu", threads=1))
+
+
+@pytest.fixture()
+def scene():
+    scene = slicer.vtkMRMLScene()
+    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()  # registers segmentation classes + converters
+    seg_logic.SetMRMLScene(scene)
+    scene._keep = seg_logic
+    yield scene
+    scene.Clear(1)
+
+
+@pytest.fixture()
+def logic(scene, local_backend):
+    lg = MedPCLIPLogic(backend=local_backend, scene=scene)
+    yield lg
+    lg._executor and lg._executor.shutdown(wait=True)
+
+
+def add_volume(scene, vol, name="CT", transform=None):
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    node.SetAndObserveImageData(mu.vtk_image_from_array(vol.array.astype(np.int16)))
+    node.SetIJKToRASMatrix(mu.numpy_to_matrix(vol.affine))
+    if transform is not None:
+        node.SetAndObserveTransformNodeID(transform.GetID())
+    return node
+
+
+def add_transform(scene, matrix: np.ndarray):
+    t = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "T")
+    t.SetMatrixTransformToParent(mu.numpy_to_matrix(matrix))
+    return t
+
+
+def rotation(deg: float, axis, translation) -> np.ndarray:
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    a = np.deg2rad(deg)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    m = np.eye(4)
+    m[:3, :3] = np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * k @ k
+    m[:3, 3] = translation
+    return m
+
+
+def add_points(scene, points, name="P", transform=None):
+    f = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+    for n, p in enumerate(points):
+        f.AddControlPoint(vtk.vtkVector3d(*[float(v) for v in p]), f"{name}{n}")
+    if transform is not None:
+        f.SetAndObserveTransformNodeID(transform.GetID())
+    return f
+
+
+def add_roi(scene, vol, ijk_lo, ijk_hi, transform=None):
+    """An ROI (in the volume's local RAS frame) around voxels ijk_lo..ijk_hi (inclusive)."""
+    lo = np.asarray(ijk_lo, float) - 0.5
+    hi = np.asarray(ijk_hi, float) + 0.5
+    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    ras = (vol.affine @ corners.T).T[:, :3]
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "ROI")
+    roi.SetCenter(*((ras.min(0) + ras.max(0)) / 2))
+    roi.SetSize(*(ras.max(0) - ras.min(0)))
+    if transform is not None:
+        roi.SetAndObserveTransformNodeID(transform.GetID())
+    return roi
+
+
+def add_segmentation(scene, name="Segmentation"):
+    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    seg.CreateDefaultDisplayNodes()
+    return seg
+
+
+def import_reference(scene, seg, volume_node, labels, names):
+    """The reference label map as segments (one shared labelmap layer, as Slicer imports it)."""
+    lab = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "reference")
+    lab.SetAndObserveImageData(mu.vtk_image_from_array(labels.astype(np.uint8)))
+    m = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(m)
+    lab.SetIJKToRASMatrix(m)
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(lab, seg)
+    S = seg.GetSegmentation()
+    values = sorted(int(v) for v in np.unique(labels) if v)
+    ids = {}
+    for n in range(S.GetNumberOfSegments()):
+        segment = S.GetNthSegment(n)
+        value = values[n]
+        segment.SetName(names[value])
+        ids[value] = S.GetNthSegmentID(n)
+    scene.RemoveNode(lab)
+    return ids
+
+
+def all_segments(seg, volume_node) -> dict[str, tuple[str, np.ndarray]]:
+    S = seg.GetSegmentation()
+    return {S.GetNthSegmentID(n): (S.GetNthSegment(n).GetName(), mu.segment_array(seg, S.GetNthSegmentID(n), volume_node))
+            for n in range(S.GetNumberOfSegments())}
+
+
+def assert_same_segments(before, after):
+    assert set(before) == set(after), "segments were added or removed"
+    for sid, (name, arr) in before.items():
+        assert after[sid][0] == name, f"segment {sid} was renamed"
+        assert np.array_equal(after[sid][1], arr), f"segment {name} was modified"
+
+
+@pytest.fixture(scope="module")
+def liver_prompt(case):
+    """World (RAS) liver click on the largest liver slice + the liver's voxel bounding box."""
+    from medpclip.evaluation.clicks import max_edt_point
+
+    vol, labels, _ = case
+    liver = labels == LIVER
+    k = int(np.argmax(liver.sum(axis=(1, 2))))
+    r, c = max_edt_point(liver[k])
+    ras = (vol.affine @ np.array([c, r, k, 1.0]))[:3]
+    kk, jj, ii = np.nonzero(liver)
+    return {"k": k, "ijk": [c, r, k], "ras": ras.tolist(),
+            "box_lo": [ii.min(), jj.min(), kk.min()], "box_hi": [ii.max(), jj.max(), kk.max()],
+            "slice_lo": [ii[kk == k].min(), jj[kk == k].min(), k], "slice_hi": [ii[kk == k].max(), jj[kk == k].max(), k]}
+
+
+# --------------------------------------------------------------------------------------- dependencies
+
+def test_library_imports_without_torch_and_pins_dependencies():
+    """The module must load in a Slicer without PyTorch: nothing heavy is imported (or installed) at import."""
+    code = ("import sys; sys.path.insert(0, %r); import MedPCLIPModuleLib.logic, MedPCLIPModuleLib.backends, "
+            "MedPCLIPModuleLib.dependencies, MedPCLIPModuleLib.mrml_util; "
+            "print(sorted(m for m in ('torch', 'monai', 'transformers') if m in sys.modules))") % str(REPO / "MedPCLIPModule")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    from MedPCLIPModuleLib import dependencies
+
+    for req in dependencies.REQUIREMENTS:
+        assert any(op in req.spec for op in ("==", ">=")), f"{req.spec} is not pinned"
+    assert "torch==" in " ".join(r.spec for r in dependencies.REQUIREMENTS)
+    assert dependencies.missing("remote") == [] and dependencies.missing("local") == []  # this venv has them all
+    assert dependencies.ensure_medpclip_on_path()
+
+
+# ------------------------------------------------------------------------------------------- geometry
+
+def test_world_affine_and_points_follow_parent_transforms(scene, case):
+    vol, _, _ = case
+    T = rotation(17.0, [0.3, 0.2, 1.0], [12.0, -7.5, 30.0])
+    t = add_transform(scene, T)
+    node = add_volume(scene, vol, transform=t)
+    assert np.allclose(mu.volume_world_affine(node), T @ vol.affine)
+    pts = add_points(scene, [[1.0, 2.0, 3.0]], transform=t)
+    assert np.allclose(mu.control_points_world(pts)[0], (T @ [1.0, 2.0, 3.0, 1.0])[:3])
+    # nested transforms compose
+    t2 = add_transform(scene, rotation(5.0, [1, 0, 0], [0, 3, 0]))
+    t.SetAndObserveTransformNodeID(t2.GetID())
+    assert np.allclose(mu.volume_world_affine(node), rotation(5.0, [1, 0, 0], [0, 3, 0]) @ T @ vol.affine)
+    # numpy <-> vtk round trip keeps the [k, j, i] layout
+    assert np.array_equal(mu.volume_array(node), vol.array.astype(np.int16))
+
+
+def test_non_linear_parent_transform_is_a_clear_error(scene, case, logic, liver_prompt):
+    vol, _, _ = case
+    warp = scene.AddNewNodeByClass("vtkMRMLTransformNode", "warp")
+    tps = vtk.vtkThinPlateSplineTransform()
+    src, dst = vtk.vtkPoints(), vtk.vtkPoints()
+    for p in ([0, 0, 0], [100, 0, 0], [0, 100, 0], [0, 0, 100], [50, 50, 50]):
+        src.InsertNextPoint(p)
+        dst.InsertNextPoint([v + (5.0 if p == [50, 50, 50] else 0.0) for v in p])
+    tps.SetSourceLandmarks(src)
+    tps.SetTargetLandmarks(dst)
+    tps.SetBasisToR()
+    warp.SetAndObserveTransformToParent(tps)
+    assert not warp.IsTransformToWorldLinear()
+    node = add_volume(scene, vol, transform=warp)
+    seg = add_segmentation(scene)
+    with pytest.raises(MedPCLIPError, match="non-linear"):
+        logic.segment(node, seg, None, [liver_prompt["ras"]])
+    assert seg.GetSegmentation().GetNumberOfSegments() == 0
+
+
+# ------------------------------------------------------------------------------------------- segment
+
+def test_segment_2d_from_a_liver_click(scene, case, logic, liver_prompt):
+    vol, labels, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    points = add_points(scene, [liver_prompt["ras"]])
+    score = logic.segment(node, seg, None, points, mode="2d", sliceViewName=None)
+    res = logic.lastResult
+    assert 0.0 <= score <= 1.0 and res.segmentId and res.plane == "axial" and res.sliceIndex == liver_prompt["k"]
+    mask = mu.segment_array(seg, res.segmentId, node)
+    k = liver_prompt["k"]
+    assert mask.sum() == mask[k].sum(), "a 2D result lies on the prompted slice only"
+    d = dice(mask[k], labels[k] == LIVER)
+    report("dice_2d_one_click_liver_slice", d)
+    assert d > DICE_2D_POINT
+
+
+def test_segment_3d_from_a_click_and_roi(scene, case, logic, liver_prompt):
+    vol, labels, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    roi = add_roi(scene, vol, liver_prompt["box_lo"], liver_prompt["box_hi"])
+    logic.segment(node, seg, None, [liver_prompt["ras"]], roiNode=roi, mode="3d")
+    mask = mu.segment_array(seg, logic.lastResult.segmentId, node)
+    d = dice(mask, labels == LIVER)
+    report("dice_3d_click_roi_liver", d)
+    report("dice_3d_click_roi_slices", len(np.flatnonzero(mask.any(axis=(1, 2)))))
+    assert d > DICE_3D_POINT_ROI
+
+
+@pytest.mark.parametrize("mode", ["2d", "3d"])
+def test_parent_transform_gives_the_same_segment(scene, case, logic, liver_prompt, mode):
+    """Same data under a non-identity linear transform (rotation + translation), prompts placed in the transformed
+    world (markups and ROI under the same transform): the same voxels are segmented."""
+    vol, labels, _ = case
+    plain = add_volume(scene, vol, "plain")
+    seg_a = add_segmentation(scene, "A")
+    roi_a = add_roi(scene, vol, liver_prompt["slice_lo"] if mode == "2d" else liver_prompt["box_lo"],
+                    liver_prompt["slice_hi"] if mode == "2d" else liver_prompt["box_hi"])
+    score_a = logic.segment(plain, seg_a, None, [liver_prompt["ras"]], roiNode=roi_a, mode=mode, allowEmpty=True)
+    mask_a = mu.segment_array(seg_a, logic.lastResult.segmentId, plain)
+
+    T = rotation(12.0, [0.2, -0.4, 1.0], [25.0, -40.0, 12.5])
+    t = add_transform(scene, T)
+    moved = add_volume(scene, vol, "moved", transform=t)
+    seg_b = add_segmentation(scene, "B")  # not transformed: the result must land on the moved volume in world
+    points_b = add_points(scene, [liver_prompt["ras"]], transform=t)
+    roi_b = add_roi(scene, vol, liver_prompt["slice_lo"] if mode == "2d" else liver_prompt["box_lo"],
+                    liver_prompt["slice_hi"] if mode == "2d" else liver_prompt["box_hi"], transform=t)
+    assert np.allclose(mu.control_points_world(points_b)[0], (T @ np.r_[liver_prompt["ras"], 1.0])[:3])
+    score_b = logic.segment(moved, seg_b, None, points_b, roiNode=roi_b, mode=mode, allowEmpty=True)
+    mask_b = mu.segment_array(seg_b, logic.lastResult.segmentId, moved)
+
+    report(f"transform_{mode}_voxels_plain", mask_a.sum())
+    report(f"transform_{mode}_dice_plain_vs_moved", dice(mask_a, mask_b))
+    assert mask_a.sum() > 0, "the prompt produced an empty mask"
+    assert np.array_equal(mask_a, mask_b)
+    assert score_a == pytest.approx(score_b, abs=1e-4)
+    report(f"transform_{mode}_dice_vs_reference", dice(mask_b, labels == LIVER))
+    # the segment sits where the moved volume is: its world bounds follow the transform
+    b = [0.0] * 6
+    seg_b.GetRASBounds(b)
+    kk, jj, ii = np.nonzero(mask_b)
+    centre_world = (T @ vol.affine @ [ii.mean(), jj.mean(), kk.mean(), 1.0])[:3]
+    assert all(b[2 * a] - 3 <= centre_world[a] <= b[2 * a + 1] + 3 for a in range(3))
+
+
+def test_2d_result_replaces_only_the_prompted_slice(scene, case, logic, liver_prompt):
+    vol, labels, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    k = liver_prompt["k"]
+    existing = np.zeros(labels.shape, np.uint8)
+    existing[k - 3:k + 4] = labels[k - 3:k + 4] == LIVER     # a hand-made segment on 7 slices
+    sid = seg.GetSegmentation().AddEmptySegment("", "liver (manual)")
+    mu.ensure_reference_geometry(seg, node)
+    mu.write_segment(seg, sid, existing, node)
+    roi = add_roi(scene, vol, liver_prompt["slice_lo"], liver_prompt["slice_hi"])
+    logic.segment(node, seg, sid, [liver_prompt["ras"]], roiNode=roi, mode="2d", allowEmpty=True)
+    after = mu.segment_array(seg, sid, node)
+    others = [s for s in range(labels.shape[0]) if s != k]
+    assert np.array_equal(after[others], existing[others]), "2D must keep the segment's other slices"
+    assert logic.lastResult.segmentId == sid and logic.lastResult.voxels == int(after.sum())
+    logic.undo()
+    assert np.array_equal(mu.segment_array(seg, sid, node), existing)
+
+
+def test_other_segments_are_never_touched_and_undo_restores(scene, case, logic, liver_prompt):
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    assert seg.GetSegmentation().GetNumberOfLayers() == 1  # shared layer: the hard case
+    before = all_segments(seg, node)
+    roi = add_roi(scene, vol, liver_prompt["box_lo"], liver_prompt["box_hi"])
+    spleen = ids[1]
+    # a result written into the *spleen* segment at the liver: overlaps the liver segment of the same layer
+    logic.segment(node, seg, spleen, [liver_prompt["ras"]], roiNode=roi, mode="3d", allowEmpty=True)
+    after = all_segments(seg, node)
+    del before[spleen], after[spleen]
+    assert_same_segments(before, after)
+    assert np.array_equal(after[ids[LIVER]][1], labels == LIVER)
+    assert logic.undo().startswith("segment")
+    restored = all_segments(seg, node)
+    assert np.array_equal(restored[spleen][1], labels == 1)
+    assert np.array_equal(restored[ids[LIVER]][1], labels == LIVER)
+    with pytest.raises(MedPCLIPError, match="nothing to undo"):
+        logic.undo()
+
+
+def test_undo_removes_a_created_segment(scene, case, logic, liver_prompt):
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    roi = add_roi(scene, vol, liver_prompt["slice_lo"], liver_prompt["slice_hi"])
+    logic.segment(node, seg, None, [liver_prompt["ras"]], roiNode=roi, allowEmpty=True)
+    assert seg.GetSegmentation().GetNumberOfSegments() == 1
+    assert seg.GetSegmentation().GetNthSegment(0).GetName() == "MedPCLIP 1"
+    logic.undo()
+    assert seg.GetSegmentation().GetNumberOfSegments() == 0
+
+
+def test_use_segment_as_mask_prompt(scene, case, logic, liver_prompt):
+    vol, labels, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    sid = seg.GetSegmentation().AddEmptySegment("", "rough")
+    mu.ensure_reference_geometry(seg, node)
+    rough = np.zeros(labels.shape, np.uint8)
+    k = liver_prompt["k"]
+    rough[k] = labels[k] == LIVER
+    mu.write_segment(seg, sid, rough, node)
+    logic.segment(node, seg, sid, [liver_prompt["ras"]], mode="2d", useSegmentAsMask=True, allowEmpty=True)
+    assert logic.lastResult.sliceIndex == k
+    # an empty segment cannot be a mask prompt
+    sid2 = seg.GetSegmentation().AddEmptySegment("", "empty")
+    with pytest.raises(MedPCLIPError, match="non-empty"):
+        logic.segment(node, seg, sid2, [liver_prompt["ras"]], useSegmentAsMask=True)
+
+
+# ----------------------------------------------------------------------------------- identify / find
+
+def test_identify_ranks_liver_first(scene, case, logic):
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    vocabulary = [names[v] for v in sorted(names)]
+    ranking = logic.identify(node, seg, ids[LIVER], topK=5, vocabulary=vocabulary)
+    report("identify_liver_top1_probability", ranking[0][1] if ranking[0][0] == "liver" else 0.0)
+    print("[slicer-logic] identify ranking:", ranking)
+    assert len(ranking) == 5 and all(isinstance(n, str) and 0 <= s <= 1 for n, s in ranking)
+    assert [s for _, s in ranking] == sorted((s for _, s in ranking), reverse=True)
+    assert ranking[0][0] == "liver"
+
+
+def test_apply_name_and_undo(scene, case, logic):
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    segment = seg.GetSegmentation().GetSegment(ids[LIVER])
+    segment.SetName("Segment_5")
+    logic.applyName(seg, ids[LIVER], "liver", "liver")
+    assert segment.GetName() == "liver"
+    logic.undo()
+    assert segment.GetName() == "Segment_5"
+    with pytest.raises(MedPCLIPError, match="empty"):
+        logic.applyName(seg, ids[LIVER], "  ")
+
+
+def test_find_liver_by_text(scene, case, logic):
+    vol, labels, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    sid = logic.find(node, "liver", seg)
+    segment = seg.GetSegmentation().GetSegment(sid)
+    assert segment is not None and segment.GetName() == "liver"
+    d = dice(mu.segment_array(seg, sid, node), labels == LIVER)
+    report("dice_find_liver_text", d)
+    assert d > DICE_FIND
+
+
+# --------------------------------------------------------------------------------------- bad inputs
+
+def test_point_outside_the_volume_is_a_clear_error_and_changes_nothing(scene, case, logic, liver_prompt):
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    before = all_segments(seg, node)
+    far = (vol.affine @ [-40.0, 10.0, 5.0, 1.0])[:3].tolist()
+    with pytest.raises(MedPCLIPError, match=r"positive point 1 at RAS .* lies outside volume 'CT'"):
+        logic.segment(node, seg, ids[LIVER], [far], mode="3d")
+    with pytest.raises(MedPCLIPError, match=r"negative point 1 .* outside"):
+        logic.segment(node, seg, None, [liver_prompt["ras"]], [far])
+    with pytest.raises(MedPCLIPError, match="positive point or an ROI"):
+        logic.segment(node, seg, ids[LIVER], [], [liver_prompt["ras"]])
+    with pytest.raises(MedPCLIPError, match="not in"):
+        logic.segment(node, seg, "no-such-segment", [liver_prompt["ras"]])
+    with pytest.raises(MedPCLIPError, match="select an input volume"):
+        logic.segment(None, seg, None, [liver_prompt["ras"]])
+    assert_same_segments(before, all_segments(seg, node))
+    assert not logic.canUndo
+
+
+def test_engine_errors_surface_as_clear_errors(scene, case, logic, liver_prompt):
+    """Points on several slices in 2D: the engine's own PromptError, passed through, nothing written."""
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    before = all_segments(seg, node)
+    other = (vol.affine @ np.r_[np.add(liver_prompt["ijk"], [0, 0, -4]), 1.0])[:3].tolist()
+    with pytest.raises(MedPCLIPError, match="several axial slices"):
+        logic.segment(node, seg, ids[LIVER], [liver_prompt["ras"], other], mode="2d")
+    assert_same_segments(before, all_segments(seg, node))
+
+
+def test_identify_an_empty_segment_is_a_clear_error(scene, case, logic):
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    sid = seg.GetSegmentation().AddEmptySegment("", "nothing")
+    with pytest.raises(MedPCLIPError, match="'nothing' is empty"):
+        logic.identify(node, seg, sid)
+    with pytest.raises(MedPCLIPError, match="select a segment"):
+        logic.identify(node, seg, "missing")
+    with pytest.raises(MedPCLIPError, match="type what to find"):
+        logic.find(node, "   ", seg)
+    assert seg.GetSegmentation().GetNumberOfSegments() == 1
+
+
+def test_background_job_does_not_touch_mrml_until_applied(scene, case, logic, liver_prompt):
+    """The widget's path: prepare (main thread) -> compute on the worker -> apply (main thread)."""
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    roi = add_roi(scene, vol, liver_prompt["slice_lo"], liver_prompt["slice_hi"])
+    job = logic.prepareSegment(node, seg, None, [liver_prompt["ras"]], roiNode=roi, allowEmpty=True)
+    future = logic.submit(job)
+    out = future.result(timeout=300)
+    assert seg.GetSegmentation().GetNumberOfSegments() == 0
+    job.apply(out)
+    assert seg.GetSegmentation().GetNumberOfSegments() == 1
+
+
+# ------------------------------------------------------------------------------------------- remote
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real MONAI Label server running the medpclip app (``medpclip serve``), started for these tests."""
+    from medpclip.model.checkpoint import default_checkpoint_path
+
+    studies = tmp_path_factory.mktemp("studies")
+    port = _free_port()
+    log_path = studies.parent / "medpclip_serve.log"
+    exe = shutil.which("medpclip", path=str(Path(sys.executable).parent)) or shutil.which("medpclip")
+    has_serve = exe is not None and subprocess.run([exe, "serve", "--help"], capture_output=True).returncode == 0
+    # `medpclip serve` (the documented command); `python -m medpclip.monailabel.serve` is the same entry point
+    base = [exe, "serve"] if has_serve else [sys.executable, "-m", "medpclip.monailabel.serve"]
+    cmd = base + ["--studies", str(studies), "--port", str(port), "--checkpoint", str(default_checkpoint_path()),
+                  "--app-dir", str(studies.parent / "app"), "--conf", "threads", "1",
+                  "--conf", "use_finetuned", "false"]
+    env = dict(os.environ, MEDPCLIP_THREADS="1", OMP_NUM_THREADS="1")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    try:
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                pytest.fail(f"the MONAI Label server exited ({proc.returncode}): {' '.join(cmd)}\n"
+                            + log_path.read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(url + "/info/", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("the MONAI Label server did not answer /info/ within 300 s\n" + log_path.read_text()[-3000:])
+            time.sleep(1.0)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_remote_test_connection(server):
+    info = MedPCLIPLogic(backend=RemoteBackend(server), scene=slicer.vtkMRMLScene()).testConnection(server)
+    assert "medpclip_interactive" in info["tasks"]
+
+
+@pytest.mark.parametrize("mode", ["2d", "3d"])
+def test_remote_backend_gives_the_same_segment_as_local(scene, case, logic, server, liver_prompt, mode):
+    vol, labels, _ = case
+    T = rotation(8.0, [0, 0, 1], [5.0, 0.0, -3.0])  # the server gets the world geometry, transforms included
+    t = add_transform(scene, T)
+    node = add_volume(scene, vol, transform=t)
+    seg = add_segmentation(scene)
+    points = [(T @ np.r_[liver_prompt["ras"], 1.0])[:3].tolist()]
+    lo, hi = (liver_prompt["slice_lo"], liver_prompt["slice_hi"]) if mode == "2d" else \
+        (liver_prompt["box_lo"], liver_prompt["box_hi"])
+    roi = add_roi(scene, vol, lo, hi, transform=t)
+    score_local = logic.segment(node, seg, None, points, roiNode=roi, mode=mode, allowEmpty=True)
+    local = mu.segment_array(seg, logic.lastResult.segmentId, node)
+
+    remote_logic = MedPCLIPLogic(backend=RemoteBackend(server), scene=scene)
+    score_remote = remote_logic.segment(node, seg, None, points, roiNode=roi, mode=mode, allowEmpty=True)
+    remote = mu.segment_array(seg, remote_logic.lastResult.segmentId, node)
+    report(f"remote_vs_local_{mode}_dice", dice(local, remote))
+    assert local.sum() > 0
+    assert np.array_equal(local, remote)
+    if np.isfinite(score_remote):
+        assert score_remote == pytest.approx(score_local, abs=1e-3)
+    # the second prompt on the same volume does not upload it again
+    uploads = len(remote_logic.backend._uploaded)
+    remote_logic.segment(node, seg, remote_logic.lastResult.segmentId, points, roiNode=roi, mode=mode, allowEmpty=True)
+    assert len(remote_logic.backend._uploaded) == uploads == 1
+
+
+def test_remote_identify_matches_local(scene, case, logic, server):
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    vocabulary = [names[v] for v in sorted(names)]
+    local = logic.identify(node, seg, ids[LIVER], topK=3, vocabulary=vocabulary)
+    remote = MedPCLIPLogic(backend=RemoteBackend(server), scene=scene).identify(node, seg, ids[LIVER], topK=3,
+                                                                                vocabulary=vocabulary)
+    assert [n for n, _ in remote] == [n for n, _ in local]
+    assert np.allclose([s for _, s in remote], [s for _, s in local], atol=1e-3)
+
+
+def test_remote_server_error_leaves_segments_unchanged(scene, case, server, liver_prompt):
+    """A prompt the server refuses (points on several slices in 2D) -> its message, nothing written."""
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    before = all_segments(seg, node)
+    other = (vol.affine @ np.r_[np.add(liver_prompt["ijk"], [0, 0, -4]), 1.0])[:3].tolist()
+    remote_logic = MedPCLIPLogic(backend=RemoteBackend(server), scene=scene)
+    with pytest.raises(MedPCLIPError, match="MONAI Label server"):
+        remote_logic.segment(node, seg, ids[LIVER], [liver_prompt["ras"], other], mode="2d")
+    assert_same_segments(before, all_segments(seg, node))
+
+
+def test_server_down_is_a_clear_error_and_changes_nothing(scene, case, liver_prompt):
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, labels, names)
+    before = all_segments(seg, node)
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    remote_logic = MedPCLIPLogic(backend=RemoteBackend(url), scene=scene)
+    with pytest.raises(BackendUnavailable, match="cannot reach the MONAI Label server"):
+        remote_logic.testConnection()
+    with pytest.raises(BackendUnavailable, match="cannot reach the MONAI Label server"):
+        remote_logic.segment(node, seg, ids[LIVER], [liver_prompt["ras"]], mode="3d")
+    with pytest.raises(BackendUnavailable, match="cannot reach"):
+        remote_logic.identify(node, seg, ids[LIVER])
+    assert_same_segments(before, all_segments(seg, node))
+    with pytest.raises(MedPCLIPError, match="not an http"):
+        RemoteBackend("ftp://example.org")
