@@ -214,3 +214,11 @@ def test_dicom_seg_output_for_dicom_input(engine, ct_image_path, tmp_path, liver
     assert int(ds.pixel_array.sum()) == int(res.mask.sum()) > 0
     with pytest.raises(Exception, match="DICOM series"):
         save_result(res.mask, read_image(ct_image_path), tmp_path / "x.dcm")
+
+
+def test_box_on_the_outer_face_of_the_last_slice(session, liver_click):
+    """A box corner at index n - 0.5 (inside by the half-voxel rule) must not propagate past the image."""
+    i, j, k = liver_click
+    nk = session.volume.array.shape[0]
+    res = session.segment({"box": [i - 15, j - 15, k, i + 15, j + 15, nk - 0.5], "mode": "3d"}, feedback=False)
+    assert res.mask.shape == session.volume.array.shape

@@ -299,7 +299,8 @@ class Session:
             fixed = plane_axes(plane)[0]
             lo, hi = canon[:, fixed].min(), canon[:, fixed].max()
             box2d = (proj[:, 0].min(), proj[:, 1].min(), proj[:, 0].max(), proj[:, 1].max())
-            box_range = (int(np.floor(lo + 0.5)), int(np.floor(hi + 0.5)))
+            n = self.n_slices(plane)  # a corner on the last voxel's outer face must not round past the image
+            box_range = (int(np.clip(np.floor(lo + 0.5), 0, n - 1)), int(np.clip(np.floor(hi + 0.5), 0, n - 1)))
         if spec.slice is not None:
             start = self.canon_slice_index(plane, spec.slice)
         elif by_slice:
