@@ -1,0 +1,147 @@
+"""A local datastore that cannot lose or corrupt labels and keeps ids inside the studies folder.
+
+MONAI Label's ``LocalDatastore`` copies an uploaded label straight onto its final name and rewrites the index
+(``datastore_v2.json``) in place: a crash mid-write leaves a truncated label or index. Here both are written to a
+temporary file in the same folder, flushed to disk and renamed over the old one (atomic on POSIX and Windows),
+so a reader or a crash only ever sees the old or the complete new file. Image ids and label tags are checked to
+be plain names, so ``../`` in a request cannot reach outside the studies folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from typing import Any, Dict
+
+from filelock import FileLock
+from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastore
+from monailabel.interfaces.exception import ImageNotFoundException
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[^/\\\x00]+$")
+
+
+class DatastoreInputError(ValueError):
+    """An image id / label tag that is not a plain name (answered with HTTP 400)."""
+
+
+def check_name(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value or value in (".", "..") or not _NAME.match(value) \
+            or value != value.strip() or len(value) > 255:
+        raise DatastoreInputError(f"invalid {what} {value!r}: use a plain name (no '/', '\\' or '..')")
+    return value
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_copy(src: str, dest: str) -> None:
+    folder = os.path.dirname(dest)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            while chunk := inp.read(1024 * 1024):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        _fsync_dir(folder)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+class AtomicLocalDatastore(LocalDatastore):
+    def add_image(self, image_id: str, image_filename: str, image_info: Dict[str, Any]) -> str:
+        id_, image_ext = self._to_id(os.path.basename(image_filename))
+        image_id = check_name(image_id or id_, "image id")
+        name = self._filename(image_id, image_ext)
+        folder = self._datastore.image_path()
+        dest = os.path.join(folder, name)
+        if not _inside(dest, folder):
+            raise DatastoreInputError(f"invalid image id {image_id!r}")
+        with FileLock(self._lock_file):
+            atomic_copy(image_filename, dest)
+            image_info = dict(image_info or {})
+            image_info.update(ts=int(time.time()), name=name)
+            self._datastore.objects[image_id] = ImageLabelModel(image=DataModel(info=image_info, ext=image_ext))
+            self._update_datastore_file(lock=False)
+        return image_id
+
+    def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: Dict[str, Any]) -> str:
+        check_name(image_id, "image id")
+        check_name(label_tag, "label tag")
+        obj = self._datastore.objects.get(image_id)
+        if not obj:
+            raise ImageNotFoundException(f"Image {image_id} not found")
+        _, label_ext = self._to_id(os.path.basename(label_filename))
+        label_path = self._datastore.label_path(label_tag)
+        name = self._filename(image_id, label_ext)
+        dest = os.path.join(label_path, name)
+        if not _inside(dest, self._datastore.label_path(None)):
+            raise DatastoreInputError(f"invalid label tag {label_tag!r}")
+        with FileLock(self._lock_file):
+            os.makedirs(label_path, exist_ok=True)
+            atomic_copy(label_filename, dest)
+            previous = obj.labels.get(label_tag)
+            label_info = dict(label_info or {})
+            label_info.update(ts=int(time.time()), name=name)
+            obj.labels[label_tag] = DataModel(info=label_info, ext=label_ext)
+            self._update_datastore_file(lock=False)
+            if previous is not None and previous.ext != label_ext:  # same label saved in another format
+                old = os.path.join(label_path, self._filename(image_id, previous.ext))
+                if os.path.isfile(old):
+                    os.unlink(old)
+        log.info("saved label %s [%s] -> %s", image_id, label_tag, dest)
+        return image_id
+
+    def remove_label(self, label_id: str, label_tag: str) -> None:
+        check_name(label_id, "label id")
+        check_name(label_tag, "label tag")
+        super().remove_label(label_id, label_tag)
+
+    def _update_datastore_file(self, lock=True):
+        def write():
+            self._ignore_event_config = True
+            text = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
+            folder = os.path.dirname(self._datastore_config_path) or "."
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".datastore.", suffix=".part")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, self._datastore_config_path)
+                _fsync_dir(folder)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            self._config_ts = os.stat(self._datastore_config_path).st_mtime
+
+        if lock:
+            with FileLock(self._lock_file):
+                write()
+        else:
+            write()

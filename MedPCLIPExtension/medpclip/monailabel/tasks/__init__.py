@@ -1,0 +1,1 @@
+"""MONAI Label tasks of the MedP-CLIP app: infer (interactive, identify, find), fine-tune, strategies."""

@@ -1,0 +1,239 @@
+"""Infer tasks. Each one turns a MONAI Label request into an engine call; none handles prompts, geometry or the
+model itself (that is :mod:`medpclip.engine`).
+
+Request keys common to all tasks (besides MONAI Label's own ``image``, ``model``, ``device``, ...):
+the prompt contract of DESIGN.md section 6 (``space``, ``points``, ``point_labels``, ``box``, ``plane``,
+``slice``, ``mode``) and MONAI Label's ``foreground`` / ``background`` (ijk) and ``roi`` (interleaved
+``[i0, i1, j0, j1, k0, k1]``, unsorted). A label file uploaded with the request (multipart ``label``) is the
+prior mask (``label_value`` picks one value; default: every non-zero voxel).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from typing import Any
+
+from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
+
+from ...errors import PromptError
+from ..runtime import Runtime, _truthy
+
+log = logging.getLogger(__name__)
+
+PROMPT_KEYS = ("space", "points", "point_labels", "box", "plane", "slice", "mode", "foreground", "background", "roi")
+PRIOR_FLAG = "medpclip_prior"     # set by the server's /infer route: a label file was uploaded with this request
+RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+def _int_param(request: dict, key: str, default: int, lo: int, hi: int) -> int:
+    value = request.get(key, default)
+    if value in (None, ""):
+        return default
+    try:
+        out = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        out = None
+    if out is None or not lo <= out <= hi:
+        raise PromptError(f"{key} must be an integer in {lo}..{hi}, got {value!r}")
+    return out
+
+
+def _prompt(request: dict, default_mode: str | None = None) -> dict[str, Any]:
+    prompt = {k: request[k] for k in PROMPT_KEYS if request.get(k) is not None}
+    if isinstance(prompt.get("slice"), str) and prompt["slice"].strip().lstrip("-").isdigit():
+        prompt["slice"] = int(prompt["slice"])  # a value typed into the Slicer plugin's options table
+    mode = str(prompt.get("mode") or "auto").lower()
+    if mode == "auto":
+        mode = default_mode or ("2d" if prompt.get("slice") is not None else "3d")
+    prompt["mode"] = mode
+    return prompt
+
+
+def _prior_mask(request: dict, session) -> Any:
+    """The uploaded label file as a [k, j, i] bool mask in the image grid, or None."""
+    if not request.get(PRIOR_FLAG):
+        return None
+    path = request.get("label")
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return None
+    from ...data.volume import read_label
+
+    arr = read_label(path, like=session.volume).array
+    value = request.get("label_value")
+    if value not in (None, ""):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise PromptError(f"label_value must be an integer, got {value!r}") from None
+        mask = arr == value
+        if not mask.any():
+            raise PromptError(f"the uploaded label has no voxel with value {value}")
+        return mask
+    if not arr.any():
+        raise PromptError("the uploaded label is empty")
+    return arr > 0
+
+
+def _result_path(request: dict) -> str:
+    ext = str(request.get("result_extension") or ".nii.gz")
+    if not ext.startswith("."):
+        ext = "." + ext
+    if ext not in RESULT_EXTENSIONS:
+        raise PromptError(f"result_extension must be one of {list(RESULT_EXTENSIONS)}, got {ext!r}")
+    fd, path = tempfile.mkstemp(suffix=ext, prefix="medpclip_label_")
+    os.close(fd)
+    return path
+
+
+def _write(mask, session, request: dict) -> tuple[str, float]:
+    from ...data.volume import write_label
+
+    t0 = time.perf_counter()
+    path = _result_path(request)
+    try:
+        write_label(mask, like=session.volume, path=path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, (time.perf_counter() - t0) * 1000
+
+
+def _vocabulary(request: dict) -> list[str] | None:
+    vocab = request.get("vocabulary")
+    if vocab in (None, "", []):
+        return None
+    if isinstance(vocab, str):
+        vocab = [v.strip() for v in vocab.split(",") if v.strip()]
+    if not isinstance(vocab, list) or not all(isinstance(v, str) and v.strip() for v in vocab):
+        raise PromptError("vocabulary must be a list of names (or a comma-separated string)")
+    if len(vocab) > 1000:
+        raise PromptError(f"vocabulary is too long ({len(vocab)} names, max 1000)")
+    return vocab
+
+
+class _EngineTask(InferTask):
+    def __init__(self, runtime: Runtime, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
+    def is_valid(self) -> bool:
+        return True
+
+    def _open(self, request: dict):
+        image = request.get("image")
+        if not isinstance(image, str) or not image:
+            raise FileNotFoundError("no image: give a datastore image id, a session id or an uploaded file")
+        return self.runtime.session(image)
+
+    @staticmethod
+    def _base_params(info: dict) -> dict[str, Any]:
+        return {"weights": info["weights"], "session_cached": info["session_cached"]}
+
+
+class InteractiveTask(_EngineTask):
+    """Points / box / prior mask -> segment (2D on one slice, or 3D propagated), quality score, top-k names."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(
+            runtime,
+            type=InferType.DEEPGROW,
+            labels=[],
+            dimension=3,
+            description="MedP-CLIP interactive segmentation: positive / negative clicks, ROI box or prior mask; "
+                        "2D when 'slice' is given, 3D (propagated) otherwise; returns score and top-k names",
+            config={"mode": "auto", "identify": True, "top_k": 5},
+        )
+
+    def __call__(self, request) -> tuple[str | None, dict]:
+        t0 = time.perf_counter()
+        session, info = self._open(request)
+        prompt = _prompt(request)
+        prior = _prior_mask(request, session)
+        res = session.segment(prompt, prior_mask=prior)
+        top_k = _int_param(request, "top_k", 5, 1, 50)
+        names, t_id = [], 0.0
+        if _truthy(request.get("identify"), True) and res.voxels:
+            t1 = time.perf_counter()
+            names = session.identify(mask=res.mask, vocabulary=_vocabulary(request), top_k=top_k)
+            t_id = (time.perf_counter() - t1) * 1000
+        path, t_write = _write(res.mask, session, request)
+        label_name = request.get("label_name") or (names[0]["name"] if names else "region")
+        latency = {**{k: round(v, 2) for k, v in res.latency_ms.items()}, "session_ms": info["session_ms"],
+                   "identify_ms": round(t_id, 2), "write_ms": round(t_write, 2)}
+        latency["task_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        summary = res.summary()
+        params = {
+            "label_names": {str(label_name): 1},
+            "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane, "slice": res.slice_index,
+            "slices": summary["slices"], "mode": prompt["mode"], "identification": names,
+            "latency_ms": latency, **self._base_params(info),
+        }
+        return path, params
+
+
+class IdentifyTask(_EngineTask):
+    """Region (uploaded label file, or prompts) -> ranked names. JSON only."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(
+            runtime,
+            type=InferType.CLASSIFICATION,
+            labels=[],
+            dimension=3,
+            description="MedP-CLIP identification: a region (label file or points / box) -> ranked anatomical names",
+            config={"top_k": 5},
+        )
+
+    def __call__(self, request) -> tuple[str | None, dict]:
+        t0 = time.perf_counter()
+        session, info = self._open(request)
+        top_k = _int_param(request, "top_k", 5, 1, 50)
+        mask = _prior_mask(request, session)
+        prompt = None
+        if mask is None:
+            prompt = _prompt(request, default_mode="2d")
+            if not any(prompt.get(k) for k in ("points", "foreground", "box", "roi")):
+                raise PromptError("identify needs a region: upload a label file, or give points / foreground / box / roi")
+        names = session.identify(mask=mask, prompt=prompt, vocabulary=_vocabulary(request), top_k=top_k)
+        latency = {"session_ms": info["session_ms"], "task_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        return None, {"identification": names, "top": names[0]["name"] if names else None,
+                      "source": "mask" if mask is not None else "prompt", "latency_ms": latency,
+                      **self._base_params(info)}
+
+
+class FindTask(_EngineTask):
+    """Text -> the best-matching region, segmented (3D by default)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(
+            runtime,
+            type=InferType.SEGMENTATION,
+            labels=[],
+            dimension=3,
+            description="MedP-CLIP find by text: 'text' (e.g. liver) -> segmentation of the best-matching region",
+            config={"text": "", "mode": "3d"},
+        )
+
+    def __call__(self, request) -> tuple[str | None, dict]:
+        t0 = time.perf_counter()
+        text = request.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise PromptError("find needs the search text in params 'text' (for example \"liver\")")
+        mode = str(request.get("mode") or "3d").lower()
+        if mode not in ("2d", "3d"):
+            raise PromptError(f"mode must be '2d' or '3d', got {mode!r}")
+        session, info = self._open(request)
+        res = session.find(text.strip(), mode=mode)
+        path, t_write = _write(res.mask, session, request)
+        summary = res.summary()
+        latency = {**{k: round(v, 2) for k, v in res.latency_ms.items() if k != "similarity"},
+                   "session_ms": info["session_ms"], "write_ms": round(t_write, 2),
+                   "task_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        return path, {"label_names": {text.strip(): 1}, "text": text.strip(),
+                      "similarity": round(float(res.latency_ms.get("similarity", 0.0)), 4),
+                      "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane,
+                      "slice": res.slice_index, "slices": summary["slices"], "mode": mode, "latency_ms": latency,
+                      **self._base_params(info)}

@@ -1,0 +1,235 @@
+"""``medpclip_finetune``: fine-tune MedP-CLIP on the datastore's final labels and publish the weights.
+
+MONAI Label runs a train request in a child process (``monailabel.interfaces.utils.app -m train``); this task
+runs there. It
+
+1. builds a datalist from every image with a ``final`` label. Label names come from the label's info as the
+   MONAI Label Slicer plugin saves it (``label_info: [{"name", "idx"}]``), or ``label_names`` ``{name: idx}`` /
+   ``labels`` ``{idx: name}``. Values without a name the vocabulary knows are left out of training (a staged
+   copy of the label map has them zeroed); an image with no usable value is skipped and reported;
+2. trains with :func:`medpclip.training.trainer` from the weights the infer tasks currently use;
+3. publishes the checkpoint atomically (copy to a temp file in the model folder, fsync, rename) as
+   ``<model_dir>/medpclip_finetuned.safetensors``; the infer tasks notice the new file on their next request.
+
+Progress goes to ``<model_dir>/train_stats.json`` (written atomically every step), which the server reports
+under ``train_stats`` in ``/info``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
+from monailabel.interfaces.tasks.train import TrainTask
+
+from ..runtime import RuntimeConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {"max_steps": 20, "batch_size": 4, "lr": 1e-4, "planes": "axial", "seed": 0, "threads": 0,
+            "max_minutes": 30.0}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def publish(src: Path, dest: Path) -> Path:
+    """Copy ``src`` to ``dest`` so that readers only ever see the old or the complete new file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        dirfd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        except OSError:
+            pass
+        finally:
+            os.close(dirfd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def label_names(info: dict[str, Any]) -> dict[int, str]:
+    """Label value -> name from a datastore label info (Slicer plugin / MONAI Label conventions)."""
+    out: dict[int, str] = {}
+    for item in info.get("label_info") or []:
+        if isinstance(item, dict) and item.get("name") and str(item.get("idx", "")).lstrip("-").isdigit():
+            out[int(item["idx"])] = str(item["name"])
+    names = info.get("label_names")
+    if isinstance(names, dict):
+        for name, idx in names.items():
+            if str(idx).isdigit():
+                out.setdefault(int(idx), str(name))
+    labels = info.get("labels")
+    if isinstance(labels, dict):
+        for idx, name in labels.items():
+            if str(idx).isdigit() and isinstance(name, str):
+                out.setdefault(int(idx), name)
+    return {k: v for k, v in out.items() if k > 0 and v.strip()}
+
+
+def build_datalist(datastore: Datastore, work: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """Write a medpclip datalist JSON from the datastore's final labels. -> (path, per-image report)."""
+    import numpy as np
+
+    from ...data.vocabulary import resolve
+    from ...data.volume import read_image, read_label, write_label
+
+    items, report = [], []
+    for image_id in sorted(datastore.get_labeled_images()):
+        image = datastore.get_image_uri(image_id)
+        label = datastore.get_label_uri(image_id, DefaultLabelTag.FINAL)
+        entry: dict[str, Any] = {"image": image_id}
+        try:
+            names = label_names(datastore.get_label_info(image_id, DefaultLabelTag.FINAL) or {})
+            known = {v: n for v, n in names.items() if resolve(n, strict=False).known}
+            vol = read_image(image)
+            lab = read_label(label, like=vol)
+            present = sorted(int(v) for v in np.unique(lab.array) if v > 0)
+            keep = [v for v in present if v in known]
+            dropped = [v for v in present if v not in known]
+            entry.update(values=len(present), used={v: known[v] for v in keep}, dropped=len(dropped))
+            if not keep:
+                entry["skipped"] = "no label value has a known name (give label_info with vocabulary names)"
+                report.append(entry)
+                continue
+            if dropped:
+                arr = np.where(np.isin(lab.array, keep), lab.array, 0)
+                label = str(write_label(arr, like=vol, path=work / f"{image_id}_label.nii.gz"))
+            items.append({"name": image_id, "image": image, "label": label,
+                          "labels": {str(v): known[v] for v in keep}, "modality": vol.modality})
+        except Exception as exc:  # one unreadable case must not stop the others
+            entry["skipped"] = f"{type(exc).__name__}: {exc}"
+        report.append(entry)
+    path = work / "datalist.json"
+    _atomic_write_text(path, json.dumps({"training": items}, indent=1))
+    return path, report
+
+
+class FinetuneTask(TrainTask):
+    def __init__(self, config: RuntimeConfig) -> None:
+        super().__init__("Fine-tune MedP-CLIP (region-text + mask decoder) on the datastore's final labels; "
+                         "publishes weights that the infer tasks use without a restart")
+        self.rc = config
+
+    def config(self) -> dict[str, Any]:
+        return dict(DEFAULTS)
+
+    # -- stats ----------------------------------------------------------------------------------
+    def _write_stats(self, stats: dict[str, Any]) -> None:
+        _atomic_write_text(self.rc.train_stats_path, json.dumps(stats, indent=1, default=str))
+
+    def stats(self) -> dict[str, Any]:
+        path = self.rc.train_stats_path
+        try:
+            stats = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"status": "NOT_STARTED", "published": self.rc.published_path.is_file()}
+        pid = stats.get("pid")
+        if stats.get("status") == "RUNNING" and pid and not _alive(int(pid)):
+            stats["status"] = "STOPPED"
+        stats["published"] = self.rc.published_path.is_file()
+        return stats
+
+    # -- run ------------------------------------------------------------------------------------
+    def _option(self, request: dict, key: str, cast):
+        value = request.get(key, DEFAULTS[key])
+        try:
+            return cast(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"train option {key} must be {cast.__name__}, got {value!r}") from None
+
+    def __call__(self, request, datastore: Datastore):
+        from ...training.trainer import Trainer, TrainOptions
+
+        started = time.time()
+        max_steps = self._option(request, "max_steps", int)
+        stats: dict[str, Any] = {"status": "RUNNING", "pid": os.getpid(), "started": started, "step": 0,
+                                 "max_steps": max_steps, "loss": None}
+        self._write_stats(stats)
+        try:
+            batch_size = self._option(request, "batch_size", int)
+            if max_steps < 1 or batch_size < 1:
+                raise ValueError("max_steps and batch_size must be positive")
+            planes = tuple(p.strip() for p in str(request.get("planes", DEFAULTS["planes"])).split(",") if p.strip())
+            run_dir = self.rc.model_dir / "train_runs" / time.strftime("%Y%m%d-%H%M%S")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            stats["stage"] = "preparing data"
+            self._write_stats(stats)
+            datalist, report = build_datalist(datastore, run_dir)
+            stats["cases"] = report
+            usable = [r for r in report if "skipped" not in r]
+            if not usable:
+                raise ValueError("no usable final labels in the datastore (save labels whose label_info names "
+                                 "structures from the vocabulary)")
+            init_from, finetuned = self.rc.active_checkpoint()
+            threads = self._option(request, "threads", int) or max(1, (os.cpu_count() or 2) // 2)
+            opts = TrainOptions(data=str(datalist), out=str(run_dir), init_from=str(init_from),
+                                max_steps=max_steps, batch_size=batch_size, lr=self._option(request, "lr", float),
+                                warmup=max(1, max_steps // 10), seed=self._option(request, "seed", int),
+                                planes=planes, holdout_fraction=0.0, save_every=max_steps + 1, threads=threads,
+                                max_minutes=self._option(request, "max_minutes", float),
+                                command=f"monailabel train medpclip_finetune {json.dumps(request, default=str)}")
+            stats.update(init_from=str(init_from), init_finetuned=finetuned, run_dir=str(run_dir),
+                         stage="loading cases and text bank")
+            self._write_stats(stats)
+
+            task = self
+
+            class _ReportingTrainer(Trainer):
+                def train_step(self, batch, rng):
+                    out = super().train_step(batch, rng)
+                    stats.update(step=self.step + 1, loss=round(out["loss"], 4), updated=time.time(), stage="training")
+                    task._write_stats(stats)
+                    return out
+
+            summary = _ReportingTrainer(opts).fit(progress=False)
+            stats["stage"] = "publishing"
+            self._write_stats(stats)
+            dest = publish(Path(summary["checkpoint"]), self.rc.published_path)
+            stats.update(status="DONE", stage="done", published_path=str(dest), finished=time.time(),
+                         wall_seconds=round(time.time() - started, 1), loss_start=summary.get("loss_start"),
+                         loss_end=summary.get("loss_end"), steps=summary.get("steps"))
+            self._write_stats(stats)
+            log.info("published fine-tuned weights: %s (%d steps)", dest, summary.get("steps", 0))
+            return {k: v for k, v in stats.items() if k != "pid"}
+        except Exception as exc:
+            stats.update(status="ERROR", error=f"{type(exc).__name__}: {exc}", finished=time.time())
+            self._write_stats(stats)
+            raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

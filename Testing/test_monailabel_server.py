@@ -1,0 +1,348 @@
+"""The MONAI Label app over real HTTP: a real `monailabel start_server` child process on a free loopback port,
+serving a temporary copy of sample studies, talked to with `requests` exactly as the Slicer plugin does.
+
+Covers /info, the three infer tasks (incl. the Slicer plugin's deepgrow request with an interleaved, unsorted
+ROI), the datastore label round trip, both active-learning strategies, a short /train run that publishes weights
+the next /infer uses, bad requests (4xx with a readable message, server still up) and /info latency while an
+inference runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import CT_CASE, LIVER, REPO
+
+requests = pytest.importorskip("requests")
+pytest.importorskip("monailabel")
+from requests_toolbelt.multipart.decoder import MultipartDecoder  # noqa: E402  (a monailabel dependency)
+
+CT = "totalseg_ct_abdomen"
+MR = "totalseg_mr_abdomen"
+STUDIES = [CT, MR, "radiomics_breast1"]
+TRAINED_STEPS = 1500   # below this the checkpoint is a development one: no Dice threshold, geometry only
+
+
+# -- fixtures ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from medpclip.monailabel.serve import LocalServer, prepare_sample_studies
+
+    root = tmp_path_factory.mktemp("monailabel")
+    studies = prepare_sample_studies(root / "studies", cases=STUDIES)
+    srv = LocalServer(studies, root / "app", env={"MEDPCLIP_THREADS": "2"}, log_path=root / "server.log")
+    srv.studies = studies
+    try:
+        srv.start(timeout=150)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def ct_ref():
+    """(reference label [k, j, i], sitk image, liver click ijk on its largest slice)."""
+    from medpclip.evaluation.clicks import max_edt_point
+
+    img = sitk.ReadImage(str(CT_CASE / "image.nii.gz"))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(CT_CASE / "label.nii.gz")))
+    liver = ref == LIVER
+    k = int(np.argmax(liver.sum(axis=(1, 2))))
+    r, c = max_edt_point(liver[k])
+    return ref, img, [int(c), int(r), k]
+
+
+def infer(server, model, params, image=CT, files=None, timeout=120):
+    data = {"params": params if isinstance(params, str) else json.dumps(params)}
+    return requests.post(f"{server.url}/infer/{model}", params={"image": image} if image else None, data=data,
+                         files=files, timeout=timeout)
+
+
+def parts(resp, tmp_path, suffix):
+    """-> (params dict, label file path) of a multipart /infer answer."""
+    assert resp.status_code == 200, resp.text[:500]
+    assert resp.headers["content-type"].startswith("multipart/form-data"), resp.headers["content-type"]
+    params, path = None, None
+    for part in MultipartDecoder.from_response(resp).parts:
+        disp = part.headers[b"Content-Disposition"].decode()
+        if 'name="params"' in disp:
+            params = json.loads(part.content)
+        elif 'name="image"' in disp:
+            path = tmp_path / f"result{suffix}"
+            path.write_bytes(part.content)
+    assert params is not None and path is not None
+    return params, path
+
+
+def same_geometry(path: Path, ref: sitk.Image) -> sitk.Image:
+    out = sitk.ReadImage(str(path))
+    assert out.GetSize() == ref.GetSize()
+    assert np.allclose(out.GetSpacing(), ref.GetSpacing(), atol=1e-4)
+    assert np.allclose(out.GetOrigin(), ref.GetOrigin(), atol=1e-3)
+    assert np.allclose(out.GetDirection(), ref.GetDirection(), atol=1e-5)
+    return out
+
+
+def dice(a, b) -> float:
+    a, b = a > 0, b > 0
+    return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
+
+
+def info(server, timeout=10):
+    r = requests.get(f"{server.url}/info/", timeout=timeout)
+    assert r.status_code == 200
+    return r.json()
+
+
+def readable_4xx(resp, status, needle):
+    assert resp.status_code == status, (resp.status_code, resp.text[:300])
+    detail = resp.json()["detail"]
+    assert isinstance(detail, str) and needle.lower() in detail.lower(), detail
+    assert "Traceback" not in detail
+
+
+# -- tests ---------------------------------------------------------------------------------------------
+def test_info_lists_tasks_with_types(server):
+    meta = info(server)
+    models = meta["models"]
+    assert models["medpclip_interactive"]["type"] == "deepgrow"          # shown in Slicer's SmartEdit
+    assert models["medpclip_interactive"]["dimension"] == 3
+    assert models["medpclip_identify"]["type"] == "classification"
+    assert models["medpclip_find"]["type"] == "segmentation"
+    assert "medpclip_finetune" in meta["trainers"]
+    assert {"random", "first"} <= set(meta["strategies"])
+    assert meta["datastore"]["total"] == len(STUDIES)
+    assert meta["train_stats"]["medpclip_finetune"]["published"] is False
+
+
+def test_slicer_plugin_deepgrow_request(server, ct_ref, tmp_path):
+    """The request exactly as the MONAI Label Slicer plugin sends it (config values, segment name, ROI corners
+    interleaved and unsorted, .nrrd result)."""
+    ref, img, (i, j, k) = ct_ref
+    ys, xs = np.nonzero(ref[k] == LIVER)
+    roi = [int(xs.max()) + 3, int(xs.min()) - 3, int(ys.max()) + 3, int(ys.min()) - 3, k + 2, k - 2]  # max first
+    params = {"label": "liver", "foreground": [[i, j, k]], "background": [], "roi": roi,
+              "mode": "auto", "identify": True, "top_k": 5,                 # the task's config, as the plugin echoes it
+              "result_extension": ".nrrd", "result_dtype": "uint8", "client_id": "user-xyz"}
+    out, path = parts(infer(server, "medpclip_interactive", params), tmp_path, ".nrrd")
+    mask = sitk.GetArrayFromImage(same_geometry(path, img))
+    assert out["mode"] == "3d" and out["label_names"] == {"liver": 1}
+    assert 0 <= out["score"] <= 1 and out["voxels"] == int((mask > 0).sum()) > 0
+    assert len(out["identification"]) == 5 and all({"name", "id", "score"} <= set(x) for x in out["identification"])
+    assert {"total_ms", "task_ms", "session_ms"} <= set(out["latency_ms"])
+    # the unsorted ROI bounds the result: every voxel inside the sorted box
+    kk, jj, ii = np.nonzero(mask)
+    assert ii.min() >= min(roi[:2]) - 1 and ii.max() <= max(roi[:2]) + 1
+    assert jj.min() >= min(roi[2:4]) - 1 and jj.max() <= max(roi[2:4]) + 1
+    assert kk.min() >= min(roi[4:]) and kk.max() <= max(roi[4:])
+    if (out["weights"].get("steps") or 0) >= TRAINED_STEPS:
+        d = dice(mask[k], ref[k] == LIVER)
+        assert d > 0.5, f"liver Dice on the prompted slice {d:.3f}"
+
+
+def test_2d_click_is_cached_and_keeps_geometry(server, ct_ref, tmp_path):
+    ref, img, (i, j, k) = ct_ref
+    first, _ = parts(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]], "slice": k}), tmp_path, ".nii.gz")
+    out, path = parts(infer(server, "medpclip_interactive", {"foreground": [[i, j, k], [i + 2, j, k]], "slice": k}),
+                      tmp_path, ".nii.gz")
+    mask = sitk.GetArrayFromImage(same_geometry(path, img))
+    assert out["mode"] == "2d" and out["slice"] == k
+    assert out["session_cached"] is True and out["latency_ms"]["trunk_cached"] == 1.0
+    assert set(np.nonzero(mask)[0]) <= {k}
+    assert out["voxels"] == int(mask.sum())
+    if (out["weights"].get("steps") or 0) >= TRAINED_STEPS:
+        assert dice(mask[k], ref[k] == LIVER) > 0.5
+
+
+def test_prompt_contract_in_ras_matches_ijk(server, ct_ref, tmp_path):
+    from medpclip.data.geometry import from_ijk
+    from medpclip.data.volume import read_image
+
+    _, _, (i, j, k) = ct_ref
+    ras = from_ijk(np.array([[i, j, k]], float), "ras", read_image(CT_CASE / "image.nii.gz").affine).tolist()
+    a, pa = parts(infer(server, "medpclip_interactive", {"space": "ijk", "points": [[i, j, k]], "mode": "2d",
+                                                           "identify": False}), tmp_path, ".nii.gz")
+    ma = sitk.GetArrayFromImage(sitk.ReadImage(str(pa)))
+    b, pb = parts(infer(server, "medpclip_interactive", {"space": "ras", "points": ras, "point_labels": [1],
+                                                           "mode": "2d", "identify": False}), tmp_path, ".nii.gz")
+    mb = sitk.GetArrayFromImage(sitk.ReadImage(str(pb)))
+    assert a["identification"] == [] and np.array_equal(ma, mb)
+
+
+def test_prior_mask_upload(server, ct_ref, tmp_path):
+    ref, img, (i, j, k) = ct_ref
+    prior = tmp_path / "prior.nii.gz"
+    lab = sitk.GetImageFromArray((ref == LIVER).astype(np.uint8))
+    lab.CopyInformation(img)
+    sitk.WriteImage(lab, str(prior))
+    with open(prior, "rb") as f:
+        r = infer(server, "medpclip_interactive", {"label": "liver", "foreground": [[i, j, k]], "slice": k},
+                  files={"label": ("prior.nii.gz", f)})
+    out, path = parts(r, tmp_path, ".nii.gz")
+    same_geometry(path, img)
+    assert out["label_names"] == {"liver": 1} and out["slice"] == k
+
+
+def test_identify_returns_json_only(server, ct_ref, tmp_path):
+    ref, img, (i, j, k) = ct_ref
+    r = infer(server, "medpclip_identify", {"foreground": [[i, j, k]], "top_k": 3})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), r.text[:300]
+    body = r.json()
+    assert body["source"] == "prompt" and len(body["identification"]) == 3
+    scores = [x["score"] for x in body["identification"]]
+    assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
+    with open(CT_CASE / "label.nii.gz", "rb") as f:
+        r = infer(server, "medpclip_identify", {"label_value": LIVER}, files={"label": ("label.nii.gz", f)})
+    body = r.json()
+    assert r.status_code == 200 and body["source"] == "mask" and body["top"] == body["identification"][0]["name"]
+    if (body["weights"].get("steps") or 0) >= TRAINED_STEPS:
+        assert "liver" in [x["id"] for x in body["identification"][:3]]
+
+
+def test_find_by_text(server, ct_ref, tmp_path):
+    _, img, _ = ct_ref
+    out, path = parts(infer(server, "medpclip_find", {"text": "liver", "mode": "2d"}), tmp_path, ".nii.gz")
+    mask = sitk.GetArrayFromImage(same_geometry(path, img))
+    assert out["text"] == "liver" and out["label_names"] == {"liver": 1} and out["voxels"] == int(mask.sum())
+    readable_4xx(infer(server, "medpclip_find", {}), 422, "text")
+
+
+def test_datastore_label_round_trip(server, tmp_path):
+    src = CT_CASE / "label.nii.gz"
+    label_info = [{"name": "liver", "idx": LIVER}, {"name": "spleen", "idx": 1}]
+    with open(src, "rb") as f:
+        r = requests.put(f"{server.url}/datastore/label", params={"image": CT, "tag": "final"},
+                         data={"params": json.dumps({"label_info": label_info})},
+                         files={"label": ("label.nii.gz", f)}, timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.get(f"{server.url}/datastore/label", params={"label": CT, "tag": "final"}, timeout=30)
+    assert r.status_code == 200 and r.content == src.read_bytes()
+    r = requests.get(f"{server.url}/datastore/label/info", params={"label": CT, "tag": "final"}, timeout=30)
+    assert r.json()["label_info"] == label_info
+    stored = server.studies / "labels" / "final" / f"{CT}.nii.gz"
+    assert stored.read_bytes() == src.read_bytes()
+    assert not list(server.studies.rglob("*.part"))                      # no temp file left behind
+    index = json.loads((server.studies / "datastore_v2.json").read_text())
+    assert "final" in index["objects"][CT]["labels"]
+    assert info(server)["datastore"]["completed"] == 1
+
+
+def test_activelearning_strategies(server):
+    # needs the CT's final label (saved by the previous test; saved again here so the test stands alone)
+    with open(CT_CASE / "label.nii.gz", "rb") as f:
+        requests.put(f"{server.url}/datastore/label", params={"image": CT, "tag": "final"},
+                     data={"params": json.dumps({"label_info": [{"name": "liver", "idx": LIVER}]})},
+                     files={"label": ("label.nii.gz", f)}, timeout=30).raise_for_status()
+    unlabelled = sorted(set(STUDIES) - {CT})
+    r = requests.post(f"{server.url}/activelearning/first", json={}, timeout=30)
+    assert r.status_code == 200 and r.json()["id"] == unlabelled[0]
+    for _ in range(3):
+        r = requests.post(f"{server.url}/activelearning/random", json={}, timeout=30)
+        assert r.status_code == 200 and r.json()["id"] in unlabelled
+        assert Path(r.json()["path"]).name.startswith(r.json()["id"])
+
+
+def test_bad_requests_answer_4xx_and_server_stays_up(server, ct_ref):
+    _, _, (i, j, k) = ct_ref
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]]}, image="no_such_image"), 404,
+                 "unknown image")
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]]}, image="../../etc/passwd"), 404,
+                 "unknown image")
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]]},
+                       image=str(CT_CASE / "image.nii.gz")), 404, "unknown image")   # no server paths
+    readable_4xx(infer(server, "medpclip_interactive", '{"foreground": [[1, 2, 3]'), 400, "not valid JSON")
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[5000, j, k]]}), 422, "outside the image")
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": "here"}), 422, "foreground")
+    readable_4xx(infer(server, "medpclip_interactive", {}), 422, "no points")
+    readable_4xx(infer(server, "no_such_model", {"foreground": [[i, j, k]]}), 404, "unknown model")
+    readable_4xx(requests.post(f"{server.url}/activelearning/no_such_strategy", json={}, timeout=30), 404, "strategy")
+    readable_4xx(requests.post(f"{server.url}/train/no_such_trainer", json={}, timeout=30), 404, "unknown trainer")
+    with open(CT_CASE / "label.nii.gz", "rb") as f:
+        readable_4xx(requests.put(f"{server.url}/datastore/label", params={"image": CT, "tag": "../../escape"},
+                                  files={"label": ("label.nii.gz", f)}, timeout=30), 400, "label tag")
+    with open(CT_CASE / "label.nii.gz", "rb") as f:
+        readable_4xx(requests.put(f"{server.url}/datastore/label", params={"image": "nope", "tag": "final"},
+                                  files={"label": ("label.nii.gz", f)}, timeout=30), 404, "not found")
+    assert not (server.studies.parent / "escape").exists()
+    assert server.alive() and info(server)["models"]
+
+
+def test_info_answers_while_inference_runs(server):
+    """A cold image (new session, every trunk to compute) keeps a worker busy for seconds; /info must not wait."""
+    result = {}
+
+    def run():
+        t0 = time.perf_counter()
+        result["resp"] = infer(server, "medpclip_find", {"text": "liver", "mode": "3d"}, image=MR, timeout=300)
+        result["seconds"] = time.perf_counter() - t0
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.3)
+    latencies = []
+    while worker.is_alive():
+        t0 = time.perf_counter()
+        info(server, timeout=30)
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(0.1)
+    worker.join()
+    assert result["resp"].status_code == 200, result["resp"].text[:300]
+    assert len(latencies) >= 3, f"inference too short to test ({result['seconds']:.2f} s)"
+    assert max(latencies) < 1.0, f"/info took {max(latencies):.2f} s while an inference ran"
+
+
+def test_train_publishes_weights_that_infer_uses(server, ct_ref):
+    _, _, (i, j, k) = ct_ref
+    with open(CT_CASE / "label.nii.gz", "rb") as f:
+        requests.put(f"{server.url}/datastore/label", params={"image": CT, "tag": "final"},
+                     data={"params": json.dumps({"label_info": [{"name": "liver", "idx": LIVER},
+                                                                {"name": "spleen", "idx": 1}]})},
+                     files={"label": ("label.nii.gz", f)}, timeout=30).raise_for_status()
+    before = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
+    assert before["finetuned"] is False
+    r = requests.post(f"{server.url}/train/medpclip_finetune", json={"max_steps": 2, "batch_size": 2}, timeout=30)
+    assert r.status_code == 200, r.text
+    deadline, stats, task = time.monotonic() + 240, {}, {}
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        stats = info(server)["train_stats"]["medpclip_finetune"]
+        assert time.perf_counter() - t0 < 1.0                          # /info stays quick while training
+        task = requests.get(f"{server.url}/train/", timeout=30).json()  # MONAI Label's view of the child process
+        if task.get("status") in ("DONE", "ERROR", "STOPPED"):
+            break
+        time.sleep(1)
+    assert stats.get("status") == "DONE", (stats, task.get("details", [])[-5:])
+    assert stats["steps"] == 2 and stats["published"] is True and task["status"] == "DONE"
+    assert stats["cases"][0]["used"] == {str(LIVER): "liver", "1": "spleen"} or \
+        stats["cases"][0]["used"] == {LIVER: "liver", 1: "spleen"}
+    published = Path(stats["published_path"])
+    assert published.is_file() and published.parent == server.app_dir / "model"
+    after = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
+    assert after["finetuned"] is True and after["path"] == str(published)
+    assert after["generation"] > before["generation"]
+    assert info(server)["medpclip"]["weights"]["finetuned"] is True
+
+
+def test_serve_command_prepares_sample_studies(tmp_path):
+    env = {**os.environ, "MEDPCLIP_CACHE": str(tmp_path / "cache")}
+    p = subprocess.run([sys.executable, "-m", "medpclip.monailabel.serve", "--dry-run", "--port", "8123"],
+                       capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert p.returncode == 0, p.stderr
+    cmd = p.stdout.strip()
+    assert "-m monailabel.main start_server" in cmd and "--port 8123" in cmd and "--conf models medpclip" in cmd
+    studies = tmp_path / "cache" / "monailabel" / "sample_studies"
+    assert {x.name for x in studies.iterdir()} >= {f"{CT}.nii.gz", f"{MR}.nii.gz", "radiomics_brain1.nrrd"}
+    assert (tmp_path / "cache" / "monailabel" / "app" / "main.py").read_text().count("MedPCLIPApp") == 1
+    p = subprocess.run([sys.executable, "-m", "medpclip.monailabel.serve", "--studies", str(tmp_path / "missing")],
+                       capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert p.returncode != 0 and "no such folder" in p.stderr and "Traceback" not in p.stderr
