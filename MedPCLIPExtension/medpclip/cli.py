@@ -360,7 +360,14 @@ def _add_demo(sub) -> None:
     add_demo(sub)
 
 
-COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, add_train, add_evaluate, _add_demo]
+def _add_serve(sub) -> None:
+    from .monailabel.serve import add_serve
+
+    add_serve(sub)
+
+
+COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, add_train, add_evaluate, _add_demo,
+                            _add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
