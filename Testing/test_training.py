@@ -85,3 +85,17 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout[p.stdout.index("{"):])
     assert summary["world_size"] == 2 and summary["steps"] == 2
+
+
+def test_align_stage_trains_only_the_recognition_heads(tmp_path):
+    from medpclip.model import load_checkpoint
+    from medpclip.training.align import AlignOptions, align
+
+    base = Trainer(_opts(tmp_path, max_steps=1)).fit(progress=False)["checkpoint"]
+    summary = align(AlignOptions(str(SAMPLES / "radiomics_brain1"), base, str(tmp_path / "aligned"), steps=30,
+                                 batch_size=16, threads=2), progress=False)
+    assert summary["loss_end"] < summary["loss_start"]
+    a, b = load_checkpoint(base).model.state_dict(), load_checkpoint(summary["checkpoint"]).model.state_dict()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.startswith(("region_pool_proj", "text_projection", "logit_scale")) for k in changed)
+    assert load_checkpoint(summary["checkpoint"]).provenance["align"]["steps"] == 30

@@ -71,6 +71,35 @@ def cmd_train(args) -> int:
     return 0
 
 
+# -- align (stage 3) -------------------------------------------------------------------------------
+def add_align(sub) -> None:
+    p = sub.add_parser("align", help="align the recognition heads to the text space on a frozen model")
+    p.add_argument("--data", required=True)
+    p.add_argument("--init-from", required=True, help="the trained checkpoint to align")
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout-fraction", type=float, default=0.2)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_align)
+
+
+def cmd_align(args) -> int:
+    from .training.align import AlignOptions, align
+
+    if args.steps < 1:
+        raise CLIError("--steps must be positive")
+    summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
+                                 args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:])),
+                    progress=not args.json)
+    if args.json:
+        _print_json(summary)
+    return 0
+
+
 # -- shared flags -------------------------------------------------------------------------------
 def _add_model_flags(p) -> None:
     p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
@@ -366,7 +395,7 @@ def _add_serve(sub) -> None:
     add_serve(sub)
 
 
-COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, add_train, add_evaluate, _add_demo,
+COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, add_train, add_align, add_evaluate, _add_demo,
                             _add_serve]
 
 

@@ -111,8 +111,8 @@ class MedPCLIP(nn.Module):
             x = block(x)
         return F.normalize(self.visual.head(x), dim=-1)
 
-    def prompted(self, feats: SliceFeatures, prompts: Prompts, with_masks: bool = True) -> PromptedOutput:
-        """Run the last K blocks with the prompt fused in, then the region head and the mask decoder."""
+    def prompted_tokens(self, feats: SliceFeatures, prompts: Prompts):
+        """The prompted blocks only: -> (tokens (B, 1 + g*g, C), pooled region feature (B, C), sparse tokens)."""
         b = feats.tokens.shape[0]
         pe = self.prompt_encoder
         sparse = pe.sparse(prompts.points, prompts.labels, prompts.boxes, b)
@@ -123,6 +123,13 @@ class MedPCLIP(nn.Module):
         x = torch.cat([x[:, :1], x[:, 1:] + self.dense_prompt(prompt_map.to(x.dtype))], dim=1)
         for block, fuse in zip(self.visual.blocks[self.cfg.prompt_free_blocks:], self.fusion):
             x = fuse(block(x), sparse)
+        return x, pooled, sparse
+
+    def prompted(self, feats: SliceFeatures, prompts: Prompts, with_masks: bool = True) -> PromptedOutput:
+        """Run the last K blocks with the prompt fused in, then the region head and the mask decoder."""
+        b = feats.tokens.shape[0]
+        pe = self.prompt_encoder
+        x, pooled, sparse = self.prompted_tokens(feats, prompts)
         region = F.normalize(self.visual.head(x) + self.region_pool_proj(pooled), dim=-1)
         if not with_masks:
             return PromptedOutput(region, x.new_zeros(b, 0, 1, 1), x.new_zeros(b, 0))
