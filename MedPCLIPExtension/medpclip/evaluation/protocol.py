@@ -46,40 +46,94 @@ def _canon_to_input_point(session: Session, x: float, y: float, idx: int) -> lis
     return ijk[:3].tolist()
 
 
-def run_trial(session: Session, idx: int, target2d: np.ndarray, clicks: int, first: str) -> tuple[list[float], list[float]]:
-    """One interactive trial on canonical axial slice ``idx``; returns Dice and IoU after each interaction."""
-    points: list[list[float]] = []
-    labels: list[int] = []
-    box = None
+Click = tuple[int, int, int]            # (row, col, label) on a canonical axial slice; label 1 = positive
+Box = tuple[int, int, int, int]         # (x0, y0, x1, y1), inclusive pixels of a canonical axial slice
+Predictor = Callable[[list[Click], "Box | None"], np.ndarray]
+
+
+@dataclass
+class Simulation:
+    """What one simulated user session produced: metrics after each interaction, the prompts, the last mask."""
+
+    dice: list[float]
+    iou: list[float]
+    points: list[Click]
+    box: Box | None
+    last: np.ndarray                    # the mask after the last interaction
+    at_clicks: np.ndarray | None = None  # the mask after interaction ``clicks`` (or the last, if it stopped sooner)
+
+
+def first_prompt(target2d: np.ndarray, first: str) -> tuple[list[Click], Box | None]:
+    """The deterministic first prompt: one positive click at the max-EDT point, or the tight box."""
     if first == "box":
-        x0, y0, x1, y1 = tight_box(target2d)
-        a, b = _canon_to_input_point(session, x0, y0, idx), _canon_to_input_point(session, x1, y1, idx)
-        box = a + b
-    else:
-        r, c = max_edt_point(target2d)
-        points.append(_canon_to_input_point(session, c, r, idx))
-        labels.append(1)
-    dices, ious = [], []
-    session._history.pop(("axial", idx), None)  # a new object on this slice: no stale feedback
-    for n in range(clicks):
-        prompt = {"space": "ijk", "points": points, "point_labels": labels, "mode": "2d",
-                  "slice": session.input_slice_index("axial", idx)}
-        if box is not None:
-            prompt["box"] = box
-        res = session.segment(prompt)
-        canon = session.orient.array_to_canonical(res.mask)
-        pred = extract_slice(canon, "axial", idx) > 0
+        return [], tight_box(target2d)
+    if first != "click":
+        raise ValueError(f"unknown first prompt {first!r}; use click or box")
+    r, c = max_edt_point(target2d)
+    return [(int(r), int(c), 1)], None
+
+
+def simulate(predict: Predictor, target2d: np.ndarray, clicks: int, first: str, noc_max: int = 0,
+             noc_threshold: float = 0.90) -> Simulation:
+    """Method-agnostic click loop on one 2D target (DESIGN.md section 8).
+
+    ``predict(points, box)`` gets every prompt so far (first prompt, then correction clicks) and returns the 2D
+    mask; a method that feeds its previous result back keeps that state itself. ``clicks`` interactions are always
+    recorded (padded with the last value once the result is perfect); when ``noc_max`` > ``clicks``, the loop goes
+    on until the IoU reaches ``noc_threshold`` or ``noc_max`` interactions, so NoC is measured, not extrapolated.
+    """
+    target2d = np.asarray(target2d, bool)
+    points, box = first_prompt(target2d, first)
+    limit = max(clicks, noc_max)
+    dices: list[float] = []
+    ious: list[float] = []
+    pred = at_clicks = np.zeros_like(target2d)
+    for n in range(limit):
+        pred = np.asarray(predict(list(points), box), bool)
+        if n < clicks:
+            at_clicks = pred
         dices.append(dice(pred, target2d))
         ious.append(iou(pred, target2d))
+        if n + 1 >= clicks and ious[-1] >= noc_threshold:
+            break
         nxt = correction_click(pred, target2d)
         if nxt is None:  # perfect: the remaining clicks keep the same result
-            dices += [dices[-1]] * (clicks - n - 1)
-            ious += [ious[-1]] * (clicks - n - 1)
+            pad = max(0, clicks - n - 1)
+            dices += [dices[-1]] * pad
+            ious += [ious[-1]] * pad
+            break
+        if n + 1 == limit:
             break
         (r, c), lab = nxt
-        points.append(_canon_to_input_point(session, c, r, idx))
-        labels.append(lab)
-    return dices, ious
+        points.append((int(r), int(c), int(lab)))
+    return Simulation(dices, ious, points, box, pred, at_clicks)
+
+
+def engine_predictor(session: Session, idx: int, latencies: list[dict] | None = None) -> Predictor:
+    """A ``Predictor`` for canonical axial slice ``idx`` through ``session.segment`` (the public prompt contract,
+    input ijk, previous logits fed back by the engine). Forgets any earlier object on that slice first."""
+    session._history.pop(("axial", idx), None)  # a new object on this slice: no stale feedback
+
+    def predict(points: list[Click], box: Box | None) -> np.ndarray:
+        prompt: dict[str, Any] = {"space": "ijk", "points": [_canon_to_input_point(session, c, r, idx) for r, c, _ in points],
+                                  "point_labels": [lab for _, _, lab in points], "mode": "2d",
+                                  "slice": session.input_slice_index("axial", idx)}
+        if box is not None:
+            x0, y0, x1, y1 = box
+            prompt["box"] = _canon_to_input_point(session, x0, y0, idx) + _canon_to_input_point(session, x1, y1, idx)
+        res = session.segment(prompt)
+        if latencies is not None:
+            latencies.append(res.latency_ms)
+        canon = session.orient.array_to_canonical(res.mask)
+        return extract_slice(canon, "axial", idx) > 0
+
+    return predict
+
+
+def run_trial(session: Session, idx: int, target2d: np.ndarray, clicks: int, first: str) -> tuple[list[float], list[float]]:
+    """One interactive trial on canonical axial slice ``idx``; returns Dice and IoU after each interaction."""
+    sim = simulate(engine_predictor(session, idx), target2d, clicks, first)
+    return sim.dice, sim.iou
 
 
 def evaluate_case(engine: Engine, case: Case, clicks: int = 9, min_pixels: int = 20, first_prompts=("click", "box"),

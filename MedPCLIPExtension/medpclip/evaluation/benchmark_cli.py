@@ -1,0 +1,96 @@
+"""``medpclip benchmark``: MedP-CLIP and its peers (GrowCut, region growing) on held-out slices, one run.
+
+Registered in ``medpclip.cli.COMMANDS`` through ``add_benchmark``. See docs/BENCHMARK.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .benchmark import METHODS
+
+
+def add_benchmark(sub) -> None:
+    p = sub.add_parser("benchmark", help="benchmark MedP-CLIP against GrowCut and region growing (Dice vs clicks, "
+                       "NoC, recognition, latency, SAM speed peer) on held-out slices")
+    p.add_argument("--data", required=True, help="decathlon-style datalist JSON or a folder of case folders")
+    p.add_argument("--out", required=True, help="output folder: results.json, results.md, PNG plots")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}")
+    p.add_argument("--clicks", type=int, default=9, help="interactions per trial (first prompt + corrections)")
+    p.add_argument("--first", default="click,box", help="first prompts for the 2D protocol: click, box")
+    p.add_argument("--noc-max", type=int, default=20,
+                   help="keep clicking up to this many interactions until IoU 0.90 (NoC); 0 = only --clicks")
+    p.add_argument("--min-pixels", type=int, default=20, help="skip structures smaller than this on a slice")
+    p.add_argument("--no-3d", action="store_true", help="skip the 3D protocol (box + propagation + 3D clicks)")
+    p.add_argument("--max-cases", type=int, help="only the first N cases")
+    p.add_argument("--max-trials", type=int, help="per case, only the N largest 2D items and N largest 3D structures")
+    p.add_argument("--holdout-fraction", type=float, help="default: the checkpoint's own (0.2)")
+    p.add_argument("--surface-tolerance", type=float, default=3.0, help="surface Dice tolerance in mm")
+    p.add_argument("--sam-repeats", type=int, default=2,
+                   help="timed SAM ViT-B encoder runs for the speed peer (0: FLOPs only)")
+    p.add_argument("--overlays", type=int, default=4, help="example overlay PNGs (one per case, largest structure)")
+    p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
+    p.add_argument("--json", action="store_true", help="print the results (without per-trial lists) as JSON")
+    p.set_defaults(func=cmd_benchmark)
+
+
+def cmd_benchmark(args) -> int:
+    from ..cli import CLIError
+    from .benchmark import BenchmarkOptions, brief, run_benchmark
+
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise CLIError(f"--methods: unknown method(s) {bad or args.methods!r}; use {', '.join(METHODS)}")
+    firsts = tuple(f.strip() for f in args.first.split(",") if f.strip())
+    if not firsts or any(f not in ("click", "box") for f in firsts):
+        raise CLIError(f"--first {args.first!r}: use click, box or click,box")
+    if args.clicks < 1:
+        raise CLIError("--clicks must be at least 1")
+    for flag in ("max_cases", "max_trials"):
+        v = getattr(args, flag)
+        if v is not None and v < 1:
+            raise CLIError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.holdout_fraction is not None and not 0 < args.holdout_fraction < 1:
+        raise CLIError("--holdout-fraction must be between 0 and 1")
+    engine = None
+    if "medpclip" in methods:
+        from ..engine import Engine
+
+        engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+    else:
+        from ..engine.device import configure_threads
+
+        configure_threads(args.threads)
+    opts = BenchmarkOptions(data=args.data, out=args.out, methods=methods, clicks=args.clicks, first_prompts=firsts,
+                            noc_max=max(0, args.noc_max), min_pixels=args.min_pixels, volumes=not args.no_3d,
+                            max_cases=args.max_cases, max_trials=args.max_trials,
+                            holdout_fraction=args.holdout_fraction, surface_tolerance_mm=args.surface_tolerance,
+                            sam_repeats=max(0, args.sam_repeats), overlays=max(0, args.overlays),
+                            progress=not args.json, command="medpclip " + " ".join(sys.argv[1:]))
+    results = run_benchmark(engine, opts)
+    if args.json:
+        print(json.dumps(brief(results), indent=2, default=str))
+    else:
+        _print_summary(results, args.out)
+    return 0
+
+
+def _print_summary(results, out) -> None:
+    ks = [k for k in (1, 3, 5, 9) if k <= results["protocol"]["clicks"]]
+    print("method       " + "".join(f"Dice@{k:<3} " for k in ks) + "NoC85  NoC90  (2D, first prompt: "
+          f"{results['protocol']['first_prompts'][0]})")
+    for m, e in results["methods"].items():
+        print(f"{m:<12} " + "".join(f"{e.get(f'dice@{k}') or 0:<8.3f} " for k in ks)
+              + f"{e.get('noc85', 0):<6.2f} {e.get('noc90', 0):<6.2f}")
+    lat = results["latency"]
+    if lat.get("trunk_ms_median") is not None:
+        print(f"latency: trunk {lat['trunk_ms_median']} ms/slice, click {lat['click_ms_median']} ms (p95 "
+              f"{lat['click_ms_p95']}), propagation {lat['propagate_slices_per_s']} slices/s")
+    sam = results.get("sam_speed_peer", {})
+    if sam.get("available"):
+        print(f"SAM ViT-B speed peer: {sam['ratio']}x our compute ({sam['ratio_basis']})")
+    print(f"wrote {out}/results.json, results.md and plots")
