@@ -839,6 +839,10 @@ def plot_examples(examples: list[dict], out: Path, methods: Sequence[str]) -> li
         sel = {e["method"]: e for e in examples if e["key"] == key}
         ms = [m for m in methods if m in sel]
         fig, axes = plt.subplots(1, len(ms), figsize=(3.6 * len(ms), 3.8), squeeze=False)
+        rows, cols = np.nonzero(sel[ms[0]]["target"])
+        h, w = sel[ms[0]]["target"].shape
+        half = max(24, int(1.5 * max(rows.ptp(), cols.ptp()) + 8))   # zoom on the structure, context around it
+        rc, cc = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
         for ax, m in zip(axes[0], ms):
             e = sel[m]
             ax.imshow(e["image"], cmap="gray", vmin=0, vmax=1)
@@ -848,10 +852,12 @@ def plot_examples(examples: list[dict], out: Path, methods: Sequence[str]) -> li
             for r, c, lab in e["points"]:
                 ax.plot(c, r, "+" if lab == 1 else "x", color="lime" if lab == 1 else "cyan", ms=7, mew=2)
             ax.set_title(f"{m}: Dice {e['dice']:.2f} after {e['clicks']} interactions", fontsize=9)
+            ax.set_xlim(max(-0.5, cc - half), min(w - 0.5, cc + half))
+            ax.set_ylim(min(h - 0.5, rc + half), max(-0.5, rc - half))
             ax.axis("off")
         case, idx, _, first = key
         fig.suptitle(f"{case} / {sel[ms[0]]['label']} (canonical axial slice {idx}); yellow = reference, "
-                     "red = result, + / x = positive / negative clicks", fontsize=8)
+                     "red = result, + / x = positive / negative clicks (zoomed: clicks outside the view are not shown)", fontsize=8)
         fig.tight_layout()
         p = out / f"example_{n + 1}_{case}_{sel[ms[0]]['label']}.png"
         fig.savefig(p, dpi=100)
