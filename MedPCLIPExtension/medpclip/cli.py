@@ -395,8 +395,14 @@ def _add_serve(sub) -> None:
     add_serve(sub)
 
 
+def _add_benchmark(sub) -> None:
+    from .evaluation.benchmark_cli import add_benchmark
+
+    add_benchmark(sub)
+
+
 COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, add_train, add_align, add_evaluate, _add_demo,
-                            _add_serve]
+                            _add_serve, _add_benchmark]
 
 
 def build_parser() -> argparse.ArgumentParser:
