@@ -145,3 +145,22 @@ def test_modality_from_file_and_rule(ct_volume):
     mr = read_image(SAMPLES / "totalseg_mr_abdomen" / "image.nii.gz")
     assert mr.modality == "MR"
     assert read_image(CT_CASE / "image.nii.gz", modality="mr").modality == "MR"
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_normalise_equals_monai_scaling_also_on_reoriented_views(modality):
+    from monai.transforms import ScaleIntensityRange, ScaleIntensityRangePercentiles
+
+    from medpclip.data.intensity import normalise
+
+    a = np.random.default_rng(0).normal(0, 300, (37, 30, 40)).astype(np.float32)
+    if modality == "CT":
+        ref = ScaleIntensityRange(a_min=-160, a_max=240, b_min=0.0, b_max=1.0, clip=True)(a)
+    else:
+        ref = ScaleIntensityRangePercentiles(lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)(a)
+    ref = np.asarray(ref)
+    np.testing.assert_allclose(normalise(a, modality, chunk=5), ref, atol=1e-6)
+    view = a[::-1, :, ::-1].transpose(0, 2, 1)  # what a reorientation hands over: no copy, not contiguous
+    out = normalise(view, modality, chunk=5)
+    assert out.flags.c_contiguous and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref[::-1, :, ::-1].transpose(0, 2, 1), atol=1e-6)

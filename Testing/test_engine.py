@@ -222,3 +222,27 @@ def test_box_on_the_outer_face_of_the_last_slice(session, liver_click):
     nk = session.volume.array.shape[0]
     res = session.segment({"box": [i - 15, j - 15, k, i + 15, j + 15, nk - 0.5], "mode": "3d"}, feedback=False)
     assert res.mask.shape == session.volume.array.shape
+
+
+def test_model_calls_from_many_threads_run_on_the_one_model_thread(engine, ct_image_path, liver_click):
+    """Front-ends call from many threads (server pool, prefetch); torch must run on one (engine/worker.py)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: set[str] = set()
+    original = engine.model.prompted
+
+    def spy(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    engine.model.prompted = spy
+    try:
+        session = engine.open(ct_image_path)
+        with ThreadPoolExecutor(4) as pool:
+            masks = list(pool.map(lambda _: session.segment({"points": [liver_click]}, feedback=False).mask, range(8)))
+        session.close()
+    finally:
+        del engine.model.prompted
+    assert seen == {"medpclip-model"}
+    assert masks[0].any() and all(np.array_equal(m, masks[0]) for m in masks)

@@ -43,7 +43,7 @@ def load_case(spec: CaseSpec, strict_names: bool = True) -> Case:
     except VocabularyError as exc:
         raise VocabularyError(f"case {spec.name}: {exc}") from None
     orient = Orientation.from_affine(image.affine, image.shape_ijk)
-    canon_img = np.ascontiguousarray(orient.array_to_canonical(normalise(image.array, image.modality)))
+    canon_img = normalise(orient.array_to_canonical(image.array), image.modality)
     canon_lab = np.ascontiguousarray(orient.array_to_canonical(label.array))
     spacing = np.linalg.norm(orient.canonical_affine(image.affine)[:3, :3], axis=0)
     return Case(spec, image, label, canon_img, canon_lab, spacing, concepts, image.modality)

@@ -7,11 +7,11 @@ the input's exact geometry. All front-ends (CLI, MONAI Label app, Slicer module)
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.medpclip import Prompts, SliceFeatures
 from .device import configure_threads, pick_device
 from .prompt import PromptSpec
+from .worker import BACKGROUND, ModelThread, on_model_thread
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +82,34 @@ class _History:
 
 
 class Engine:
-    """A loaded model + its vocabulary embeddings. Thread-safe: model calls are serialised by a lock."""
+    """A loaded model + its vocabulary embeddings. Thread-safe: every torch call runs, one at a time, on the
+    engine's model thread (see ``worker.py`` for why one thread)."""
 
-    def __init__(self, checkpoint: Checkpoint, device: str | None = "auto", threads: int | None = None) -> None:
+    def __init__(self, checkpoint: Checkpoint, device: str | None = "auto", threads: int | None = None,
+                 worker: ModelThread | None = None) -> None:
         self.device = pick_device(device)
         self.threads = configure_threads(threads) if self.device.type == "cpu" else torch.get_num_threads()
+        self.worker = worker or ModelThread()
+        self.worker.call(torch.set_num_threads, self.threads)
         self.checkpoint = checkpoint
         self.model = checkpoint.model.to(self.device).eval()
         self.cfg = self.model.cfg
-        self.lock = threading.RLock()
         self.autocast = self.device.type == "cuda"
-        with torch.inference_mode():
-            feats = checkpoint.text_features.to(self.device)
-            self.vocab_embeddings = self.model.project_text(feats) if len(feats) else feats
+        self.vocab_embeddings = self.worker.call(self._project_vocabulary)
         self.vocab_index = {v["id"]: i for i, v in enumerate(checkpoint.vocabulary)}
+
+    def _project_vocabulary(self) -> torch.Tensor:
+        with torch.inference_mode():
+            feats = self.checkpoint.text_features.to(self.device)
+            return self.model.project_text(feats) if len(feats) else feats
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = "auto",
-                        threads: int | None = None) -> "Engine":
-        return cls(load_checkpoint(path, device="cpu"), device, threads)
+                        threads: int | None = None, worker: ModelThread | None = None) -> "Engine":
+        """Load a checkpoint on the model thread (torch work on a second thread costs, see worker.py). Pass
+        the ``worker`` of an engine this one replaces (a newly published model) to keep one model thread."""
+        worker = worker or ModelThread()
+        return cls(worker.call(load_checkpoint, path, device="cpu"), device, threads, worker)
 
     def open(self, source: str | Path | Volume | np.ndarray, affine: np.ndarray | None = None,
              modality: str | None = None, window: str = "abdomen", cache_mb: float = 1024) -> "Session":
@@ -109,9 +119,14 @@ class Engine:
             volume = volume_from_array(source, affine, modality)
         else:
             volume = read_image(source, modality=modality)
-        return Session(self, volume, window, cache_mb)
+        return self.worker.call(Session, self, volume, window, cache_mb)  # normalising uses torch (MONAI)
+
+    def close(self) -> None:
+        """Stop the model thread after its queued foreground work (queued prefetch is dropped)."""
+        self.worker.close()
 
     # -- text side --------------------------------------------------------------------------------
+    @on_model_thread
     def concept_embeddings(self, names: list[str] | None = None, modality: str = "CT"):
         """Candidate concepts and their (N, E) embeddings: the checkpoint vocabulary or the given names."""
         if names is None:
@@ -139,6 +154,7 @@ class Engine:
                     embs[n] = self.model.project_text(F.normalize(feats, dim=-1).to(self.device))[0]
         return out, torch.stack(embs)
 
+    @on_model_thread
     def text_embedding(self, text: str, modality: str = "CT") -> torch.Tensor:
         if not isinstance(text, str) or not text.strip():
             raise PromptError("the search text is empty")
@@ -146,6 +162,7 @@ class Engine:
             raise PromptError(f"the search text is too long ({len(text)} characters, max 500)")
         return self.concept_embeddings([text], modality)[1][0]
 
+    @on_model_thread
     def rank(self, region: torch.Tensor, names: list[str] | None, top_k: int, modality: str) -> list[dict[str, Any]]:
         concepts, embs = self.concept_embeddings(names, modality)
         if len(concepts) == 0:
@@ -165,7 +182,7 @@ class Session:
         self.model = engine.model
         self.volume = volume
         self.orient = Orientation.from_affine(volume.affine, volume.shape_ijk)
-        self.canon = np.ascontiguousarray(self.orient.array_to_canonical(normalise(volume.array, volume.modality, window)))
+        self.canon = normalise(self.orient.array_to_canonical(volume.array), volume.modality, window)
         self.shape = self.orient.canonical_shape_ijk
         self.spacing = np.linalg.norm(self.orient.canonical_affine(volume.affine)[:3, :3], axis=0)
         cfg = engine.cfg
@@ -173,7 +190,7 @@ class Session:
         self.cache_slices = max(8, int(cache_mb * 1024 * 1024 / per_slice))
         self._cache: OrderedDict[tuple[str, int], SliceFeatures] = OrderedDict()
         self._history: dict[tuple[str, int], _History] = {}
-        self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medpclip-prefetch")
+        self._closed = False
         self._cache_lock = threading.Lock()
         self.blank = bool(np.ptp(volume.array) == 0)
         if self.blank:
@@ -213,6 +230,7 @@ class Session:
         return np.ascontiguousarray(self.orient.array_from_canonical(canon_kji))
 
     # -- features -----------------------------------------------------------------------------------
+    @on_model_thread
     def features(self, plane: str, indices: list[int]) -> list[SliceFeatures]:
         """Trunk features per slice, computing missing ones in batches; LRU-bounded cache."""
         missing = [i for i in dict.fromkeys(indices) if (plane, i) not in self._cache]
@@ -220,7 +238,7 @@ class Session:
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start:start + ENCODE_CHUNK]
             imgs = torch.stack([grid.image_to_model(extract_slice(self.canon, plane, i)) for i in chunk])[:, None]
-            with self.engine.lock, torch.inference_mode(), self._autocast():
+            with torch.inference_mode(), self._autocast():
                 feats = self.model.encode_slices(imgs.to(self.engine.device))
             with self._cache_lock:
                 for n, i in enumerate(chunk):
@@ -240,7 +258,11 @@ class Session:
         idx = [i for d in range(1, radius + 1) for i in (center - d, center + d) if 0 <= i < n]
         todo = [i for i in idx if (plane, i) not in self._cache]
         if todo:
-            self._prefetcher.submit(self.features, plane, todo)
+            self.engine.worker.submit(functools.partial(self._prefetch, plane, todo), BACKGROUND)
+
+    def _prefetch(self, plane: str, indices: list[int]) -> None:
+        if not self._closed:
+            self.features(plane, indices)
 
     def cached(self, plane: str, idx: int) -> bool:
         return (plane, idx) in self._cache
@@ -251,6 +273,7 @@ class Session:
         return torch.autocast("cpu", enabled=False)
 
     # -- one slice ----------------------------------------------------------------------------------
+    @on_model_thread
     def predict_slice(self, plane: str, idx: int, points: list[tuple[float, float, int]],
                       box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
                       prev_low_res: torch.Tensor | None = None, with_masks: bool = True) -> _SliceResult:
@@ -269,7 +292,7 @@ class Session:
         if region_mask is not None:
             rmask = (grid.mask_to_model(region_mask) > 0.5).float()[None, None].to(dev)
         prompts = Prompts(pts, lab, boxes, rmask, prev_low_res.to(dev) if prev_low_res is not None else None)
-        with self.engine.lock, torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast():
             out = self.model.prompted(feats, prompts, with_masks=with_masks)
         if not with_masks:
             return _SliceResult(torch.zeros(0), torch.zeros(0), 0.0, out.region_embedding[0].float())
@@ -320,6 +343,7 @@ class Session:
             raise PromptError("the prompted slice needs at least one positive point or a box")
         return start, by_slice, box2d, box_range
 
+    @on_model_thread
     def segment(self, prompt: PromptSpec | dict, prior_mask: np.ndarray | None = None,
                 feedback: bool = True, with_uncertainty: bool = False) -> SegmentationResult:
         """2D or 3D segmentation from a prompt; ``prior_mask`` ([k, j, i], input grid) is a mask prompt.
@@ -356,8 +380,12 @@ class Session:
         res = self.predict_slice(plane, start, points, box2d, prior2d, prev)
         self._history[(plane, start)] = _History(list(points), box2d, res.low_res)
         t3 = time.perf_counter()
-        canon_mask = np.zeros(self.canon.shape, np.uint8)
-        canon_unc = np.zeros(self.canon.shape, np.float32) if with_uncertainty else None
+        # results are written straight into input-grid arrays through canonical views (transpose / flip, no
+        # copy): a full-volume reorientation copy would cost more than the click itself on a 512 x 512 x 300 CT
+        mask = np.zeros(self.volume.array.shape, np.uint8)
+        unc = np.zeros(self.volume.array.shape, np.float32) if with_uncertainty else None
+        canon_mask = self.orient.array_to_canonical(mask)
+        canon_unc = self.orient.array_to_canonical(unc) if unc is not None else None
         mask2d = (res.logits > 0).numpy()
         insert_slice(canon_mask, plane, start, mask2d)
         if canon_unc is not None:
@@ -376,8 +404,7 @@ class Session:
         else:
             self.prefetch(plane, start)
         latency["total_ms"] = (time.perf_counter() - t0) * 1000
-        return SegmentationResult(self.to_input(canon_mask), res.score, plane, self.input_slice_index(plane, start),
-                                  sorted(slices), latency, self.to_input(canon_unc) if canon_unc is not None else None)
+        return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency, unc)
 
     def _propagate(self, plane, start, mask2d, low_res, direction, limits, by_slice, box2d, canon_mask, canon_unc) -> list[int]:
         """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts."""
@@ -389,7 +416,7 @@ class Session:
         while lo <= idx <= hi:
             ahead = [i for i in range(idx, idx + direction * ENCODE_CHUNK, direction) if lo <= i <= hi]
             self.features(plane, ahead)
-            r, c = max_edt_point(prev_mask)
+            r, c = _deepest_point(prev_mask)
             pts = [(float(c), float(r), 1)] + [p for p in by_slice.get(idx, [])]
             ys, xs = np.nonzero(prev_mask)
             pad_y, pad_x = 2 + 0.1 * (ys.max() - ys.min()), 2 + 0.1 * (xs.max() - xs.min())
@@ -414,6 +441,7 @@ class Session:
         return done
 
     # -- recognition / retrieval --------------------------------------------------------------------
+    @on_model_thread
     def region_embedding(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None,
                          plane: str = "axial", max_slices: int = 3) -> torch.Tensor:
         """Region embedding (E,) from a mask ([k, j, i], input grid; up to ``max_slices`` largest slices
@@ -437,6 +465,7 @@ class Session:
         ones = np.ones(extract_slice(self.canon, plane, 0).shape, bool)
         return self.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
 
+    @on_model_thread
     def identify(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None,
                  vocabulary: list[str] | None = None, top_k: int = 5) -> list[dict[str, Any]]:
         """Ranked names (probabilities over the vocabulary) for a region given as a mask or a prompt."""
@@ -445,9 +474,11 @@ class Session:
         region = self.region_embedding(mask, prompt)
         return self.engine.rank(region, vocabulary, top_k, self.volume.modality)
 
+    @on_model_thread
     def embed(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None) -> np.ndarray:
         return self.region_embedding(mask, prompt).cpu().numpy().astype(np.float32)
 
+    @on_model_thread
     def find(self, text: str, mode: str = "3d", grid_points: int = 6, max_slices: int = 12) -> SegmentationResult:
         """Text -> the best-matching region: automatic point prompts on a set of axial slices, ranked by
         region-text similarity; the winner is segmented (and propagated in 3D)."""
@@ -473,7 +504,7 @@ class Session:
             b = len(pts)
             prompts = Prompts(xy[:, None], torch.ones(b, 1, dtype=torch.long, device=self.engine.device))
             batch = SliceFeatures(feats.tokens.expand(b, -1, -1), feats.fine.expand(b, -1, -1, -1))
-            with self.engine.lock, torch.inference_mode(), self._autocast():
+            with torch.inference_mode(), self._autocast():
                 out = self.model.prompted(batch, prompts, with_masks=False)
             sims = out.region_embedding.float() @ target
             j = int(torch.argmax(sims))
@@ -491,7 +522,18 @@ class Session:
         return result
 
     def close(self) -> None:
-        self._prefetcher.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+
+
+def _deepest_point(mask: np.ndarray, max_side: int = 128) -> tuple[int, int]:
+    """(row, col) deep inside a non-empty 2D mask. The distance transform runs on every s-th pixel (s such
+    that the grid is at most ``max_side`` across): the propagation seed needs depth, not pixel precision, and a
+    full-resolution EDT of a 512 x 512 slice would cost about as much as the model call."""
+    step = max(1, int(np.ceil(max(mask.shape) / max_side)))
+    point = max_edt_point(mask[::step, ::step]) if step > 1 else None
+    if point is None:  # a thin region that the subsampling missed
+        return max_edt_point(mask)
+    return point[0] * step, point[1] * step
 
 
 def _uncertainty(logits: torch.Tensor) -> np.ndarray:

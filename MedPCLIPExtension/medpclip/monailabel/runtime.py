@@ -128,7 +128,9 @@ class ModelProvider:
 
             t0 = time.perf_counter()
             try:
-                engine = Engine.from_checkpoint(path, device=self.config.device, threads=self.config.threads)
+                # the new model shares the old one's model thread: one OpenMP team per process (engine/worker.py)
+                engine = Engine.from_checkpoint(path, device=self.config.device, threads=self.config.threads,
+                                                worker=self._engine.worker if self._engine is not None else None)
             except Exception:
                 if self._engine is None:
                     raise
