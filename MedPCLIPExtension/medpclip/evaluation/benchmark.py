@@ -303,6 +303,9 @@ def cold_latency(engine, case: Case, slab: list[int], items3d: list[Item3D], str
     """Trunk per slice on a fresh session (no cache, no prefetch); 3D propagation on fresh sessions (trunk work
     included) for the case's ``structures`` largest structures, each over its full extent from its largest slice."""
     out: dict[str, list[float]] = {"trunk_ms": [], "propagate_slices": [], "propagate_s": []}
+    warm = engine.open(case.image)  # the first torch call of a process pays one-off setup (~0.7 s): not a trunk
+    warm.features("axial", slab[:1])
+    warm.close()
     s = engine.open(case.image)
     for idx in slab:
         _sync(engine.device)
