@@ -40,7 +40,7 @@ from ..data.datalist import load_cases
 from ..data.geometry import Orientation, extract_slice, insert_slice
 from ..data.holdout import DEFAULT_FRACTION, eval_slices
 from .baselines import growcut_2d, growcut_3d, region_grow_2d, region_grow_3d
-from .clicks import dice, iou, noc, tight_box
+from .clicks import dice, iou, largest_error_component, noc, tight_box
 from .protocol import Predictor, _canon_to_input_point, engine_predictor, simulate
 
 log = logging.getLogger(__name__)
@@ -102,17 +102,10 @@ def max_edt_point_3d(mask: np.ndarray, spacing: Sequence[float]) -> tuple[int, i
 
 def correction_click_3d(pred: np.ndarray, target: np.ndarray, spacing: Sequence[float]):
     """((k, row, col), label) in the largest 3D error component (missed -> 1, spilled -> 0); None if equal."""
-    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
-    errors = []
-    for region, label in ((target & ~pred, 1), (pred & ~target, 0)):
-        lab, n = ndimage.label(region)
-        if n:
-            sizes = np.bincount(lab.ravel())[1:]
-            best = int(np.argmax(sizes)) + 1
-            errors.append((int(sizes[best - 1]), label, lab == best))
-    if not errors:
+    error = largest_error_component(pred, target)
+    if error is None:
         return None
-    _, label, comp = max(errors, key=lambda e: (e[0], e[1]))
+    label, comp = error
     return max_edt_point_3d(comp, spacing), label
 
 

@@ -30,8 +30,9 @@ def tight_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
 
 
-def correction_click(pred: np.ndarray, target: np.ndarray) -> tuple[tuple[int, int], int] | None:
-    """Next click ((row, col), label) for the largest error component; None when pred == target."""
+def largest_error_component(pred: np.ndarray, target: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(label, component) of the largest connected error region of a 2D or 3D result: missed -> 1, spilled -> 0;
+    on a size tie the missed region first. None when pred == target."""
     pred, target = np.asarray(pred, bool), np.asarray(target, bool)
     errors = []
     for region, label in ((target & ~pred, 1), (pred & ~target, 0)):
@@ -42,8 +43,16 @@ def correction_click(pred: np.ndarray, target: np.ndarray) -> tuple[tuple[int, i
             errors.append((int(sizes[best - 1]), label, lab == best))
     if not errors:
         return None
-    # largest component wins; on a tie the missed (positive) region first
-    size, label, comp = max(errors, key=lambda e: (e[0], e[1]))
+    _, label, comp = max(errors, key=lambda e: (e[0], e[1]))
+    return label, comp
+
+
+def correction_click(pred: np.ndarray, target: np.ndarray) -> tuple[tuple[int, int], int] | None:
+    """Next click ((row, col), label) for the largest error component; None when pred == target."""
+    error = largest_error_component(pred, target)
+    if error is None:
+        return None
+    label, comp = error
     return max_edt_point(comp), label
 
 
