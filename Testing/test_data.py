@@ -15,7 +15,7 @@ from medpclip.data.datalist import load_cases
 from medpclip.data.holdout import eval_slices, train_slices
 from medpclip.data.region_prompts import PROMPT_KINDS, sample_prompt
 from medpclip.data.vocabulary import VocabularyError, knowledge, resolve, sentences
-from medpclip.data.volume import VolumeError, read_image, read_label
+from medpclip.data.volume import VolumeError, read_image
 
 from conftest import CT_CASE, SAMPLES
 

@@ -36,12 +36,9 @@ TRAINED_STEPS = 1500   # below this the checkpoint is a development one: no Dice
 # -- fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from medpclip.monailabel.serve import LocalServer, prepare_sample_studies
+    from medpclip.monailabel.serve import LocalServer
 
-    root = tmp_path_factory.mktemp("monailabel")
-    studies = prepare_sample_studies(root / "studies", cases=STUDIES)
-    srv = LocalServer(studies, root / "app", env={"MEDPCLIP_THREADS": "2"}, log_path=root / "server.log")
-    srv.studies = studies
+    srv = LocalServer.for_samples(tmp_path_factory.mktemp("monailabel"), STUDIES)
     try:
         srv.start(timeout=150)
         yield srv

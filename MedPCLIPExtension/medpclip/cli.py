@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -165,10 +164,12 @@ def _prompt_from_args(args, mode: str | None = None) -> dict | None:
 
 
 def _open(args):
+    from .data.volume import read_image
     from .engine import Engine
 
+    volume = read_image(args.image, modality=args.modality)  # before the model: bad input fails fast
     engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
-    return engine, engine.open(args.image, modality=args.modality, window=args.window)
+    return engine, engine.open(volume, window=args.window)
 
 
 def _read_mask(path: str, session, value: int | None = None):
@@ -405,6 +406,16 @@ COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_
                             _add_serve, _add_benchmark]
 
 
+def _itk_warnings(show: bool) -> None:
+    """ITK prints its warnings straight to stderr (several lines each); errors reach the user as one line, so
+    ITK's warnings are shown only with --verbose."""
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        return
+    sitk.ProcessObject.SetGlobalWarningDisplay(show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medpclip", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -414,13 +425,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+VALUE_FLAGS = ("--point", "--box")
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--point -5,20,3`` -> ``--point=-5,20,3``: argparse takes a value starting with '-' (a negative RAS
+    coordinate) for an option unless it is a plain number."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in VALUE_FLAGS and arg[:1] == "-" and (arg[1:2].isdigit() or arg[1:2] == "."):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("transformers", "urllib3", "monai"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    _itk_warnings(args.verbose)
     from .errors import USER_ERRORS
 
     try:

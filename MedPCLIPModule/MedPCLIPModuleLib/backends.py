@@ -221,9 +221,10 @@ class RemoteBackend:
     """
 
     name = "remote"
+    TOKEN_ENV = "MEDPCLIP_TOKEN"   # the server's optional shared secret (``medpclip serve --token``)
 
     def __init__(self, url: str, timeout: float = 300.0, interactive_task: str = INTERACTIVE_TASK,
-                 identify_task: str = IDENTIFY_TASK, find_task: str = FIND_TASK) -> None:
+                 identify_task: str = IDENTIFY_TASK, find_task: str = FIND_TASK, token: str | None = None) -> None:
         url = (url or "").strip()
         if not url:
             raise MedPCLIPError("no MONAI Label server URL given")
@@ -235,6 +236,8 @@ class RemoteBackend:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.tasks = {"segment": interactive_task, "identify": identify_task, "find": find_task}
+        token = (os.environ.get(self.TOKEN_ENV, "") if token is None else token).strip()
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._uploaded: dict[str, str] = {}   # volume digest -> image id on the server
         self._lock = threading.Lock()
 
@@ -242,7 +245,7 @@ class RemoteBackend:
     def _request(self, method: str, path: str, query: dict | None = None, fields: dict | None = None,
                  timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
         url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data, headers = None, {"Accept": "*/*"}
+        data, headers = None, {"Accept": "*/*", **self._auth}
         if fields is not None:
             data, ctype = _encode_multipart(fields)
             headers["Content-Type"] = ctype
@@ -261,8 +264,11 @@ class RemoteBackend:
                         detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
             except ValueError:
                 pass
-            if method == "HEAD":
+            if method == "HEAD" and exc.code != 401:
                 return exc.code, {}, b""
+            if exc.code == 401:
+                detail = ("the server needs a token: set MEDPCLIP_TOKEN in Slicer's environment to the server's token"
+                          if not self._auth else "the server refused the token (MEDPCLIP_TOKEN) as wrong")
             raise MedPCLIPError(f"MONAI Label server {self.url}: {detail or exc.reason} (HTTP {exc.code})") from None
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

@@ -37,7 +37,7 @@ import SimpleITK as sitk
 from requests_toolbelt.multipart.decoder import MultipartDecoder
 
 from medpclip.model.checkpoint import REPO_ROOT
-from medpclip.monailabel.serve import LocalServer, prepare_sample_studies
+from medpclip.monailabel.serve import LocalServer
 
 CT = "totalseg_ct_abdomen"
 MR = "totalseg_mr_abdomen"
@@ -175,9 +175,7 @@ def main() -> int:
     try:
         url = args.url
         if url is None:
-            studies = prepare_sample_studies(Path(tmp.name) / "studies", cases=[CT, MR])
-            server = LocalServer(studies, Path(tmp.name) / "app", checkpoint=args.checkpoint,
-                                 env={"MEDPCLIP_THREADS": str(args.threads)})
+            server = LocalServer.for_samples(Path(tmp.name), [CT, MR], args.threads, checkpoint=args.checkpoint)
             t0 = time.perf_counter()
             server.start(timeout=180)
             print(f"server up in {time.perf_counter() - t0:.1f} s at {server.url}", file=sys.stderr)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .volume import LPS_TO_RAS
 
 SPACES = ("ijk", "ras", "lps")
 PLANES = ("axial", "coronal", "sagittal")

@@ -87,10 +87,26 @@ def resolve_all(names: list[str], strict: bool = True) -> list[Concept]:
     return [resolve(n, strict=False) for n in names]
 
 
+MAX_NAMES = 1000       # a vocabulary is ranked per request: each unknown name costs a text-encoder pass
+MAX_NAME_CHARS = 200
+
+
+def check_names(names: list[str], where: str) -> list[str]:
+    """Refuse vocabularies too large to rank in interactive time (clear limit, not a minutes-long request)."""
+    if len(names) > MAX_NAMES:
+        raise VocabularyError(f"{where}: too many names ({len(names)} > {MAX_NAMES})")
+    long = next((n for n in names if len(n) > MAX_NAME_CHARS), None)
+    if long is not None:
+        raise VocabularyError(f"{where}: a name is too long ({len(long)} characters > {MAX_NAME_CHARS})")
+    return names
+
+
 def read_vocabulary_file(path: str | Path) -> list[str]:
     """One name per line (``#`` comments allowed), or a labels.json ``{value: name}`` / JSON list."""
     path = Path(path)
     try:
+        if path.stat().st_size > 10 * 1024 * 1024:
+            raise VocabularyError(f"{path}: vocabulary file is too large ({path.stat().st_size} bytes)")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise VocabularyError(f"{path}: cannot read vocabulary file ({exc})") from None
@@ -105,7 +121,7 @@ def read_vocabulary_file(path: str | Path) -> list[str]:
     names = [n for n in names if isinstance(n, str) and n.strip()]
     if not names:
         raise VocabularyError(f"{path}: vocabulary file holds no names")
-    return names
+    return check_names(names, str(path))
 
 
 MODALITY_WORDS = {"CT": "CT", "MR": "MR", "MRI": "MR"}

@@ -78,6 +78,57 @@ def guess_modality(array: np.ndarray) -> str:
     return "CT" if low >= 0.05 and float(finite.min()) >= -3100 else "MR"
 
 
+def _dicom_pixel_bytes(ds) -> int:
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1) * \
+        (int(ds.BitsAllocated) // 8 or 1) * frames
+
+
+def _pixel_data_extent(ds, pixels) -> tuple[int | None, int]:
+    """(length of the pixel data or None when undefined / encapsulated, file offset of its end). pydicom hands
+    back a raw element (not yet parsed: length and offset from the header) or a parsed one (its value)."""
+    if hasattr(pixels, "value_tell"):                      # RawDataElement
+        length = None if pixels.length == 0xFFFFFFFF else int(pixels.length)
+        return length, int(pixels.value_tell) + (length or 0)
+    value = ds.PixelData                                   # parsed (or deferred: read now)
+    return (len(value) if value is not None else 0), 0
+
+
+def _check_dicom_files(folder: Path, files: list[str]) -> None:
+    """Refuse a series GDCM would read wrongly: absurd declared sizes, pixel data shorter than declared
+    (GDCM zero-fills it), or missing / unevenly spaced slices (ITK only warns and assumes even spacing)."""
+    import pydicom
+
+    normal, positions, voxels = None, [], 0
+    for name in files:
+        try:
+            ds = pydicom.dcmread(name, defer_size="1 KB")
+            rows, cols, pixels = int(ds.Rows), int(ds.Columns), ds.get_item(0x7FE00010)
+        except Exception as exc:  # pydicom raises many types for damaged files
+            raise VolumeError(f"{name}: damaged DICOM file ({type(exc).__name__}: {str(exc)[:120]})") from None
+        voxels += rows * cols * int(ds.get("NumberOfFrames", 1) or 1)
+        if voxels > MAX_VOXELS:
+            raise VolumeError(f"{folder}: the DICOM series declares more than {MAX_VOXELS} voxels "
+                              f"({rows} x {cols} per slice)")
+        if pixels is None:
+            raise VolumeError(f"{name}: DICOM file has no pixel data")
+        length, end = _pixel_data_extent(ds, pixels)
+        compressed = ds.file_meta.TransferSyntaxUID.is_compressed if "TransferSyntaxUID" in ds.file_meta else False
+        if end > os.path.getsize(name) or (length is not None and not compressed and length < _dicom_pixel_bytes(ds)):
+            raise VolumeError(f"{name}: DICOM pixel data is truncated (shorter than its {rows} x {cols} image)")
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            if normal is None:
+                o = np.array(ds.ImageOrientationPatient, dtype=float)
+                normal = np.cross(o[:3], o[3:])
+            positions.append(float(np.dot(normal, np.array(ds.ImagePositionPatient, dtype=float))))
+    gaps = np.diff(np.sort(positions))
+    if len(gaps) >= 2:
+        typical = float(np.median(gaps))
+        if typical <= 0 or np.any(np.abs(gaps - typical) > 0.1 * typical + 1e-3):
+            raise VolumeError(f"{folder}: DICOM slices are missing or unevenly spaced (gaps {sorted(set(np.round(gaps, 3)))} "
+                              "mm); check that the series is complete")
+
+
 def _read_dicom_series(folder: Path):
     import SimpleITK as sitk
 
@@ -87,6 +138,7 @@ def _read_dicom_series(folder: Path):
         raise VolumeError(f"{folder}: no DICOM series found in this folder")
     best = max(series, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
     files = list(reader.GetGDCMSeriesFileNames(str(folder), best))
+    _check_dicom_files(folder, files)
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     image = reader.Execute()
@@ -136,9 +188,41 @@ def _check_complete(path: Path, expected_bytes: int) -> None:
                 raise VolumeError(f"{path}: file is truncated (voxel data shorter than declared)")
 
 
-def _check_declared_size(path: Path) -> None:
+def _head(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of the file's content (decompressed for gzip files)."""
+    import gzip
+    import zlib
+
+    with open(path, "rb") as f:
+        head = f.read(n)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as f:
+                return f.read(n)
+        except (OSError, EOFError, zlib.error):
+            return b""
+    return head
+
+
+def _check_signature(path: Path) -> None:
+    """A file must be what its extension says: ITK otherwise picks a reader by content (a PNG named .nrrd goes to
+    libpng, which prints to stderr) or zero-fills. Checked here: NRRD magic, NIfTI header size."""
+    name = path.name.lower()
+    if name.endswith(".nrrd"):
+        if not _head(path, 4) == b"NRRD":
+            raise VolumeError(f"{path}: not a NRRD file (it does not start with 'NRRD')")
+    elif name.endswith((".nii", ".nii.gz")):
+        head = _head(path, 4)
+        sizes = {int.from_bytes(head, "little"), int.from_bytes(head, "big")} if len(head) == 4 else set()
+        if not sizes & {348, 540}:
+            raise VolumeError(f"{path}: not a NIfTI file (no NIfTI header)")
+
+
+def _check_declared_size(path: Path):
+    """Refuse absurd declared sizes and incomplete data before any voxel is read; -> the header reader."""
     import SimpleITK as sitk
 
+    _check_signature(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
@@ -152,6 +236,52 @@ def _check_declared_size(path: Path) -> None:
     itemsize = {"8-bit": 1, "16-bit": 2, "32-bit": 4, "64-bit": 8}
     width = next((v for k, v in itemsize.items() if k in bytes_per), 1)
     _check_complete(path, n * width)
+    return reader
+
+
+def _itk_message(exc: RuntimeError) -> str:
+    lines = str(exc).strip().splitlines()
+    detail = next((ln for ln in lines if "ERROR" in ln or "rror" in ln), lines[-1] if lines else "")
+    return detail.strip()[:200]
+
+
+def read_header(path: str | Path, kind: str = "image") -> tuple[tuple[int, int, int], np.ndarray]:
+    """(size (i, j, k), index-to-RAS affine) from the header only, after the checks ``read_image`` makes before
+    reading voxels (content matches the extension, declared size, data complete, one channel, 3D)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VolumeError(f"{path}: no such file")
+    try:
+        reader = _check_declared_size(path)
+    except RuntimeError as exc:
+        raise VolumeError(f"{path}: cannot read as {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+                          f"({_itk_message(exc)})") from None
+    if reader.GetNumberOfComponents() != 1:
+        raise VolumeError(f"{path}: {kind} has {reader.GetNumberOfComponents()} components per voxel")
+    size, dim = reader.GetSize(), reader.GetDimension()
+    if dim not in (3, 4) or (dim == 4 and size[3] != 1):
+        raise VolumeError(f"{path}: {kind} is {dim}-D with size {size}; a 3D volume is required")
+    spacing = np.array(reader.GetSpacing()[:3], dtype=float)
+    direction = np.array(reader.GetDirection(), dtype=float).reshape(dim, dim)[:3, :3]
+    lps = np.eye(4)
+    lps[:3, :3] = direction * spacing[None, :]
+    lps[:3, 3] = reader.GetOrigin()[:3]
+    return (int(size[0]), int(size[1]), int(size[2])), LPS_TO_RAS @ lps
+
+
+def _nifti_nonfinite(path: Path) -> int:
+    """ITK's NIfTI reader turns NaN / Inf voxels into 0 without a word; count them with nibabel (float files)."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        if not np.issubdtype(img.get_data_dtype(), np.floating):
+            return 0
+        data = np.asanyarray(img.dataobj.get_unscaled())
+    except Exception as exc:  # ITK read it; nibabel not: leave the verdict to ITK
+        log.debug("%s: nibabel cannot check for NaN / Inf (%s)", path, exc)
+        return 0
+    return int(data.size - np.count_nonzero(np.isfinite(data)))
 
 
 def read_image(path: str | Path, modality: str | None = None, allow_nonfinite: bool = False,
@@ -177,7 +307,8 @@ def read_image(path: str | Path, modality: str | None = None, allow_nonfinite: b
     except RuntimeError as exc:  # SimpleITK reports unreadable / truncated files this way
         first = str(exc).strip().splitlines()
         detail = next((ln for ln in first if "ERROR" in ln or "rror" in ln), first[-1] if first else "")
-        raise VolumeError(f"{path}: cannot read as a {kind} ({detail.strip()[:200]})") from None
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise VolumeError(f"{path}: cannot read as {article} {kind} ({detail.strip()[:200]})") from None
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise VolumeError(f"{path}: {kind} has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
                           "a single-channel (grey-level) image is required")
@@ -187,15 +318,21 @@ def read_image(path: str | Path, modality: str | None = None, allow_nonfinite: b
     elif dim != 3:
         raise VolumeError(f"{path}: {kind} is {dim}-D with size {image.GetSize()}; a 3D volume is required")
     array = sitk.GetArrayFromImage(image)
+    size, affine = image.GetSize(), affine_from_sitk(image)
+    del image  # a 512 x 512 x 300 CT: ITK's copy would add 150 MB to the peak of the float conversion below
     if kind == "image":
-        array = array.astype(np.float32, copy=False)
-        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        bad = 0
+        if not np.issubdtype(array.dtype, np.integer):  # integers cannot be NaN; skip the full-volume check
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        if not bad and path.name.lower().endswith((".nii", ".nii.gz")):
+            bad = _nifti_nonfinite(path)
         if bad and not allow_nonfinite:
             raise VolumeError(f"{path}: image contains {bad} NaN or infinite voxels")
+        array = array.astype(np.float32, copy=False)
     if min(array.shape) < 1:
-        raise VolumeError(f"{path}: {kind} is empty (size {image.GetSize()})")
+        raise VolumeError(f"{path}: {kind} is empty (size {size})")
     mod = (modality or file_modality or (guess_modality(array) if kind == "image" else "SEG")).upper()
-    return Volume(array, affine_from_sitk(image), mod, str(path), bool(dicom_files), dicom_files)
+    return Volume(array, affine, mod, str(path), bool(dicom_files), dicom_files)
 
 
 def read_label(path: str | Path, like: Volume | None = None) -> Volume:

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from ..data.geometry import PLANES, SPACES
 from ..errors import PromptError

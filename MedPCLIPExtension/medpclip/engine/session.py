@@ -25,7 +25,7 @@ from ..data.geometry import (Orientation, check_inside, extract_slice, insert_sl
 from ..data.intensity import normalise
 from ..data.slices import SliceGrid
 from ..data.vocabulary import resolve, sentences
-from ..data.volume import Volume, VolumeError, read_image, volume_from_array
+from ..data.volume import Volume, read_image, volume_from_array
 from ..errors import PromptError
 from ..evaluation.clicks import max_edt_point
 from ..model.checkpoint import Checkpoint, load_checkpoint

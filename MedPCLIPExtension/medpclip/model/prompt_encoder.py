@@ -10,7 +10,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 class LayerNorm2d(nn.Module):

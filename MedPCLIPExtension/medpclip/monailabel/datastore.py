@@ -30,9 +30,14 @@ class DatastoreInputError(ValueError):
     """An image id / label tag that is not a plain name (answered with HTTP 400)."""
 
 
+MAX_NAME_BYTES = 200   # file names are limited to 255 bytes and the extension is appended
+
+
 def check_name(value: str, what: str) -> str:
+    if isinstance(value, str) and len(value.encode("utf-8", "replace")) > MAX_NAME_BYTES:
+        raise DatastoreInputError(f"invalid {what}: too long ({len(value)} characters; max {MAX_NAME_BYTES} bytes)")
     if not isinstance(value, str) or not value or value in (".", "..") or not _NAME.match(value) \
-            or value != value.strip() or len(value) > 255:
+            or value != value.strip():
         raise DatastoreInputError(f"invalid {what} {value!r}: use a plain name (no '/', '\\' or '..')")
     return value
 
@@ -67,12 +72,51 @@ def atomic_copy(src: str, dest: str) -> None:
             os.unlink(tmp)
 
 
+def check_upload(path: str, what: str, image_path: str | None = None) -> None:
+    """Refuse an uploaded image / label that is unreadable, truncated, absurdly large or not 3D, and a label whose
+    geometry differs from its image (header checks only). Raises VolumeError (HTTP 422) naming the upload."""
+    import numpy as np
+
+    from ..data.volume import VolumeError, read_header
+
+    try:
+        size, affine = read_header(path, kind=what)
+        if image_path is not None:
+            image_size, image_affine = read_header(image_path)
+            if size != image_size:
+                raise VolumeError(f"{path}: {what} size {size} does not match its image (size {image_size})")
+            if not np.allclose(affine, image_affine, atol=1e-2):
+                spacing, image_spacing = (np.linalg.norm(a[:3, :3], axis=0).round(4).tolist()
+                                          for a in (affine, image_affine))
+                raise VolumeError(f"{path}: {what} geometry does not match its image: spacing {spacing} vs "
+                                  f"{image_spacing} mm, or origin / direction differ")
+    except VolumeError as exc:
+        raise VolumeError(str(exc).replace(path, f"uploaded {what}", 1)) from None
+
+
 def _inside(path: str, folder: str) -> bool:
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return os.path.commonpath([path, folder]) == folder
 
 
 class AtomicLocalDatastore(LocalDatastore):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of writes cut short by a crash (``.<name>.<random>.part``). Every write holds the datastore
+        lock while its temp file exists, so under the lock any such file is stale."""
+        folders = [self._datastore_path, self._datastore.image_path(), self._datastore.label_path(None)]
+        labels = self._datastore.label_path(None)
+        folders += [os.path.join(labels, d) for d in os.listdir(labels) if os.path.isdir(os.path.join(labels, d))]
+        with FileLock(self._lock_file):
+            for folder in dict.fromkeys(folders):
+                for name in os.listdir(folder):
+                    if name.startswith(".") and name.endswith(".part"):
+                        log.warning("removing %s (left by an interrupted write)", os.path.join(folder, name))
+                        os.unlink(os.path.join(folder, name))
+
     def add_image(self, image_id: str, image_filename: str, image_info: Dict[str, Any]) -> str:
         id_, image_ext = self._to_id(os.path.basename(image_filename))
         image_id = check_name(image_id or id_, "image id")
@@ -81,6 +125,7 @@ class AtomicLocalDatastore(LocalDatastore):
         dest = os.path.join(folder, name)
         if not _inside(dest, folder):
             raise DatastoreInputError(f"invalid image id {image_id!r}")
+        check_upload(image_filename, "image")
         with FileLock(self._lock_file):
             atomic_copy(image_filename, dest)
             image_info = dict(image_info or {})
@@ -101,6 +146,7 @@ class AtomicLocalDatastore(LocalDatastore):
         dest = os.path.join(label_path, name)
         if not _inside(dest, self._datastore.label_path(None)):
             raise DatastoreInputError(f"invalid label tag {label_tag!r}")
+        check_upload(label_filename, "label map", self.get_image_uri(image_id))
         with FileLock(self._lock_file):
             os.makedirs(label_path, exist_ok=True)
             atomic_copy(label_filename, dest)

@@ -126,9 +126,11 @@ class LocalServer:
 
     def __init__(self, studies: str | Path, app_dir: str | Path, port: int | None = None, host: str = "127.0.0.1",
                  checkpoint: str | Path | None = None, conf: dict[str, str] | None = None,
-                 env: dict[str, str] | None = None, log_path: str | Path | None = None) -> None:
+                 env: dict[str, str] | None = None, log_path: str | Path | None = None,
+                 token: str | None = None) -> None:
         self.host, self.port = host, port or free_port(host)
         self.url = f"http://{host}:{self.port}"
+        self.studies = Path(studies).resolve()
         self.app_dir = prepare_app_dir(Path(app_dir).resolve())
         self.log_path = Path(log_path) if log_path else self.app_dir / "server.log"
         self.cmd = server_command(self.app_dir, Path(studies).resolve(), host, self.port,
@@ -136,8 +138,22 @@ class LocalServer:
                                   [[k, str(v)] for k, v in (conf or {}).items()])
         self.env = server_env(self.app_dir)
         self.env.update(env or {})
+        self.headers: dict[str, str] = {}
+        if token:
+            self.env["MEDPCLIP_TOKEN"] = token
+            self.headers["Authorization"] = f"Bearer {token}"
         self.proc: subprocess.Popen | None = None
         self._log = None
+
+    @classmethod
+    def for_samples(cls, root: str | Path, cases: list[str], threads: int = 2, **kwargs) -> "LocalServer":
+        """A server (not started) on a fresh copy of bundled sample cases: ``root/studies``, ``root/app``,
+        ``root/server.log``; ``threads`` torch threads. For tests and benchmarks."""
+        root = Path(root)
+        studies = prepare_sample_studies(root / "studies", cases=cases)
+        kwargs.setdefault("log_path", root / "server.log")
+        return cls(studies, root / "app", env={"MEDPCLIP_THREADS": str(threads)}, conf={"threads": str(threads)},
+                   **kwargs)
 
     def start(self, timeout: float = 120.0) -> "LocalServer":
         import time
@@ -152,7 +168,8 @@ class LocalServer:
                 raise RuntimeError(f"server exited with code {self.proc.returncode}; log: {self.log_path}\n"
                                    f"{self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.url + "/info/", timeout=2) as r:
+                with urllib.request.urlopen(urllib.request.Request(self.url + "/info/", headers=self.headers),
+                                            timeout=2) as r:
                     if r.status == 200:
                         return self
             except OSError:
@@ -211,6 +228,8 @@ def add_serve(sub) -> None:
     p.add_argument("--app-dir", help="writable server state folder (default $MEDPCLIP_CACHE/monailabel/app)")
     p.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"),
                    help="extra app option, e.g. --conf threads 2 (see docs/monailabel.md)")
+    p.add_argument("--token", help="require the header 'Authorization: Bearer TOKEN' on every request (default: "
+                   "$MEDPCLIP_TOKEN; no token, no auth). Prefer the environment variable: arguments show in ps")
     p.add_argument("--dry-run", action="store_true", help="prepare the folders, print the server command and exit")
     p.set_defaults(func=cmd_serve)
 
@@ -241,7 +260,12 @@ def _resolve(args) -> tuple[list[str], dict[str, str]]:
                              "or set MEDPCLIP_CHECKPOINT")
     app_dir = prepare_app_dir(Path(args.app_dir).expanduser().resolve() if args.app_dir else cache_root() / "app")
     cmd = server_command(app_dir, studies.resolve(), args.host, args.port, checkpoint, args.conf)
-    return cmd, server_env(app_dir)
+    env = server_env(app_dir)
+    if args.token is not None:
+        if not args.token.strip():
+            raise ServeError("--token: empty token")
+        env["MEDPCLIP_TOKEN"] = args.token.strip()
+    return cmd, env
 
 
 def cmd_serve(args) -> int:
@@ -254,7 +278,10 @@ def cmd_serve(args) -> int:
     if args.dry_run:
         print(" ".join(cmd))
         return 0
-    print(f"MedP-CLIP MONAI Label server on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+    auth = "token required" if env.get("MEDPCLIP_TOKEN", "").strip() else "no auth"
+    print(f"MedP-CLIP MONAI Label server on http://{args.host}:{args.port} ({auth}; Ctrl+C to stop)", file=sys.stderr)
+    if auth == "no auth" and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host} without a token; set MEDPCLIP_TOKEN or --token", file=sys.stderr)
     if os.name == "posix":
         sys.stdout.flush()
         sys.stderr.flush()

@@ -12,7 +12,10 @@ MONAI Label 0.8.5 behaviours fixed here, without patching MONAI Label itself:
 * ``POST /train/{model}`` with an unknown trainer started a child process that failed later; now 404.
 * ``image=`` could name any existing file on the server (MONAI Label treats an existing path as the image). The
   route accepts datastore image ids only (or an uploaded file / a session id), so ``../`` cannot escape the
-  studies folder.
+  studies folder. MONAI Label also merges ``params`` into the request, so ``params`` may not set ``image``,
+  ``session`` or another ``model`` (400).
+* Optional token auth (off by default): with ``$MEDPCLIP_TOKEN`` set (``medpclip serve --token``), every request
+  but CORS preflights needs ``Authorization: Bearer <token>``; others get 401.
 
 Exception handlers are registered on the FastAPI app and its middleware stack is rebuilt on the next request
 (Starlette builds it once, before the app's lifespan starts, which is when MONAI Label creates this app).
@@ -20,13 +23,47 @@ Exception handlers are registered on the FastAPI app and its middleware stack is
 
 # no "from __future__ import annotations": FastAPI must see the real types of the route parameters
 
+import hmac
 import json
 import logging
+import os
 from typing import Optional
 
 log = logging.getLogger(__name__)
 
 _installed = False
+TOKEN_ENV = "MEDPCLIP_TOKEN"
+RESERVED_PARAMS = ("image", "session", "model")
+
+
+class TokenAuth:
+    """ASGI middleware: every HTTP / websocket request must carry ``Authorization: Bearer <token>``
+    (compared in constant time). CORS preflights (OPTIONS) pass, as browsers send them without credentials."""
+
+    def __init__(self, app, token: str) -> None:
+        self.app = app
+        self.token = token.encode("utf-8")
+
+    def _authorised(self, scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+        return False
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope.get("method") == "OPTIONS" or self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = json.dumps({"detail": "missing or wrong token: send the header 'Authorization: Bearer <token>'",
+                           "error": "Unauthorized"}).encode()
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 class NotFound(LookupError):
@@ -68,11 +105,21 @@ def status_for(exc: BaseException) -> int | None:
     return None
 
 
+def _clip(value: str, limit: int = 80) -> str:
+    """repr of a client string for a message, cut to ``limit`` characters (ids can be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"
+
+
+MAX_MESSAGE = 500
+
+
 def _message(exc: BaseException) -> str:
     msg = getattr(exc, "msg", None)
     if isinstance(exc, json.JSONDecodeError):
         return f"params is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-    return str(msg if msg else exc) or type(exc).__name__
+    text = str(msg if msg else exc) or type(exc).__name__
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "... (cut)"   # messages echo client strings
 
 
 def _handlers():
@@ -104,6 +151,25 @@ def _replace_route(app, path: str, method: str, new_route) -> bool:
     return False
 
 
+def _check_binary_label(instance, image: str, label) -> None:
+    """MONAI Label reshapes a raw ``.bin`` label (OHIF scribbles) to the image; a wrong size was a 500."""
+    from fastapi import HTTPException
+
+    from ..data.volume import VolumeError, read_header
+
+    uri = instance.datastore().get_image_uri(image) if image else ""
+    if not uri:
+        raise HTTPException(status_code=400, detail="a raw .bin label needs a datastore image (?image=<id>)")
+    try:
+        size, _ = read_header(uri)
+    except VolumeError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    voxels = size[0] * size[1] * size[2]
+    if label.size is not None and label.size != voxels:
+        raise HTTPException(status_code=422, detail=f"the .bin label has {label.size} bytes; the image has {voxels} "
+                                                    "voxels (one uint8 per voxel expected)")
+
+
 def _infer_route(prefix: str):
     from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, HTTPException, UploadFile
     from monailabel.config import settings
@@ -132,22 +198,29 @@ def _infer_route(prefix: str):
         instance = app_instance()
         infers = getattr(instance, "_infers", {})
         if model not in infers:
-            raise HTTPException(status_code=404, detail=f"unknown model {model!r}; available: {sorted(infers)}")
+            raise HTTPException(status_code=404, detail=f"unknown model {_clip(model)}; available: {sorted(infers)}")
         try:
             p = json.loads(params) if params else {}
         except json.JSONDecodeError as exc:
             raise HTTPException(status_code=400, detail=_message(exc)) from None
         if not isinstance(p, dict):
             raise HTTPException(status_code=400, detail="params must be a JSON object")
+        # MONAI Label merges params into the request: "image" there would name any file on the server
+        for key in RESERVED_PARAMS:
+            if key in p and not (key == "model" and p[key] == model):
+                raise HTTPException(status_code=400, detail=f"params may not set {key!r}; give the image as ?image=<id>, "
+                                                            "a session_id or an uploaded file")
         if session_id:
             check_name(session_id, "session id")
             if instance.sessions() is None or not instance.sessions().get_session(session_id):
-                raise HTTPException(status_code=404, detail=f"unknown or expired session {session_id!r}")
+                raise HTTPException(status_code=404, detail=f"unknown or expired session {_clip(session_id)}")
         elif not file:
             if not image:
                 raise HTTPException(status_code=400, detail="give an image id (?image=...), a session_id or a file")
             if not instance.datastore().get_image_uri(image):
-                raise HTTPException(status_code=404, detail=f"unknown image id {image!r}")
+                raise HTTPException(status_code=404, detail=f"unknown image id {_clip(image)}")
+        if label is not None and (label.filename or "").endswith(".bin"):
+            _check_binary_label(instance, image, label)
         # The Slicer plugin sends its segment name as params "label", which would hide an uploaded label file.
         if isinstance(p.get("label"), str):
             p.setdefault("label_name", p.pop("label"))
@@ -183,7 +256,7 @@ def _train_route(prefix: str):
                             user: User = Depends(RBAC(settings.MONAI_LABEL_AUTH_ROLE_ADMIN))):
         trainers = getattr(app_instance(), "_trainers", {})
         if model not in trainers:
-            raise HTTPException(status_code=404, detail=f"unknown trainer {model!r}; available: {sorted(trainers)}")
+            raise HTTPException(status_code=404, detail=f"unknown trainer {_clip(model)}; available: {sorted(trainers)}")
         return train_endpoint.run_model(model, params, run_sync, enqueue)
 
     return router.routes[0]
@@ -208,6 +281,10 @@ def install(fastapi_app=None) -> bool:
     for cls, handler in _handlers().items():
         fastapi_app.add_exception_handler(cls, handler)
     fastapi_app.middleware_stack = None  # rebuilt with the handlers above on the next request
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        fastapi_app.add_middleware(TokenAuth, token=token)
     _installed = True
-    log.info("MedP-CLIP server hardening installed (non-blocking /infer, 4xx for bad input)")
+    log.info("MedP-CLIP server hardening installed (non-blocking /infer, 4xx for bad input, token auth %s)",
+             "on" if token else "off")
     return True

@@ -109,9 +109,9 @@ def _vocabulary(request: dict) -> list[str] | None:
         vocab = [v.strip() for v in vocab.split(",") if v.strip()]
     if not isinstance(vocab, list) or not all(isinstance(v, str) and v.strip() for v in vocab):
         raise PromptError("vocabulary must be a list of names (or a comma-separated string)")
-    if len(vocab) > 1000:
-        raise PromptError(f"vocabulary is too long ({len(vocab)} names, max 1000)")
-    return vocab
+    from ...data.vocabulary import check_names
+
+    return check_names(vocab, "vocabulary")
 
 
 class _EngineTask(InferTask):

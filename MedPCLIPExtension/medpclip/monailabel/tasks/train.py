@@ -54,6 +54,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
 def publish(src: Path, dest: Path) -> Path:
     """Copy ``src`` to ``dest`` so that readers only ever see the old or the complete new file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.*.part"):  # a publication killed mid-copy (one trainer at a time)
+        log.warning("removing %s (left by an interrupted publication)", stale)
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
