@@ -357,6 +357,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateBackendWidgets(self) -> None:
         remote = self.ui.backendComboBox.currentText == BACKEND_REMOTE
         self.ui.serverUrlLineEdit.enabled = remote
+        self.ui.serverTokenLineEdit.enabled = remote
         self.ui.testConnectionButton.enabled = remote
         self.ui.checkpointPathLineEdit.enabled = not remote
 
@@ -370,10 +371,10 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return False
         checkpointPath = self.ui.checkpointPathLineEdit.currentPath.strip()
         qt.QSettings().setValue("MedPCLIP/checkpointPath", checkpointPath)
-        key = ("remote", p.serverUrl.strip()) if remote else ("local", checkpointPath)
+        key = ("remote", p.serverUrl.strip(), self.serverToken()) if remote else ("local", checkpointPath)
         if key != self._backendKey:
             if remote:
-                backend = RemoteBackend(key[1])
+                backend = RemoteBackend(key[1], token=key[2])
             else:
                 checkpoint = key[1] or dependencies.default_checkpoint(os.path.dirname(__file__))
                 backend = LocalBackend(checkpoint=checkpoint)
@@ -410,13 +411,18 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return False
         return True
 
+    def serverToken(self) -> str | None:
+        """The token typed in the GUI (a secret: not a parameter-node value, so never saved with the scene);
+        None lets the backend use $MEDPCLIP_TOKEN."""
+        return self.ui.serverTokenLineEdit.text.strip() or None
+
     def onTestConnection(self) -> None:
         from MedPCLIPModuleLib.backends import MedPCLIPError
 
         url = self.ui.serverUrlLineEdit.text.strip()
         with slicer.util.WaitCursor():
             try:
-                info = self.logic.testConnection(url)
+                info = self.logic.testConnection(url, token=self.serverToken())
             except MedPCLIPError as exc:
                 self.ui.backendStatusLabel.text = "<font color='#c33'>" + str(exc) + "</font>"
                 slicer.util.errorDisplay(str(exc))

@@ -111,3 +111,14 @@ def test_slicer_remote_backend_sends_the_token(server, monkeypatch):
     assert RemoteBackend(server.url, token=TOKEN).test_connection()["tasks"]
     monkeypatch.setenv("MEDPCLIP_TOKEN", TOKEN)
     assert "medpclip_interactive" in RemoteBackend(server.url).test_connection()["tasks"]
+    monkeypatch.delenv("MEDPCLIP_TOKEN")
+    # the module logic, as the GUI's Token field drives it
+    slicer = pytest.importorskip("slicer", reason="needs the PyPI package slicer-core")
+    from MedPCLIPModuleLib.logic import MedPCLIPLogic
+
+    logic = MedPCLIPLogic(backend=RemoteBackend(server.url, token=TOKEN), scene=slicer.vtkMRMLScene())
+    with pytest.raises(MedPCLIPError, match="needs a token"):
+        logic.testConnection(server.url)
+    assert logic.testConnection(server.url, token=TOKEN)["tasks"]
+    logic.useRemote(server.url, token=TOKEN)
+    assert logic.testConnection()["url"] == server.url

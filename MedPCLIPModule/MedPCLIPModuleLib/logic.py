@@ -127,14 +127,15 @@ class MedPCLIPLogic:
 
         self.setBackend(LocalBackend(checkpoint=checkpoint or default_checkpoint(), device=device))
 
-    def useRemote(self, url: str) -> RemoteBackend:
-        backend = RemoteBackend(url)
+    def useRemote(self, url: str, token: str | None = None) -> RemoteBackend:
+        """Segment on a MONAI Label server; ``token`` for a server started with one (None: $MEDPCLIP_TOKEN)."""
+        backend = RemoteBackend(url, token=token)
         self.setBackend(backend)
         return backend
 
-    def testConnection(self, url: str | None = None) -> dict:
+    def testConnection(self, url: str | None = None, token: str | None = None) -> dict:
         """Check a MONAI Label server (or the current remote backend); raises MedPCLIPError with the reason."""
-        backend = RemoteBackend(url) if url else self.backend
+        backend = RemoteBackend(url, token=token) if url else self.backend
         if not isinstance(backend, RemoteBackend):
             raise MedPCLIPError("the current backend is local; give a server URL to test")
         return backend.test_connection()
