@@ -13,8 +13,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +234,19 @@ def test_datastore_label_round_trip(server, tmp_path):
     index = json.loads((server.studies / "datastore_v2.json").read_text())
     assert "final" in index["objects"][CT]["labels"]
     assert info(server)["datastore"]["completed"] == 1
+    # the dataset export holds the image and its label; repeated downloads reuse one archive (stock MONAI Label
+    # left a new temp file per download)
+    before = set(Path(tempfile.gettempdir()).glob("medpclip_dataset_*.zip"))
+    for _ in range(2):
+        r = requests.get(f"{server.url}/datastore/dataset", timeout=60)
+        assert r.status_code == 200, r.text[:300]
+    archive = tmp_path / "dataset.zip"
+    archive.write_bytes(r.content)
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        assert z.read(f"label/{CT}.nii.gz") == src.read_bytes()
+    assert f"image/{CT}.nii.gz" in names and "metadata.json" in names
+    assert len(set(Path(tempfile.gettempdir()).glob("medpclip_dataset_*.zip")) - before) <= 1
 
 
 def test_activelearning_strategies(server):

@@ -530,6 +530,10 @@ def _get(path: str, **query) -> Request:
     return lambda s, f: requests.get(f"{s.url}{path}", params=query, timeout=60)
 
 
+def _post(path: str, body: dict | None = None) -> Request:
+    return lambda s, f: requests.post(f"{s.url}{path}", json=body, timeout=60)
+
+
 FG = {"foreground": [P], "slice": 15}
 SERVER_CASES: list[tuple[str, Request, int, str]] = [
     ("upload_truncated_nii_gz", _infer(FG, image=None, upload="truncated.nii.gz"), 422, "truncated"),
@@ -580,6 +584,14 @@ SERVER_CASES: list[tuple[str, Request, int, str]] = [
     ("image_upload_traversal_id", _put_image("truncated.nii.gz", "../escape"), 400, "image id"),
     ("download_label_traversal", _get("/datastore/label", label="../../etc/passwd", tag="final"), 404, "not found"),
     ("download_image_traversal", _get("/datastore/image", image="../../etc/passwd"), 404, "not found"),
+    # routes where stock MONAI Label 0.8.5 answered 200 and failed in the background, or answered 500
+    ("train_steps_not_a_number", _post("/train/medpclip_finetune", {"max_steps": "many"}), 422, "max_steps"),
+    ("train_negative_steps", _post("/train/medpclip_finetune", {"max_steps": -3}), 422, "positive"),
+    ("train_unknown_plane", _post("/train/medpclip_finetune", {"planes": "oblique"}), 422, "planes"),
+    ("batch_infer_unknown_model", _post("/batch/infer/nope"), 404, "unknown model"),
+    ("scoring_unknown_method", _post("/scoring/nope"), 404, "unknown scoring method"),
+    ("dataset_export_nothing_labelled", _get("/datastore/dataset"), 404, "no labelled cases"),
+    ("dicomweb_proxy_without_dicomweb", _get("/proxy/dicom/wado/studies"), 404, "no DICOMweb"),
 ]
 
 

@@ -9,6 +9,7 @@ be plain names, so ``../`` in a request cannot reach outside the studies folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from typing import Any, Dict
 
 from filelock import FileLock
 from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastore
-from monailabel.interfaces.exception import ImageNotFoundException
+from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoundException
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,18 @@ class AtomicLocalDatastore(LocalDatastore):
                     if name.startswith(".") and name.endswith(".part"):
                         log.warning("removing %s (left by an interrupted write)", os.path.join(folder, name))
                         os.unlink(os.path.join(folder, name))
+
+    def get_dataset_archive(self, limit_cases: int | None) -> str:
+        """The ``GET /datastore/dataset`` ZIP. Stock MONAI Label asserts (HTTP 500) when no image has a final label
+        and leaves a new temp file per download in the system temp folder; here: 404, and one archive per datastore
+        (replaced atomically, so a download in progress keeps reading the previous one)."""
+        if not self.datalist():
+            raise LabelNotFoundException("no labelled cases to export yet (save a final label first)")
+        built = super().get_dataset_archive(limit_cases)
+        key = hashlib.sha256(os.path.realpath(self._datastore_path).encode()).hexdigest()[:16]
+        dest = os.path.join(os.path.dirname(built), f"medpclip_dataset_{key}.zip")
+        os.replace(built, dest)
+        return dest
 
     def add_image(self, image_id: str, image_filename: str, image_info: Dict[str, Any]) -> str:
         id_, image_ext = self._to_id(os.path.basename(image_filename))

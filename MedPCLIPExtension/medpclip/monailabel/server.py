@@ -9,7 +9,10 @@ MONAI Label 0.8.5 behaviours fixed here, without patching MONAI Label itself:
   body ``{"detail": <readable message>, "error": <type>}``: malformed ``params`` JSON 400, unknown model / image /
   session / strategy 404, a prompt that is invalid for this image (points outside it, empty prompt, ...) 422.
   The server keeps running either way.
-* ``POST /train/{model}`` with an unknown trainer started a child process that failed later; now 404.
+* ``POST /train/{model}`` with an unknown trainer or bad options (``max_steps: "many"``, ``planes: "oblique"``)
+  started a child process that failed later; now 404 / 422 before anything starts. Likewise
+  ``POST /batch/infer/{model}`` and ``POST /scoring/{method}`` with an unknown name answered 200 and failed in the
+  background; now 404. ``/proxy/dicom/...`` on a server whose studies are a folder answered 500; now 404.
 * ``image=`` could name any existing file on the server (MONAI Label treats an existing path as the image). The
   route accepts datastore image ids only (or an uploaded file / a session id), so ``../`` cannot escape the
   studies folder. MONAI Label also merges ``params`` into the request, so ``params`` may not set ``image``,
@@ -247,6 +250,8 @@ def _train_route(prefix: str):
     from monailabel.endpoints.user.auth import RBAC, User
     from monailabel.interfaces.utils.app import app_instance
 
+    from .tasks.train import check_train_options
+
     router = APIRouter()
 
     @router.post(f"{prefix}/train/{{model}}", summary=f"{settings.MONAI_LABEL_AUTH_ROLE_ADMIN} Run Training Task for "
@@ -257,9 +262,53 @@ def _train_route(prefix: str):
         trainers = getattr(app_instance(), "_trainers", {})
         if model not in trainers:
             raise HTTPException(status_code=404, detail=f"unknown trainer {_clip(model)}; available: {sorted(trainers)}")
+        try:
+            check_train_options(params or {})
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         return train_endpoint.run_model(model, params, run_sync, enqueue)
 
     return router.routes[0]
+
+
+def _known_name(registry: str, what: str):
+    """A route dependency: 404 for a path name the app does not have (MONAI Label submitted a background job that
+    failed later, answering 200)."""
+    from fastapi import HTTPException
+    from monailabel.interfaces.utils.app import app_instance
+
+    def check(name: str) -> None:
+        known = getattr(app_instance(), registry, {}) or {}
+        if name not in known:
+            raise HTTPException(status_code=404, detail=f"unknown {what} {_clip(name)}; available: {sorted(known)}")
+
+    return check
+
+
+def _guarded(path: str, endpoint, param: str, registry: str, what: str):
+    """A POST route for MONAI Label's ``endpoint`` that first checks its path parameter ``param``
+    (``_known_name``); inserted before the stock route, it shadows it."""
+    from fastapi import Depends, Path
+    from fastapi.routing import APIRoute
+
+    check = _known_name(registry, what)
+
+    def dependency(name: str = Path(..., alias=param)) -> None:
+        check(name)
+
+    return APIRoute(path, endpoint, methods=["POST"], dependencies=[Depends(dependency)],
+                    summary=f"(unknown {what}: 404)", tags=["MedP-CLIP"])
+
+
+def _no_dicomweb_route(prefix: str):
+    """With a studies folder (not a DICOMweb URL) ``/proxy/...`` can only fail (stock: HTTP 500): 404 instead."""
+    from fastapi import HTTPException
+    from fastapi.routing import APIRoute
+
+    async def no_dicomweb(path: str):
+        raise HTTPException(status_code=404, detail="this server has no DICOMweb backend (its studies are a folder)")
+
+    return APIRoute(f"{prefix}/proxy/{{path:path}}", no_dicomweb, methods=["GET", "POST"], include_in_schema=False)
 
 
 def install(fastapi_app=None) -> bool:
@@ -278,6 +327,14 @@ def install(fastapi_app=None) -> bool:
     prefix = settings.MONAI_LABEL_API_STR.rstrip("/")
     _replace_route(fastapi_app, f"{prefix}/infer/{{model}}", "POST", _infer_route(prefix))
     _replace_route(fastapi_app, f"{prefix}/train/{{model}}", "POST", _train_route(prefix))
+    from monailabel.endpoints import batch_infer, scoring
+
+    for path, endpoint, param, registry, what in (
+            (f"{prefix}/batch/infer/{{model}}", batch_infer.api_run, "model", "_infers", "model"),
+            (f"{prefix}/scoring/{{method}}", scoring.api_run_method, "method", "_scoring_methods", "scoring method")):
+        _replace_route(fastapi_app, path, "POST", _guarded(path, endpoint, param, registry, what))
+    if not str(settings.MONAI_LABEL_STUDIES).startswith(("http://", "https://")):
+        fastapi_app.router.routes.insert(0, _no_dicomweb_route(prefix))
     for cls, handler in _handlers().items():
         fastapi_app.add_exception_handler(cls, handler)
     fastapi_app.middleware_stack = None  # rebuilt with the handlers above on the next request

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -35,6 +36,31 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = {"max_steps": 20, "batch_size": 4, "lr": 1e-4, "planes": "axial", "seed": 0, "threads": 0,
             "max_minutes": 30.0}
+
+
+OPTION_TYPES = {"max_steps": int, "batch_size": int, "lr": float, "seed": int, "threads": int, "max_minutes": float}
+POSITIVE = ("max_steps", "batch_size", "lr", "max_minutes")
+
+
+def check_train_options(request: dict) -> None:
+    """Refuse bad options before a training child is started (it would only fail later, in the background)."""
+    for key, cast in OPTION_TYPES.items():
+        if key not in request:
+            continue
+        value = request[key]
+        try:
+            number = cast(value)
+            if isinstance(value, bool) or (cast is int and float(value) != number):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"train option {key} must be {'an integer' if cast is int else 'a number'}, "
+                             f"got {str(value)[:40]!r}") from None
+        if not math.isfinite(number) or number < 0 or (key in POSITIVE and number <= 0):
+            raise ValueError(f"train option {key} must be {'positive' if key in POSITIVE else '>= 0'}, got {value!r}")
+    planes = request.get("planes", DEFAULTS["planes"])
+    unknown = {p.strip() for p in str(planes).split(",") if p.strip()} - {"axial", "coronal", "sagittal"}
+    if unknown or not str(planes).strip():
+        raise ValueError(f"train option planes must name axial, coronal and / or sagittal, got {str(planes)[:40]!r}")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
