@@ -406,6 +406,9 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("vocabulary_too_many", ["identify", "{img}", "--mask", "{lab}", "--vocabulary", "@vocab_huge.txt"],
      "too many names"),
     ("find_text_too_long", ["find", "{img}", "--text", "liver " * 2000], "too long"),
+    ("device_not_on_this_machine", ["segment", "{img}", "--point", PT, "--device", "cuda:99"], "cuda"),
+    ("device_unknown", ["find", "{img}", "--text", "liver", "--device", "bogus"], "not a device"),
+    ("studies_is_a_file", ["serve", "--studies", "{img}", "--dry-run"], "not a folder"),
 ]
 # argparse usage errors: exit 2, a usage line and one error line
 USAGE_CASES: list[tuple[str, list[str], str]] = [

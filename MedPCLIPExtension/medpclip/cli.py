@@ -464,4 +464,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m medpclip.cli``: run the imported module, so its error classes are the ones other modules raise
+    from medpclip.cli import main as _main
+
+    sys.exit(_main())

@@ -9,9 +9,14 @@ from .model.checkpoint import CheckpointError
 from .model.text import TextModelError
 
 
+class DeviceError(ValueError):
+    """A device or thread setting this machine cannot honour (``--device cuda`` without CUDA, ...)."""
+
+
 class PromptError(ValueError):
     """A prompt that is malformed, empty or outside the image."""
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (PromptError, GeometryError, VocabularyError, VolumeError,
-                                            CheckpointError, TextModelError, FileNotFoundError)
+                                            CheckpointError, TextModelError, DeviceError,
+                                            FileNotFoundError)

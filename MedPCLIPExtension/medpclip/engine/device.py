@@ -6,19 +6,32 @@ import os
 
 import torch
 
+from ..errors import DeviceError
+
 
 def pick_device(device: str | None = "auto") -> torch.device:
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"--device {device}: CUDA is not available on this machine (use --device cpu or auto)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {device}: only cpu and cuda are supported")
+    return dev
 
 
 def configure_threads(threads: int | None = None) -> int:
     """Use all physical cores up to 8 unless told otherwise (more threads than cores thrash badly)."""
     if threads is None:
-        env = os.environ.get("MEDPCLIP_THREADS")
-        threads = int(env) if env else min(8, os.cpu_count() or 1)
+        env = os.environ.get("MEDPCLIP_THREADS", "").strip()
+        try:
+            threads = int(env) if env else min(8, os.cpu_count() or 1)
+        except ValueError:
+            raise DeviceError(f"MEDPCLIP_THREADS={env[:20]!r}: must be a whole number of threads") from None
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()

@@ -244,7 +244,7 @@ def _resolve(args) -> tuple[list[str], dict[str, str]]:
     if args.studies:
         studies = Path(args.studies).expanduser()
         if not studies.is_dir():
-            raise ServeError(f"--studies {studies}: no such folder")
+            raise ServeError(f"--studies {studies}: " + ("not a folder" if studies.exists() else "no such folder"))
     else:
         studies = prepare_sample_studies(cache_root() / "sample_studies")
     checkpoint = None
