@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import os
+import re
 from typing import Optional
 
 log = logging.getLogger(__name__)
@@ -117,11 +118,20 @@ def _clip(value: str, limit: int = 80) -> str:
 MAX_MESSAGE = 500
 
 
+# a directory part of an absolute path: "/srv/studies/x.nii.gz" -> "x.nii.gz" (server paths are not the client's
+# business, and the file name is what the user recognises)
+_SERVER_DIRS = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?[/\\](?:[^/\\\s\"'()]+[/\\])+")
+
+
+def redact_paths(text: str) -> str:
+    return _SERVER_DIRS.sub("", text)
+
+
 def _message(exc: BaseException) -> str:
     msg = getattr(exc, "msg", None)
     if isinstance(exc, json.JSONDecodeError):
         return f"params is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-    text = str(msg if msg else exc) or type(exc).__name__
+    text = redact_paths(str(msg if msg else exc)) or type(exc).__name__
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "... (cut)"   # messages echo client strings
 
 
@@ -166,7 +176,7 @@ def _check_binary_label(instance, image: str, label) -> None:
     try:
         size, _ = read_header(uri)
     except VolumeError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+        raise HTTPException(status_code=422, detail=_message(exc)) from None
     voxels = size[0] * size[1] * size[2]
     if label.size is not None and label.size != voxels:
         raise HTTPException(status_code=422, detail=f"the .bin label has {label.size} bytes; the image has {voxels} "
