@@ -13,7 +13,7 @@ from medpclip.engine.outputs import write_mask
 from medpclip.errors import PromptError
 from medpclip.evaluation.clicks import dice
 
-from conftest import LIVER
+from conftest import CT_CASE, LIVER
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,27 @@ def test_3d_propagation_of_a_liver_click_reaches_its_extent(session, liver_click
     print(f"liver 3D: Dice {d:.3f}, slices {len(got)} of {extent}, coverage {coverage:.2f}")
     assert coverage >= 0.7
     assert d >= 0.6
+
+
+def test_name_stop_ends_propagation_that_walks_off_its_structure(session, monkeypatch):
+    """The left lower lung lobe from one click: without the name stop the mask walks on past the lobe; with it
+    (the prompted slice's top name leaves the propagated slice's top 5) it stops, and 3D Dice rises."""
+    import medpclip.engine.session as session_module
+    from scipy import ndimage
+
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(CT_CASE / "label.nii.gz"))) == 11   # lung_lower_lobe_left
+    k = int(np.argmax(ref.sum(axis=(1, 2))))
+    depth = ndimage.distance_transform_edt(ref[k])
+    j, i = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    prompt = {"space": "ijk", "points": [[int(i), int(j), k]], "mode": "3d"}
+    with_stop = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(session_module, "TOP_K", 10 ** 9)
+    without = session.segment(prompt, feedback=False)
+    d_with, d_without = dice(with_stop.mask > 0, ref), dice(without.mask > 0, ref)
+    print(f"lung lower lobe left 3D Dice: {d_with:.3f} with the name stop ({len(with_stop.slices)} slices), "
+          f"{d_without:.3f} without ({len(without.slices)} slices)")
+    assert len(with_stop.slices) < len(without.slices)
+    assert d_with >= d_without + 0.05
 
 
 def test_identify_ranks_major_organs_first(session, ct_reference, ct_labels):
