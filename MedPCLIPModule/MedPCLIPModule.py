@@ -469,7 +469,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.segmentSelector.setCurrentSegmentID(r.segmentId)
             segmentation.GetDisplayNode() and segmentation.GetDisplayNode().SetSegmentVisibility(r.segmentId, True)
         self.ui.statusLabel.text = (_("Quality {score:.2f}, {voxels} voxels, {n} s").format(
-            score=score, voxels=r.voxels, n=f"{r.seconds:.2f}"))
+            score=score, voxels=r.voxels, n=f"{r.seconds:.2f}") + "".join("\n" + w for w in r.warnings))
 
     def onIdentify(self) -> None:
         volume, segmentation, segmentId = self._inputs()

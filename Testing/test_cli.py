@@ -85,11 +85,15 @@ def test_find_embed_info(tmp_path):
 def test_demo(tmp_path):
     p = run("demo", "--out", tmp_path / "demo", "--json", timeout=600)
     report = ok_json(p)
-    assert len(report["structures"]) == 4
-    for name in ("liver.nii.gz", "liver.png", "segmentation.nii.gz", "report.md", "report.json"):
+    rows = report["structures"]
+    assert {r["case"] for r in rows if r["heldout_patient"]} == {"btcv_ABD_030_125", "brats_pat0006_flair"}
+    for name in ("btcv_ABD_030_125_liver.nii.gz", "btcv_ABD_030_125_liver.png", "totalseg_ct_abdomen_liver.png",
+                 "find_liver.png", "report.md", "report.json"):
         assert (tmp_path / "demo" / name).exists()
-    liver = next(r for r in report["structures"] if r["structure"] == "liver")
-    assert liver["dice_3d"] > 0.6
+    heldout_liver = next(r for r in rows if r["structure"] == "liver" and r["heldout_patient"])
+    assert heldout_liver["dice_2d"] > 0.7 and "dice_3d_1click" not in heldout_liver  # a 2D case
+    liver = next(r for r in rows if r["structure"] == "liver" and not r["heldout_patient"])
+    assert liver["dice_3d_1click"] > 0.6 and liver["slices"] > 10
 
 
 def _bad_files(tmp_path):

@@ -159,7 +159,7 @@ def test_correction_click_feeds_back_and_improves(session, ct_reference, liver_c
 
     k = int(liver_click[2])
     target = ct_reference[k] == LIVER
-    session._history.clear()
+    session.forget_feedback()
     first = session.segment({"points": [liver_click]})
     (r, c), lab = correction_click(first.mask[k] > 0, target)
     second = session.segment({"points": [liver_click, [c, r, k]], "point_labels": [1, lab]})

@@ -98,3 +98,42 @@ def test_align_stage_trains_only_the_recognition_heads(tmp_path):
     changed = {k for k in a if not torch.equal(a[k], b[k])}
     assert changed and all(k.startswith(("region_pool_proj", "text_projection", "logit_scale")) for k in changed)
     assert load_checkpoint(summary["checkpoint"]).provenance["align"]["steps"] == 30
+
+
+HELDOUT = SAMPLES / "heldout_patients"
+
+
+def test_patient_level_training_leaves_whole_patients_out(tmp_path):
+    """Several data roots; the held-out patient (both BTCV slices of BTCV_030) never enters the bank, and the
+    checkpoint's provenance names the held-out patients and every trained case's patient."""
+    roots = f"{SAMPLES / 'radiomics_breast1'},{HELDOUT}"
+    trainer = Trainer(_opts(tmp_path, data=roots, holdout_patients=("BTCV_030",), holdout_fraction=0.0, max_steps=1))
+    names = {c.spec.name for c in trainer.cases}
+    assert names == {"radiomics_breast1", "brats_pat0006_flair"}
+    assert all(not n.startswith("btcv") for n in trainer.bank.summary()["pairs_per_case"])
+    trainer.fit(progress=False)
+    from medpclip.model.checkpoint import load_checkpoint
+
+    prov = load_checkpoint(tmp_path / "run" / "medpclip.safetensors").provenance
+    assert prov["holdout_patients"] == ["BTCV_030"]
+    assert {c["patient"] for c in prov["cases"]} == {"radiomics_breast1", "brats_2013_pat0006_1"}
+
+
+def test_training_views_vary_the_scale_of_a_structure(tmp_path):
+    """The bank's views show one structure at different shares of the grid (context and object views)."""
+    import random
+
+    trainer = Trainer(_opts(tmp_path, data=str(HELDOUT / "btcv_ABD_030_125"), holdout_fraction=0.0))
+    bslice = trainer.bank.slices[0]
+    value = next(v for v in trainer.cases[0].concepts if (bslice.label == v).sum() > 2000)
+    rng = random.Random(0)
+    shares = [float((trainer.bank.random_view(bslice, value, rng)[1] == value).float().mean()) for _ in range(40)]
+    assert min(shares) > 0 and max(shares) > 3 * min(shares), shares
+
+
+def test_unknown_holdout_patient_is_a_clear_error(tmp_path):
+    import pytest
+    from medpclip.data.volume import VolumeError
+
+    with pytest.raises(VolumeError, match="not found"):
+        Trainer(_opts(tmp_path, holdout_patients=("nobody",), holdout_fraction=0.0))

@@ -1,8 +1,10 @@
-"""``medpclip demo``: the main job on the bundled sample CT and the default checkpoint.
+"""``medpclip demo``: the main job on bundled sample data and the default checkpoint.
 
-A simulated user clicks a few structures of the sample CT (first click at the structure's deepest point on
-its largest slice, then correction clicks, like DESIGN.md section 8), propagates each in 3D, asks the model
-what each region is, runs one text search, and writes label maps, PNG overlays and a report.
+First on **patients the checkpoint was never trained on** (``Resources/SampleData/heldout_patients``: a BTCV
+CT slice, 512 x 512, 8-bit display-scaled, and a BRATS FLAIR brain MR), then on the sample CT of a training
+patient. A simulated user clicks each structure (first click at its deepest point on its largest slice, then
+correction clicks, DESIGN.md section 8), propagates it in 3D where the case is a volume, asks the model what
+each region is among the case's names, runs one text search, and writes label maps, PNG overlays and a report.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +20,26 @@ import numpy as np
 from .model.checkpoint import REPO_ROOT
 
 log = logging.getLogger(__name__)
-SAMPLE_CASE = REPO_ROOT / "Resources" / "SampleData" / "totalseg_ct_abdomen"
-DEMO_STRUCTURES = ("liver", "spleen", "kidney_left", "aorta")
+SAMPLES = REPO_ROOT / "Resources" / "SampleData"
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    folder: Path
+    structures: tuple[str, ...]
+    heldout: bool            # a patient the bundled checkpoint was not trained on
+
+
+DEMO_CASES = (
+    DemoCase(SAMPLES / "heldout_patients" / "btcv_ABD_030_125", ("liver", "spleen", "kidney_left", "aorta", "stomach"), True),
+    DemoCase(SAMPLES / "heldout_patients" / "brats_pat0006_flair", ("peritumoral edema",), True),
+    DemoCase(SAMPLES / "totalseg_ct_abdomen", ("liver", "spleen", "kidney_left", "aorta"), False),
+)
+FIND_CASE, FIND_TEXT = SAMPLES / "totalseg_ct_abdomen", "liver"
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="run the main job on the bundled sample CT (outputs in --out)")
+    p = sub.add_parser("demo", help="run the main job on the bundled sample data (outputs in --out)")
     p.add_argument("--out", default="medpclip-demo", help="output folder (default: ./medpclip-demo)")
     p.add_argument("--checkpoint")
     p.add_argument("--device", default="auto")
@@ -32,71 +49,96 @@ def add_demo(sub) -> None:
     p.set_defaults(func=run_demo)
 
 
+def _demo_structure(session, case: DemoCase, name: str, target: np.ndarray, names: list[str], clicks: int,
+                    out: Path) -> dict:
+    """One simulated user on one structure: clicks, corrections, 3D where the case has slices, naming."""
+    from .data.vocabulary import resolve
+    from .engine.outputs import save_overlay, write_mask
+    from .evaluation.clicks import correction_click, dice, max_edt_point
+
+    k = int(np.argmax(target.sum(axis=(1, 2))))          # array axis 0 = k: the largest axial slice
+    r, c = max_edt_point(target[k])
+    points, plabels = [[float(c), float(r), float(k)]], [1]
+    dice_2d = []
+    for _ in range(clicks):
+        res2d = session.segment({"points": points, "point_labels": plabels, "mode": "2d"})
+        dice_2d.append(round(dice(res2d.mask[k] > 0, target[k]), 3))
+        nxt = correction_click(res2d.mask[k] > 0, target[k])
+        if nxt is None or len(points) >= clicks:
+            break
+        (r, c), lab = nxt
+        points.append([float(c), float(r), float(k)])
+        plabels.append(lab)
+    volume = target.shape[0] > 1
+    row: dict = {"case": case.folder.name, "heldout_patient": case.heldout, "structure": name, "clicks": len(points),
+                 "dice_2d_1click": dice_2d[0], "dice_2d": dice_2d[-1], "click_ms": round(res2d.latency_ms["total_ms"], 1)}
+    result = res2d
+    if volume:  # one click, 3D: what a user pressing "Propagate 3D" after the first click gets
+        t = time.perf_counter()
+        result = session.segment({"points": points[:1], "point_labels": [1], "mode": "3d"}, feedback=False)
+        row.update(dice_3d_1click=round(dice(result.mask > 0, target), 3), slices=len(result.slices),
+                   propagation_s=round(time.perf_counter() - t, 3), warnings=result.warnings)
+    stem = f"{case.folder.name}_{name.replace(' ', '_')}"
+    write_mask(result.mask, session.volume, out / f"{stem}.nii.gz", name=name)
+    ranked = session.identify(mask=result.mask, vocabulary=names, top_k=3) if result.mask.any() else []
+    row["identified_as"] = ranked
+    row["named_right"] = bool(ranked) and ranked[0]["id"] == resolve(name, strict=False).id
+    shown = row.get("dice_3d_1click", row["dice_2d"])
+    save_overlay(session, result.mask, out / f"{stem}.png", "axial", k, points, plabels,
+                 title=f"{name} ({'held-out patient' if case.heldout else 'training patient'}): Dice "
+                       f"{'3D' if volume else '2D'} {shown:.2f}; model says '{ranked[0]['name'] if ranked else '(empty)'}'",
+                 reference_kji=target)
+    return row
+
+
 def run_demo(args) -> int:
     from tqdm import tqdm
 
+    from .data.datalist import load_cases
     from .data.volume import read_label
     from .engine import Engine
     from .engine.outputs import save_overlay, write_mask
-    from .evaluation.clicks import correction_click, dice, max_edt_point
+    from .evaluation.clicks import dice
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
-    image = next(SAMPLE_CASE.glob("image.*"))
-    session = engine.open(image)
-    labels = {int(k): v for k, v in json.loads((SAMPLE_CASE / "labels.json").read_text()).items()}
-    ref = read_label(next(SAMPLE_CASE.glob("label.*")), like=session.volume).array
-    names = list(labels.values())
-    value_of = {v: k for k, v in labels.items()}
-    combined = np.zeros(ref.shape, np.uint8)
     rows = []
-    for n, struct in enumerate(tqdm(DEMO_STRUCTURES, desc="demo", unit="structure", disable=args.json), start=1):
-        target = ref == value_of[struct]
-        k = int(np.argmax(target.sum(axis=(1, 2))))          # array axis 0 = k: the largest axial slice
-        r, c = max_edt_point(target[k])
-        points, plabels = [[float(c), float(r), float(k)]], [1]
-        for _ in range(args.clicks):
-            res2d = session.segment({"points": points, "point_labels": plabels, "mode": "2d"})
-            nxt = correction_click(res2d.mask[k] > 0, target[k])
-            if nxt is None or len(points) >= args.clicks:
-                break
-            (r, c), lab = nxt
-            points.append([float(c), float(r), float(k)])
-            plabels.append(lab)
-        t = time.perf_counter()
-        res3d = session.segment({"points": points, "point_labels": plabels, "mode": "3d"}, feedback=False)
-        prop_s = time.perf_counter() - t
-        mask = res3d.mask > 0
-        write_mask(res3d.mask, session.volume, out / f"{struct}.nii.gz", name=struct)
-        combined[mask & (combined == 0)] = n
-        ranked = session.identify(mask=res3d.mask, vocabulary=names, top_k=3) if mask.any() else []
-        save_overlay(session, res3d.mask, out / f"{struct}.png", "axial", k, points, plabels,
-                     title=f"{struct}: Dice 3D {dice(mask, target):.2f}; model says "
-                           f"'{ranked[0]['name'] if ranked else '(empty mask)'}'",
-                     reference_kji=target)
-        rows.append({"structure": struct, "clicks": len(points), "dice_2d": round(dice(res2d.mask[k] > 0, target[k]), 3),
-                     "dice_3d": round(dice(mask, target), 3), "quality": round(res3d.score, 3),
-                     "slices": len(res3d.slices), "propagation_s": round(prop_s, 3),
-                     "click_ms": round(res2d.latency_ms["total_ms"], 1), "identified_as": ranked})
-    write_mask(combined, session.volume, out / "segmentation.nii.gz")
-    found = session.find("liver", mode="3d")
-    write_mask(found.mask, session.volume, out / "find_liver.nii.gz", name="liver")
-    save_overlay(session, found.mask, out / "find_liver.png", title="find: 'liver'", reference_kji=ref == value_of["liver"])
-    report = {"image": str(image), "checkpoint": str(engine.checkpoint.path), "checkpoint_sha256": engine.checkpoint.sha256,
+    bar = tqdm(total=sum(len(c.structures) for c in DEMO_CASES), desc="demo", unit="structure", disable=args.json)
+    for case in DEMO_CASES:
+        spec = load_cases(case.folder)[0]
+        session = engine.open(spec.image, modality=spec.modality)
+        ref = read_label(spec.label, like=session.volume).array
+        value_of = {v: k for k, v in spec.labels.items()}
+        names = list(spec.labels.values())
+        for name in case.structures:
+            rows.append(_demo_structure(session, case, name, ref == value_of[name], names, args.clicks, out))
+            bar.update()
+        session.close()
+    bar.close()
+    spec = load_cases(FIND_CASE)[0]
+    session = engine.open(spec.image)
+    ref = read_label(spec.label, like=session.volume).array == {v: k for k, v in spec.labels.items()}[FIND_TEXT]
+    found = session.find(FIND_TEXT, mode="3d")
+    write_mask(found.mask, session.volume, out / "find_liver.nii.gz", name=FIND_TEXT)
+    save_overlay(session, found.mask, out / "find_liver.png", title=f"find: '{FIND_TEXT}'", reference_kji=ref)
+    report = {"checkpoint": str(engine.checkpoint.path), "checkpoint_sha256": engine.checkpoint.sha256,
               "device": str(engine.device), "structures": rows,
-              "find_liver": {"dice_3d": round(dice(found.mask > 0, ref == value_of["liver"]), 3), **found.summary()}}
+              "find_liver": {"case": FIND_CASE.name, "dice_3d": round(dice(found.mask > 0, ref), 3), **found.summary()}}
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    lines = ["# MedP-CLIP demo on the sample CT", "", f"Checkpoint: `{report['checkpoint']}` ({engine.device})", "",
-             "| structure | clicks | Dice 2D | Dice 3D | slices | propagation s | click ms | identified as (top 3) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["# MedP-CLIP demo", "", f"Checkpoint: `{report['checkpoint']}` ({engine.device})", "",
+             "| case | patient | structure | Dice 2D 1 click | Dice 2D after clicks | Dice 3D 1 click | slices | "
+             "click ms | identified as (top 3 of the case's names) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         top = ", ".join(f"{c['name']} {c['score']:.2f}" for c in r["identified_as"]) or "(empty mask)"
-        lines.append(f"| {r['structure']} | {r['clicks']} | {r['dice_2d']:.3f} | {r['dice_3d']:.3f} | {r['slices']} | "
-                     f"{r['propagation_s']:.2f} | {r['click_ms']:.0f} | {top} |")
-    lines += ["", f"Text search 'liver': Dice 3D {report['find_liver']['dice_3d']:.3f}", "",
-              "Files: one label map and PNG overlay per structure (orange = model, cyan = reference), "
-              "segmentation.nii.gz (all), find_liver.nii.gz / .png, report.json."]
+        d3 = f"{r['dice_3d_1click']:.3f}" if "dice_3d_1click" in r else "(2D case)"
+        lines.append(f"| {r['case']} | {'held out' if r['heldout_patient'] else 'training'} | {r['structure']} | "
+                     f"{r['dice_2d_1click']:.3f} | {r['dice_2d']:.3f} ({r['clicks']}) | {d3} | {r.get('slices', 1)} | "
+                     f"{r['click_ms']:.0f} | {top} |")
+    lines += ["", f"Text search '{FIND_TEXT}' on {FIND_CASE.name}: Dice 3D {report['find_liver']['dice_3d']:.3f}", "",
+              "Held-out patients: never seen in training (Resources/SampleData/heldout_patients/README.md). Files: one "
+              "label map and PNG overlay per structure (orange = model, cyan = reference), find_liver.nii.gz / .png, "
+              "report.json."]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     if args.json:
         print(json.dumps(report, indent=2))

@@ -66,6 +66,11 @@ class LastResult:
     seconds: float
     info: dict = field(default_factory=dict)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the engine said about the result (e.g. where and why a 3D propagation stopped)."""
+        return [str(w) for w in self.info.get("warnings") or []]
+
 
 @dataclass
 class _UndoRecord:

@@ -4,11 +4,28 @@ Per case, on the canonical k (axial) axis, within the labelled extent [k_min, k_
 label): a contiguous block of ``round(fraction * extent)`` slices (at least 1), centred in that extent, is
 held out. When the extent has 10 or more slices, one guard slice on each side of the block is used by
 neither training nor evaluation (neighbouring slices are nearly identical at fine spacing).
+
+A single-slice (2D) case has a labelled extent of 1 slice: its only slice is held out (``train_slices`` is
+empty), so such cases train nothing under this rule. Split them by patient instead (``split_by_patient``): the
+training patients' cases with ``fraction=0`` (``train_slices`` = every slice) and the held-out patients' cases
+evaluated on ``eval_slices(..., fraction=1.0)`` (their whole labelled extent).
+
+Patient rule (``split_by_patient``): ``CaseSpec.patient`` (``meta.json`` key ``patient``) is the unit; every case
+of a held-out patient (e.g. the FLAIR and the T1c of one BRATS patient, all slices of one BTCV patient) is held
+out together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from .volume import VolumeError
+
+if TYPE_CHECKING:
+    from .datalist import CaseSpec
 
 DEFAULT_FRACTION = 0.2
 
@@ -47,3 +64,17 @@ def eval_slices(canon_label: np.ndarray, fraction: float = DEFAULT_FRACTION) -> 
     k_min, k_max = labelled_extent(canon_label)
     start, stop = holdout_block(k_min, k_max, fraction)
     return list(range(start, stop))
+
+
+def split_by_patient(specs: list["CaseSpec"], holdout_patients: Iterable[str]) -> tuple[list["CaseSpec"], list["CaseSpec"]]:
+    """(training specs, held-out specs): every case whose ``patient`` is in ``holdout_patients`` is held out, all
+    others train; the order of ``specs`` is kept. Unknown patient ids are a VolumeError listing the known ones."""
+    wanted = {str(p).strip() for p in holdout_patients}
+    known = sorted({s.patient for s in specs})
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise VolumeError(f"held-out patient id(s) {unknown} not found among the cases; known patient ids "
+                          f"({len(known)}): {', '.join(known)}")
+    train = [s for s in specs if s.patient not in wanted]
+    held = [s for s in specs if s.patient in wanted]
+    return train, held

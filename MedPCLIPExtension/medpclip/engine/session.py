@@ -23,7 +23,9 @@ from torch.nn import functional as F
 from ..data.geometry import (Orientation, check_inside, extract_slice, insert_slice, plane_axes, point_to_slice,
                              slice_pixel_spacing, to_ijk)
 from ..data.intensity import normalise
-from ..data.slices import SliceGrid
+from ..data.slices import SliceGrid, Window
+from ..data.views import (REFINE_MAX_SHARE, body_box, context_window, mask_extent, object_window, union_bounds,
+                          window_side_mm)
 from ..data.vocabulary import resolve, sentences
 from ..data.volume import Volume, read_image, volume_from_array
 from ..errors import PromptError
@@ -54,8 +56,21 @@ MIN_AREA = 4
 # sample structures 0.420 -> 0.446, every change an improvement; TOP_K 3: 0.440, 1: 0.401; cosine to the
 # prompted slice's embedding stopped too early at every threshold; ROI prompts unchanged; docs/DESIGN-NOTES.md)
 TOP_K = 5
+STOP_REASONS = {
+    "quality": f"predicted quality below {STOP_SCORE}",
+    "vanished": f"the region shrank below {SHRINK:.0%} of the previous slice's (the structure ends)",
+    "grew": f"the region grew beyond {GROW}x the previous slice's (or {GROW_TOTAL}x the prompted slice's): "
+            "it was spilling into a neighbour",
+    "name": f"the region's name left the top {TOP_K} of the prompted slice's name (it walked onto another structure)",
+}
+# canonical direction +1 / -1 along each plane's axis, in patient terms (canonical: i left, j posterior, k superior)
+PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {1: "posterior", -1: "anterior"},
+                          "sagittal": {1: "left", -1: "right"}}
 BOX_PAD = {"roi": (0.1, 6.0), "free": (0.05, 3.0)}  # (fraction of the mask's size, mm)
 ENCODE_CHUNK = 8
+# The refining pass of a click (object view) is given the context view's answer as its previous mask
+REFINE_FEEDBACK = False
+PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow
 
 
 @dataclass
@@ -68,6 +83,7 @@ class SegmentationResult:
     latency_ms: dict[str, float]
     uncertainty: np.ndarray | None = None  # [k, j, i] float32, 0 (certain) .. 1 (boundary)
     warnings: list[str] = field(default_factory=list)
+    propagation: list[dict[str, Any]] = field(default_factory=list)  # 3D: per direction, slices / where / why it stopped
 
     @property
     def voxels(self) -> int:
@@ -76,7 +92,8 @@ class SegmentationResult:
     def summary(self) -> dict[str, Any]:
         return {"score": round(self.score, 4), "voxels": self.voxels, "plane": self.plane,
                 "slice": self.slice_index, "slices": len(self.slices),
-                "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}, "warnings": self.warnings}
+                "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}, "warnings": self.warnings,
+                **({"propagation": self.propagation} if self.propagation else {})}
 
 
 @dataclass
@@ -91,7 +108,9 @@ class _SliceResult:
 class _History:
     points: list[tuple[float, float, int]] = field(default_factory=list)
     box: tuple | None = None
-    low_res: torch.Tensor | None = None
+    low_res: torch.Tensor | None = None   # logits in the view ``window`` of the slice
+    window: Window | None = None
+    mask: np.ndarray | None = None        # the answer on the whole slice
 
 
 class Engine:
@@ -201,11 +220,12 @@ class Session:
         cfg = engine.cfg
         per_slice = ((cfg.grid ** 2 + 1) * cfg.width + cfg.fine_channels * (cfg.image_size // 4) ** 2) * 4
         self.cache_slices = max(8, int(cache_mb * 1024 * 1024 / per_slice))
-        self._cache: OrderedDict[tuple[str, int], SliceFeatures] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, Window], SliceFeatures] = OrderedDict()
         self._history: dict[tuple[str, int], _History] = {}
         self._closed = False
         self._cache_lock = threading.Lock()
         self.blank = bool(np.ptp(volume.array) == 0)
+        self.body = body_box(self.canon, self.spacing)  # in-plane (i0, i1, j0, j1) of the body: the context view
         if self.blank:
             log.warning("%s: the volume is constant (blank); segmentation results will be empty", volume.source or "volume")
 
@@ -213,9 +233,15 @@ class Session:
     def n_slices(self, plane: str) -> int:
         return self.shape[plane_axes(plane)[0]]
 
-    def grid(self, plane: str) -> SliceGrid:
+    def grid(self, plane: str, window: Window | None = None) -> SliceGrid:
+        """The model-grid mapping of a view of a ``plane`` slice (default: the whole slice)."""
         rows, cols = extract_slice(self.canon, plane, 0).shape
-        return SliceGrid.create(rows, cols, slice_pixel_spacing(self.spacing, plane), self.engine.cfg.image_size)
+        return SliceGrid.create(rows, cols, slice_pixel_spacing(self.spacing, plane), self.engine.cfg.image_size,
+                                window)
+
+    def context_window(self, plane: str) -> Window:
+        """The body's bounding box on ``plane`` slices: the view of first clicks and of recognition."""
+        return context_window(self.body, plane, extract_slice(self.canon, plane, 0).shape)
 
     def input_slice_index(self, plane: str, canon_idx: int) -> int:
         c = plane_axes(plane)[0]
@@ -244,10 +270,12 @@ class Session:
 
     # -- features -----------------------------------------------------------------------------------
     @on_model_thread
-    def features(self, plane: str, indices: list[int]) -> list[SliceFeatures]:
-        """Trunk features per slice, computing missing ones in batches; LRU-bounded cache."""
-        missing = [i for i in dict.fromkeys(indices) if (plane, i) not in self._cache]
-        grid = self.grid(plane)
+    def features(self, plane: str, indices: list[int], window: Window | None = None) -> list[SliceFeatures]:
+        """Trunk features per slice for one view (default: the context view), computing missing ones in
+        batches; LRU-bounded cache keyed by (plane, slice, view)."""
+        window = window or self.context_window(plane)
+        missing = [i for i in dict.fromkeys(indices) if (plane, i, window) not in self._cache]
+        grid = self.grid(plane, window)
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start:start + ENCODE_CHUNK]
             imgs = torch.stack([grid.image_to_model(extract_slice(self.canon, plane, i)) for i in chunk])[:, None]
@@ -255,12 +283,12 @@ class Session:
                 feats = self.model.encode_slices(imgs.to(self.engine.device))
             with self._cache_lock:
                 for n, i in enumerate(chunk):
-                    self._cache[(plane, i)] = feats.index(n)
+                    self._cache[(plane, i, window)] = feats.index(n)
         out = []
         with self._cache_lock:
             for i in indices:
-                self._cache.move_to_end((plane, i))
-                out.append(self._cache[(plane, i)])
+                self._cache.move_to_end((plane, i, window))
+                out.append(self._cache[(plane, i, window)])
             while len(self._cache) > self.cache_slices:
                 self._cache.popitem(last=False)
         return out
@@ -269,7 +297,7 @@ class Session:
         """Encode neighbouring slices in the background so the next slice's first click is cheap."""
         n = self.n_slices(plane)
         idx = [i for d in range(1, radius + 1) for i in (center - d, center + d) if 0 <= i < n]
-        todo = [i for i in idx if (plane, i) not in self._cache]
+        todo = [i for i in idx if not self.cached(plane, i)]
         if todo:
             self.engine.worker.submit(functools.partial(self._prefetch, plane, todo), BACKGROUND)
 
@@ -277,8 +305,16 @@ class Session:
         if not self._closed:
             self.features(plane, indices)
 
-    def cached(self, plane: str, idx: int) -> bool:
-        return (plane, idx) in self._cache
+    def cached(self, plane: str, idx: int, window: Window | None = None) -> bool:
+        return (plane, idx, window or self.context_window(plane)) in self._cache
+
+    def forget_feedback(self, plane: str | None = None, idx: int | None = None) -> None:
+        """Drop the click history (feedback logits, view) of one slice, or of every slice: the next prompt
+        there starts a new object."""
+        if plane is None:
+            self._history.clear()
+        else:
+            self._history.pop((plane, idx), None)
 
     def _autocast(self):
         if self.engine.autocast:
@@ -289,10 +325,13 @@ class Session:
     @on_model_thread
     def predict_slice(self, plane: str, idx: int, points: list[tuple[float, float, int]],
                       box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
-                      prev_low_res: torch.Tensor | None = None, with_masks: bool = True) -> _SliceResult:
-        """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool."""
-        grid = self.grid(plane)
-        feats = self.features(plane, [idx])[0]
+                      prev_low_res: torch.Tensor | None = None, with_masks: bool = True,
+                      window: Window | None = None) -> _SliceResult:
+        """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool;
+        ``window`` the view (default: the context view); ``prev_low_res`` logits in that view."""
+        window = window or self.context_window(plane)
+        grid = self.grid(plane, window)
+        feats = self.features(plane, [idx], window)[0]
         dev = self.engine.device
         pts = lab = boxes = rmask = None
         if points:
@@ -384,14 +423,11 @@ class Session:
         t2 = time.perf_counter()
         points = by_slice.get(start, [])
         hist = self._history.get((plane, start))
-        prev = None
-        if feedback and hist is not None and hist.box == box2d and len(points) > len(hist.points) \
-                and points[: len(hist.points)] == hist.points:
-            prev = hist.low_res
-        if prev is None and prior2d is not None:
-            prev = self.grid(plane).slice_mask_to_low_res(prior2d, self.engine.cfg.image_size // 4)[None, None]
-        res = self.predict_slice(plane, start, points, box2d, prior2d, prev)
-        self._history[(plane, start)] = _History(list(points), box2d, res.low_res)
+        extends = feedback and hist is not None and hist.box == box2d and len(points) > len(hist.points) \
+            and points[: len(hist.points)] == hist.points
+        res, window = self._answer(plane, start, points, box2d, prior2d, hist if extends else None)
+        mask2d = (res.logits > 0).numpy()
+        self._history[(plane, start)] = _History(list(points), box2d, res.low_res, window, mask2d)
         t3 = time.perf_counter()
         # results are written straight into input-grid arrays through canonical views (transpose / flip, no
         # copy): a full-volume reorientation copy would cost more than the click itself on a 512 x 512 x 300 CT
@@ -399,30 +435,92 @@ class Session:
         unc = np.zeros(self.volume.array.shape, np.float32) if with_uncertainty else None
         canon_mask = self.orient.array_to_canonical(mask)
         canon_unc = self.orient.array_to_canonical(unc) if unc is not None else None
-        mask2d = (res.logits > 0).numpy()
         insert_slice(canon_mask, plane, start, mask2d)
         if canon_unc is not None:
             insert_slice(canon_unc, plane, start, _uncertainty(res.logits))
         slices = [start]
-        latency = {"trunk_ms": (t2 - t1) * 1000, "prompt_ms": (t3 - t2) * 1000, "trunk_cached": float(was_cached)}
+        warnings: list[str] = []
+        stops: list[dict[str, Any]] = []
+        latency = {"trunk_ms": (t2 - t1) * 1000, "prompt_ms": (t3 - t2) * 1000, "trunk_cached": float(was_cached),
+                   "view_mm": round(window_side_mm(window, slice_pixel_spacing(self.spacing, plane)), 1)}
         if spec.mode == "3d" and mask2d.any():
             t4 = time.perf_counter()
             lo, hi = (box_range if box_range and box_range[1] > box_range[0] else (0, self.n_slices(plane) - 1))
             for direction in (1, -1):
-                done = self._propagate(plane, start, mask2d, res.low_res, direction, (lo, hi), by_slice, box2d,
-                                       canon_mask, canon_unc, res.region)
+                done, stop = self._propagate(plane, start, mask2d, res.low_res, direction, (lo, hi), by_slice, box2d,
+                                             canon_mask, canon_unc, res.region, window)
                 slices += done
+                stops.append(self._describe_stop(plane, direction, done, stop))
+            warnings += [w for st in stops if (w := st.pop("warning", None))]
+            if len(slices) == 1:
+                warnings.append("3D propagation kept only the prompted slice: " + "; ".join(
+                    f"{st['direction']}: {st['reason']}" for st in stops))
             latency["propagate_ms"] = (time.perf_counter() - t4) * 1000
             latency["propagate_slices_per_s"] = (len(slices) - 1) / max(1e-6, latency["propagate_ms"] / 1000)
         else:
             self.prefetch(plane, start)
         latency["total_ms"] = (time.perf_counter() - t0) * 1000
-        return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency, unc)
+        return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency, unc,
+                                  warnings, stops)
+
+    def _describe_stop(self, plane: str, direction: int, done: list[int], stop: tuple[int, str] | None) -> dict[str, Any]:
+        """Where and why one direction of a propagation ended (input-image slice indices), with a warning
+        when it ended for another reason than the structure coming to its end."""
+        name = PROPAGATION_DIRECTIONS[plane][direction]
+        out: dict[str, Any] = {"direction": name, "slices": len(done)}
+        if stop is None:
+            out["reason"] = "reached the end of the image or ROI"
+            return out
+        idx, reason = stop
+        out["stopped_at_slice"] = self.input_slice_index(plane, idx)
+        out["reason"] = STOP_REASONS[reason]
+        if reason != "vanished":
+            out["warning"] = (f"propagation {name} stopped at slice {out['stopped_at_slice']} after {len(done)} "
+                              f"slice(s): {out['reason']}")
+        return out
+
+    def _answer(self, plane: str, idx: int, points: list[tuple[float, float, int]], box2d: tuple | None,
+                prior2d: np.ndarray | None, hist: _History | None) -> tuple[_SliceResult, Window]:
+        """Answer one slice's prompt in the right view (docs/DESIGN-NOTES.md, "Prompt-centred views"):
+        a correction keeps its object's view and feeds the previous logits back; a box or a prior mask is
+        answered in a view around it; clicks are answered in the context view, then once more in a view around
+        that first answer."""
+        spacing = slice_pixel_spacing(self.spacing, plane)
+        low = self.engine.cfg.image_size // 4
+        point_bounds = union_bounds(*[(p[0], p[1], p[0], p[1]) for p in points if p[2] == 1])
+        if hist is not None:  # a correction: same object
+            window, prev = hist.window, hist.low_res
+            xy = np.array([(p[0], p[1]) for p in points])
+            if not self.grid(plane, window).contains(xy, margin=2):  # the click left the view: widen it
+                window = object_window(union_bounds(mask_extent(hist.mask), point_bounds), spacing)
+                prev = self.grid(plane, window).slice_mask_to_low_res(hist.mask, low)[None, None]
+            return self.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+        if box2d is not None or prior2d is not None:
+            bounds = union_bounds(box2d, mask_extent(prior2d) if prior2d is not None else None, point_bounds)
+            window = object_window(bounds, spacing)
+            grid = self.grid(plane, window)
+            prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
+            return self.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+        context = self.context_window(plane)
+        first = self.predict_slice(plane, idx, points, None, None, None, window=context)
+        bounds = union_bounds(mask_extent((first.logits > 0).numpy()), point_bounds)
+        window = object_window(bounds, spacing)
+        if window_side_mm(window, spacing) > REFINE_MAX_SHARE * window_side_mm(context, spacing):
+            return first, context  # the object fills the body's view already
+        prev = None
+        if REFINE_FEEDBACK:
+            prev = self.grid(plane, window).slice_mask_to_low_res((first.logits > 0).numpy(), low)[None, None]
+        return self.predict_slice(plane, idx, points, None, None, prev, window=window), window
 
     def _propagate(self, plane, start, mask2d, low_res, direction, limits, by_slice, box2d, canon_mask, canon_unc,
-                   seed_region=None) -> list[int]:
-        """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts."""
+                   seed_region=None, seed_window: Window | None = None) -> tuple[list[int], tuple[int, str] | None]:
+        """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts.
+        Slices are seen in an object view around the mask, kept while the mask stays well inside it (so that
+        upcoming slices are encoded ENCODE_CHUNK at a time) and re-centred when it nears an edge.
+        -> (canonical slices written, (slice, reason) where a stop rule ended it or None at the range's end)."""
         done = []
+        spacing = slice_pixel_spacing(self.spacing, plane)
+        window = seed_window
         prev_mask, prev_low, prev_area = mask2d, low_res, int(mask2d.sum())
         max_area = GROW_TOTAL * max(prev_area, MIN_AREA) if box2d is None else np.inf
         pad_fraction, pad_mm = BOX_PAD["roi" if box2d is not None else "free"]
@@ -435,15 +533,20 @@ class Session:
         idx = start + direction
         lo, hi = limits
         while lo <= idx <= hi:
+            bounds = mask_extent(prev_mask)
+            if window is None or not self._keeps_view(window, bounds, spacing):
+                new = object_window(bounds, spacing, scale=PROPAGATION_VIEW_SCALE)
+                prev_low = self.grid(plane, new).slice_mask_to_low_res(prev_mask, self.engine.cfg.image_size // 4)[None, None]
+                window = new
             ahead = [i for i in range(idx, idx + direction * ENCODE_CHUNK, direction) if lo <= i <= hi]
-            self.features(plane, ahead)
+            self.features(plane, ahead, window)
             r, c = _deepest_point(prev_mask)
             pts = [(float(c), float(r), 1)] + [p for p in by_slice.get(idx, [])]
             ys, xs = np.nonzero(prev_mask)
             pad_y, pad_x = pad_px + pad_fraction * (ys.max() - ys.min()), pad_px + pad_fraction * (xs.max() - xs.min())
             box = (max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y), min(cols - 1.0, xs.max() + pad_x),
                    min(rows - 1.0, ys.max() + pad_y))
-            res = self.predict_slice(plane, idx, pts, box, None, prev_low)
+            res = self.predict_slice(plane, idx, pts, box, None, prev_low, window=window)
             m = (res.logits > 0).numpy()
             if box2d is not None:  # an ROI bounds the region in-plane too
                 x0, y0, x1, y1 = box2d
@@ -451,18 +554,33 @@ class Session:
                 clip[max(0, int(np.floor(y0))):int(np.ceil(y1)) + 1, max(0, int(np.floor(x0))):int(np.ceil(x1)) + 1] = True
                 m &= clip
             area = int(m.sum())
-            if res.score < STOP_SCORE or area < max(MIN_AREA, SHRINK * prev_area) \
-                    or area > min(GROW * max(prev_area, MIN_AREA), max_area):
-                break
-            if name_embs is not None and _rank_of(name_embs @ res.region.float(), seed_name) >= TOP_K:
-                break
+            reason = None
+            if res.score < STOP_SCORE:
+                reason = "quality"
+            elif area < max(MIN_AREA, SHRINK * prev_area):
+                reason = "vanished"
+            elif area > min(GROW * max(prev_area, MIN_AREA), max_area):
+                reason = "grew"
+            elif name_embs is not None and _rank_of(name_embs @ res.region.float(), seed_name) >= TOP_K:
+                reason = "name"
+            if reason is not None:
+                return done, (idx, reason)
             insert_slice(canon_mask, plane, idx, m)
             if canon_unc is not None:
                 insert_slice(canon_unc, plane, idx, _uncertainty(res.logits))
             done.append(idx)
             prev_mask, prev_low, prev_area = m, res.low_res, area
             idx += direction
-        return done
+        return done, None
+
+    def _keeps_view(self, window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:
+        """Whether a propagated mask with inclusive ``bounds`` is still well framed by ``window``: inside it with
+        a margin of 10 % of its side, and not shrunk below a third of what a fresh object view would frame."""
+        x0, y0, x1, y1 = window
+        mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
+        inside = bounds[0] >= x0 + mx and bounds[2] <= x1 - 1 - mx and bounds[1] >= y0 + my and bounds[3] <= y1 - 1 - my
+        fresh = window_side_mm(object_window(bounds, spacing), spacing)
+        return inside and fresh >= window_side_mm(window, spacing) / 3
 
     # -- recognition / retrieval --------------------------------------------------------------------
     @on_model_thread
@@ -513,13 +631,14 @@ class Session:
         body = [i for i in range(n) if extract_slice(self.canon, plane, i).mean() > 0.02] or list(range(n))
         step = max(1, len(body) // max_slices)
         candidates = body[::step][:max_slices]
-        grid = self.grid(plane)
+        context = self.context_window(plane)
+        grid = self.grid(plane, context)
+        x0, y0, x1, y1 = context
         best = (-2.0, None)
         for idx in candidates:
             img = extract_slice(self.canon, plane, idx)
-            rows, cols = img.shape
-            ys = (np.arange(grid_points) + 0.5) * rows / grid_points
-            xs = (np.arange(grid_points) + 0.5) * cols / grid_points
+            ys = y0 + (np.arange(grid_points) + 0.5) * (y1 - y0) / grid_points
+            xs = x0 + (np.arange(grid_points) + 0.5) * (x1 - x0) / grid_points
             pts = [(x, y) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
             if not pts:
                 continue

@@ -16,6 +16,9 @@ Per case, on the held-out axial slices only (``data.holdout.eval_slices``: the t
   the compute of a SAM ViT-B (1024 x 1024) encoder + decoder on the same slices, as a ratio to ours.
 
 Outputs: ``results.json``, ``results.md``, ``dice_vs_clicks.png`` and ``example_*.png`` in the output folder.
+
+With ``BenchmarkOptions.patients`` the same harness runs patient-level instead (``evaluation/patients.py``): only the
+listed patients' cases, every labelled slice, results per dataset.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..data.cases import Case, load_case
-from ..data.datalist import load_cases
+from ..data.datalist import CaseSpec, load_cases
+from ..data.volume import VolumeError
 from ..data.geometry import Orientation, extract_slice, insert_slice
 from ..data.holdout import DEFAULT_FRACTION, eval_slices
 from .baselines import growcut_2d, growcut_3d, region_grow_2d, region_grow_3d
@@ -52,7 +56,7 @@ NOC_CAP = 20
 
 @dataclass
 class BenchmarkOptions:
-    data: str
+    data: str | Sequence[str]          # datalist JSON(s) / data root(s) (``load_specs``)
     out: str
     methods: tuple[str, ...] = METHODS
     clicks: int = 9
@@ -63,6 +67,8 @@ class BenchmarkOptions:
     max_cases: int | None = None
     max_trials: int | None = None      # per case: the N largest 2D items and the N largest 3D structures
     holdout_fraction: float | None = None  # None: the checkpoint's own hold-out fraction (default 0.2)
+    max_slices: int | None = None      # per case, at most N evaluated slices, evenly spaced (``case_items``)
+    patients: tuple[str, ...] | None = None  # patient-level mode (evaluation/patients.py): these patients' cases
     surface_tolerance_mm: float = 3.0
     sam_repeats: int = 2               # timed SAM encoder runs (0: compute (FLOPs) comparison only)
     overlays: int = 4
@@ -109,6 +115,65 @@ def correction_click_3d(pred: np.ndarray, target: np.ndarray, spacing: Sequence[
     return max_edt_point_3d(comp, spacing), label
 
 
+# -- cases ----------------------------------------------------------------------------------------------------
+def _has_image(folder: Path) -> bool:
+    return any(p.is_file() and p.name.split(".")[0] == "image" for p in folder.iterdir())
+
+
+def walk_cases(root: str | Path) -> list[CaseSpec]:
+    """Cases of one data root: a datalist JSON, a case folder, or a folder whose sub-folders are case folders or
+    *groups* of case folders (``/work/shared/training/btcv_2d/ABD_001_100/``): a sub-folder without an image is
+    walked one level down; one holding neither (``vocabulary/``, label maps only) is skipped.
+
+    Each case is parsed by ``data.datalist.load_cases`` (so meta.json / patient handling stays there)."""
+    root = Path(root)
+    if not root.exists():
+        raise VolumeError(f"{root}: no such datalist file or folder")
+    if root.is_file() or _has_image(root):
+        return load_cases(root)
+    specs: list[CaseSpec] = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        if _has_image(sub):
+            specs += load_cases(sub)
+        elif any(q.is_dir() and _has_image(q) for q in sub.iterdir()):
+            specs += load_cases(sub)
+        else:
+            log.debug("%s: no case folders, skipped", sub)
+    if not specs:
+        raise VolumeError(f"{root}: no case folders (image.*, label.*, labels.json) found, also one level down")
+    return specs
+
+
+def load_specs(data: str | Path | Sequence[str | Path]) -> list[CaseSpec]:
+    """The cases of one or more data roots (``walk_cases``), in order; the same image twice is kept once, two
+    different cases with one name are an error (results are keyed by case name)."""
+    roots = [data] if isinstance(data, (str, Path)) else list(data)
+    specs: list[CaseSpec] = []
+    seen: dict[str, Path] = {}
+    for root in roots:
+        for spec in walk_cases(root):
+            image = Path(spec.image).resolve()
+            if spec.name in seen:
+                if seen[spec.name] == image:
+                    continue
+                raise VolumeError(f"two cases are named {spec.name!r} ({seen[spec.name]} and {image}); "
+                                  "case names must be unique across --data roots")
+            seen[spec.name] = image
+            specs.append(spec)
+    return specs
+
+
+def spaced_slices(slab: Sequence[int], canon_label: np.ndarray, n: int | None) -> list[int]:
+    """At most ``n`` of ``slab``'s slices, evenly spaced over those holding any label (first and last included);
+    all of them when ``n`` is None or not smaller."""
+    slab = list(slab)
+    labelled = [k for k in slab if canon_label[k].any()] or slab
+    if n is None or n >= len(labelled):
+        return labelled if n is not None else slab
+    picks = np.unique(np.round(np.linspace(0, len(labelled) - 1, n)).astype(int))
+    return [labelled[i] for i in picks]
+
+
 # -- items ----------------------------------------------------------------------------------------------------
 @dataclass
 class Item2D:
@@ -127,10 +192,13 @@ class Item3D:
     voxels: int
 
 
-def case_items(case: Case, fraction: float, min_pixels: int, max_trials: int | None) -> tuple[list[int], list[Item2D], list[Item3D]]:
+def case_items(case: Case, fraction: float, min_pixels: int, max_trials: int | None,
+               max_slices: int | None = None) -> tuple[list[int], list[Item2D], list[Item3D]]:
+    """Held-out slab (``fraction`` 1.0: the whole labelled extent), its 2D items (on at most ``max_slices``
+    evenly spaced slices) and 3D structures (tight boxes within the slab)."""
     slab = eval_slices(case.canon_label, fraction)
     items2d, items3d = [], []
-    for idx in slab:
+    for idx in spaced_slices(slab, case.canon_label, max_slices):
         lab2d = extract_slice(case.canon_label, "axial", idx)
         for value, concept in case.concepts.items():
             px = int((lab2d == value).sum())
@@ -505,11 +573,11 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
     fraction = opts.holdout_fraction
     if fraction is None:
         fraction = engine.checkpoint.provenance.get("holdout", {}).get("fraction", DEFAULT_FRACTION) if engine else DEFAULT_FRACTION
-    specs = load_cases(opts.data)
+    specs = load_specs(opts.data)
     if opts.max_cases:
         specs = specs[: opts.max_cases]
     cases = [load_case(s) for s in specs]
-    plan = [(case, *case_items(case, fraction, opts.min_pixels, opts.max_trials)) for case in cases]
+    plan = [(case, *case_items(case, fraction, opts.min_pixels, opts.max_trials, opts.max_slices)) for case in cases]
     runners = make_runners(opts.methods, engine)
     ours = next((r for r in runners if isinstance(r, MedPCLIPRunner)), None)
     total = sum(len(runners) * (len(i2) * len(opts.first_prompts) + (len(i3) if opts.volumes else 0)) for _, _, i2, i3 in plan)
@@ -534,27 +602,7 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
                 runner.open(case, encode=slab)
             else:
                 runner.open(case)
-            for item in items2d:
-                target = extract_slice(case.canon_label, "axial", item.idx) == item.value
-                rec = recognition(runner, case, item, names, dataset_names) if runner.recognises else {}
-                for first in opts.first_prompts:
-                    sim = simulate(runner.predictor2d(item.idx), target, opts.clicks, first, opts.noc_max)
-                    trial = {"method": runner.name, "case": case.spec.name, "modality": case.modality,
-                             "structure": item.concept.id, "label": case.spec.labels[item.value],
-                             "slice": _input_slice(case, item.idx), "pixels": item.pixels, "first": first,
-                             "dice": [round(v, 4) for v in sim.dice], "iou": [round(v, 4) for v in sim.iou],
-                             "noc85": noc(sim.iou, 0.85, NOC_CAP), "noc90": noc(sim.iou, 0.90, NOC_CAP),
-                             "clicks": [list(p) for p in sim.points], "box": list(sim.box) if sim.box else None, **rec}
-                    trials2d.append(trial)
-                    key = (case.spec.name, item.idx, item.value, first)
-                    if key in overlay_keys:
-                        used = (1 if first == "click" else 0) + min(opts.clicks, len(sim.dice)) - 1
-                        examples.append({"key": key, "method": runner.name, "mask": sim.at_clicks,
-                                         "points": sim.points[:used], "clicks": min(opts.clicks, len(sim.dice)),
-                                         "box": sim.box, "image": extract_slice(case.canon_image, "axial", item.idx),
-                                         "target": target, "dice": sim.dice[min(opts.clicks, len(sim.dice)) - 1],
-                                         "label": case.spec.labels[item.value]})
-                    bar.update()
+            trials2d += run_items_2d(runner, case, items2d, opts, names, dataset_names, overlay_keys, examples, bar.update)
             if opts.volumes:
                 for item in items3d:
                     trials3d.append(_run_3d(runner, case, slab, item, opts))
@@ -574,6 +622,39 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
     results["environment"]["wall_s"] = round(time.perf_counter() - t_start, 1)
     write_outputs(results, opts, examples)
     return results
+
+
+def run_items_2d(runner: MethodRunner, case: Case, items2d: Sequence[Item2D], opts: BenchmarkOptions, names: list[str],
+                 dataset_names: list[str] | None, overlay_keys: set[tuple] = frozenset(),
+                 examples: list[dict] | None = None, tick: Callable[[], Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> list[dict]:
+    """The 2D protocol of one opened runner over one case's items: recognition (MedP-CLIP) then, per first prompt,
+    the simulated click loop. One trial dict per (item, first prompt); ``extra`` is merged into each (patient mode:
+    dataset, patient). Overlay examples of ``overlay_keys`` go to ``examples``."""
+    trials = []
+    for item in items2d:
+        target = extract_slice(case.canon_label, "axial", item.idx) == item.value
+        rec = recognition(runner, case, item, names, dataset_names) if runner.recognises else {}
+        for first in opts.first_prompts:
+            sim = simulate(runner.predictor2d(item.idx), target, opts.clicks, first, opts.noc_max)
+            trial = {"method": runner.name, "case": case.spec.name, **(extra or {}), "modality": case.modality,
+                     "structure": item.concept.id, "label": case.spec.labels[item.value],
+                     "slice": _input_slice(case, item.idx), "pixels": item.pixels, "first": first,
+                     "dice": [round(v, 4) for v in sim.dice], "iou": [round(v, 4) for v in sim.iou],
+                     "noc85": noc(sim.iou, 0.85, NOC_CAP), "noc90": noc(sim.iou, 0.90, NOC_CAP),
+                     "clicks": [list(p) for p in sim.points], "box": list(sim.box) if sim.box else None, **rec}
+            trials.append(trial)
+            key = (case.spec.name, item.idx, item.value, first)
+            if key in overlay_keys and examples is not None:
+                used = (1 if first == "click" else 0) + min(opts.clicks, len(sim.dice)) - 1
+                examples.append({"key": key, "method": runner.name, "mask": sim.at_clicks,
+                                 "points": sim.points[:used], "clicks": min(opts.clicks, len(sim.dice)),
+                                 "box": sim.box, "image": extract_slice(case.canon_image, "axial", item.idx),
+                                 "target": target, "dice": sim.dice[min(opts.clicks, len(sim.dice)) - 1],
+                                 "label": case.spec.labels[item.value]})
+            if tick is not None:
+                tick()
+    return trials
 
 
 def _input_slice(case: Case, canon_idx: int) -> int:
@@ -607,7 +688,7 @@ def _run_3d(runner: MethodRunner, case: Case, slab: list[int], item: Item3D, opt
     points: list[tuple[int, int, int, int]] = []
     dices, ious, nsds, ms = [], [], [], []
     if isinstance(runner, MedPCLIPRunner):
-        runner.session._history.pop(("axial", item.mid), None)
+        runner.session.forget_feedback("axial", item.mid)
     for n in range(opts.clicks):
         t = time.perf_counter()
         pred = runner.run3d(item.box, item.mid, points)[a:b]
@@ -630,7 +711,10 @@ def _run_3d(runner: MethodRunner, case: Case, slab: list[int], item: Item3D, opt
             "clicks": [list(p) for p in points[: max(0, len(dices) - 1)]]}
 
 
-def _assemble(engine, opts, runners, trials2d, trials3d, cold, fraction, plan) -> dict[str, Any]:
+def method_summaries(runners: Sequence[MethodRunner], trials2d: list[dict], trials3d: list[dict],
+                     opts: BenchmarkOptions) -> dict[str, Any]:
+    """Per method: the first first-prompt's 2D summary at the top level, the others under their name, ``3d`` and
+    the wall time per interaction."""
     methods: dict[str, Any] = {}
     for r in runners:
         mine = [t for t in trials2d if t["method"] == r.name]
@@ -644,6 +728,11 @@ def _assemble(engine, opts, runners, trials2d, trials3d, cold, fraction, plan) -
         entry["ms_per_interaction_median"] = _pct(r.ms, 50)
         entry["ms_per_interaction_p95"] = _pct(r.ms, 95)
         methods[r.name] = entry
+    return methods
+
+
+def _assemble(engine, opts, runners, trials2d, trials3d, cold, fraction, plan) -> dict[str, Any]:
+    methods = method_summaries(runners, trials2d, trials3d, opts)
     ours = next((r for r in runners if isinstance(r, MedPCLIPRunner)), None)
     latency: dict[str, Any] = {"trunk_ms_median": None, "click_ms_median": None, "click_ms_p95": None,
                                "propagate_slices_per_s": None}
@@ -759,7 +848,10 @@ def _git_commit() -> str | None:
 
 
 # -- outputs --------------------------------------------------------------------------------------------------
-def write_outputs(results: dict[str, Any], opts: BenchmarkOptions, examples: list[dict]) -> None:
+def write_outputs(results: dict[str, Any], opts: BenchmarkOptions, examples: list[dict],
+                  render: Callable[[dict[str, Any]], str] | None = None) -> None:
+    """results.json (written twice: before the plots, so a plotting failure keeps the numbers), plots, results.md
+    (``render``, default ``markdown``)."""
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "results.json.tmp"
@@ -768,7 +860,7 @@ def write_outputs(results: dict[str, Any], opts: BenchmarkOptions, examples: lis
     plots = plot_dice_vs_clicks(results, out / "dice_vs_clicks.png")
     plots += plot_examples(examples, out, opts.methods)
     results.setdefault("outputs", {})["plots"] = [p.name for p in plots]
-    (out / "results.md").write_text(markdown(results))
+    (out / "results.md").write_text((render or markdown)(results))
     tmp.write_text(json.dumps(results, indent=1, default=_json_default))
     os.replace(tmp, out / "results.json")
 
@@ -816,7 +908,7 @@ def plot_dice_vs_clicks(results: dict[str, Any], path: Path) -> list[Path]:
         ax.set_xticks(xs)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Dice vs clicks on held-out slices", fontsize=11)
+    fig.suptitle(f"Dice vs clicks on {results['protocol'].get('scope', 'held-out slices')}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -954,4 +1046,4 @@ def markdown(results: dict[str, Any]) -> str:
 
 def brief(results: dict[str, Any]) -> dict[str, Any]:
     """results.json without the per-trial lists (what --json prints)."""
-    return {k: v for k, v in results.items() if k not in ("trials_2d", "trials_3d")}
+    return {k: v for k, v in results.items() if not k.startswith("trials_")}

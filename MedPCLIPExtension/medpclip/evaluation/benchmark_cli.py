@@ -1,4 +1,5 @@
-"""``medpclip benchmark``: MedP-CLIP and its peers (GrowCut, region growing) on held-out slices, one run.
+"""``medpclip benchmark``: MedP-CLIP and its peers (GrowCut, region growing) on held-out slices, one run; with
+``--patients``, on every labelled slice of held-out patients, per dataset (``patients.py``).
 
 Registered in ``medpclip.cli.COMMANDS`` through ``add_benchmark``. See docs/BENCHMARK.md.
 """
@@ -14,15 +15,27 @@ from .benchmark import METHODS
 def add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="benchmark MedP-CLIP against GrowCut and region growing (Dice vs clicks, "
                        "NoC, recognition, latency, SAM speed peer) on held-out slices")
-    p.add_argument("--data", required=True, help="decathlon-style datalist JSON or a folder of case folders")
+    p.add_argument("--data", required=True, action="append",
+                   help="decathlon-style datalist JSON or a folder of case folders (sub-folders without an image are "
+                        "walked one level down); repeat for more")
+    p.add_argument("--patients", metavar="ID,ID,...",
+                   help="patient-level mode: only these patients' cases (meta.json 'patient', else the case name), "
+                        "every labelled slice, results per dataset")
+    p.add_argument("--patients-file", metavar="FILE", help="patient ids, one per line (or comma separated; # comments)")
+    p.add_argument("--max-slices-per-case", type=int, metavar="N",
+                   help="at most N evaluated slices per case, evenly spaced (patient mode default: 6; else all "
+                        "held-out slices)")
     p.add_argument("--out", required=True, help="output folder: results.json, results.md, PNG plots")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}")
-    p.add_argument("--clicks", type=int, default=9, help="interactions per trial (first prompt + corrections)")
+    p.add_argument("--clicks", type=int, help="interactions per trial (first prompt + corrections); default 9, "
+                   "patient mode 5")
     p.add_argument("--first", default="click,box", help="first prompts for the 2D protocol: click, box")
-    p.add_argument("--noc-max", type=int, default=20,
-                   help="keep clicking up to this many interactions until IoU 0.90 (NoC); 0 = only --clicks")
+    p.add_argument("--noc-max", type=int,
+                   help="keep clicking up to this many interactions until IoU 0.90 (NoC); 0 = only --clicks; "
+                        "default 20, patient mode 0")
     p.add_argument("--min-pixels", type=int, default=20, help="skip structures smaller than this on a slice")
-    p.add_argument("--no-3d", action="store_true", help="skip the 3D protocol (box + propagation + 3D clicks)")
+    p.add_argument("--no-3d", action="store_true", help="skip the 3D protocol (box + propagation + 3D clicks; "
+                   "patient mode: one click + propagation)")
     p.add_argument("--max-cases", type=int, help="only the first N cases")
     p.add_argument("--max-trials", type=int, help="per case, only the N largest 2D items and N largest 3D structures")
     p.add_argument("--holdout-fraction", type=float, help="default: the checkpoint's own (0.2)")
@@ -40,7 +53,13 @@ def add_benchmark(sub) -> None:
 def cmd_benchmark(args) -> int:
     from ..cli import CLIError
     from .benchmark import BenchmarkOptions, brief, run_benchmark
+    from .patients import PATIENT_CLICKS, PatientSelectionError, parse_patients, resolve_cases, run_patient_benchmark
 
+    patient_mode = args.patients is not None or args.patients_file is not None
+    if args.clicks is None:
+        args.clicks = PATIENT_CLICKS if patient_mode else 9
+    if args.noc_max is None:
+        args.noc_max = 0 if patient_mode else 20
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
@@ -50,12 +69,29 @@ def cmd_benchmark(args) -> int:
         raise CLIError(f"--first {args.first!r}: use click, box or click,box")
     if args.clicks < 1:
         raise CLIError("--clicks must be at least 1")
-    for flag in ("max_cases", "max_trials"):
+    for flag in ("max_cases", "max_trials", "max_slices_per_case"):
         v = getattr(args, flag)
         if v is not None and v < 1:
             raise CLIError(f"--{flag.replace('_', '-')} must be at least 1")
     if args.holdout_fraction is not None and not 0 < args.holdout_fraction < 1:
         raise CLIError("--holdout-fraction must be between 0 and 1")
+    patients, specs = None, None
+    if patient_mode:
+        if args.holdout_fraction is not None:
+            raise CLIError("--holdout-fraction does not apply with --patients (every labelled slice is evaluated)")
+        try:
+            patients = parse_patients(args.patients, args.patients_file)
+        except PatientSelectionError as exc:
+            raise CLIError(str(exc)) from None
+    opts = BenchmarkOptions(data=args.data, out=args.out, methods=methods, clicks=args.clicks, first_prompts=firsts,
+                            noc_max=max(0, args.noc_max), min_pixels=args.min_pixels, volumes=not args.no_3d,
+                            max_cases=args.max_cases, max_trials=args.max_trials,
+                            holdout_fraction=args.holdout_fraction, max_slices=args.max_slices_per_case,
+                            patients=patients, surface_tolerance_mm=args.surface_tolerance,
+                            sam_repeats=max(0, args.sam_repeats), overlays=max(0, args.overlays),
+                            progress=not args.json, command="medpclip " + " ".join(sys.argv[1:]))
+    if patient_mode:  # the case selection fails fast, before the model loads
+        specs = resolve_cases(opts)
     engine = None
     if "medpclip" in methods:
         from ..engine import Engine
@@ -65,18 +101,33 @@ def cmd_benchmark(args) -> int:
         from ..engine.device import configure_threads
 
         configure_threads(args.threads)
-    opts = BenchmarkOptions(data=args.data, out=args.out, methods=methods, clicks=args.clicks, first_prompts=firsts,
-                            noc_max=max(0, args.noc_max), min_pixels=args.min_pixels, volumes=not args.no_3d,
-                            max_cases=args.max_cases, max_trials=args.max_trials,
-                            holdout_fraction=args.holdout_fraction, surface_tolerance_mm=args.surface_tolerance,
-                            sam_repeats=max(0, args.sam_repeats), overlays=max(0, args.overlays),
-                            progress=not args.json, command="medpclip " + " ".join(sys.argv[1:]))
-    results = run_benchmark(engine, opts)
+    if patient_mode:
+        results = run_patient_benchmark(engine, opts, specs)
+    else:
+        results = run_benchmark(engine, opts)
     if args.json:
         print(json.dumps(brief(results), indent=2, default=str))
+    elif patient_mode:
+        _print_patient_summary(results, args.out)
     else:
         _print_summary(results, args.out)
     return 0
+
+
+def _print_patient_summary(results, out) -> None:
+    import logging
+
+    log = logging.getLogger("medpclip")
+    for name, g in [*results["datasets"].items(), ("dataset average", results["dataset_average"])]:
+        parts = []
+        for m, e in g["methods"].items():
+            c, b = e.get("click", {}), e.get("box", {})
+            parts.append(f"{m} click Dice@1 {c.get('dice@1')} box Dice@1 {b.get('dice@1')}")
+        d3 = g.get("one_click_3d", {})
+        if d3.get("n"):
+            parts.append(f"3D one-click Dice {d3.get('dice')} (n={d3['n']}, stopped after 1 slice: {d3['stopped_after_1']})")
+        log.info("%s: %s", name, "; ".join(parts))
+    log.info("wrote %s/results.json, results.md and plots", out)
 
 
 def _print_summary(results, out) -> None:

@@ -112,7 +112,7 @@ def simulate(predict: Predictor, target2d: np.ndarray, clicks: int, first: str, 
 def engine_predictor(session: Session, idx: int, latencies: list[dict] | None = None) -> Predictor:
     """A ``Predictor`` for canonical axial slice ``idx`` through ``session.segment`` (the public prompt contract,
     input ijk, previous logits fed back by the engine). Forgets any earlier object on that slice first."""
-    session._history.pop(("axial", idx), None)  # a new object on this slice: no stale feedback
+    session.forget_feedback("axial", idx)  # a new object on this slice: no stale feedback
 
     def predict(points: list[Click], box: Box | None) -> np.ndarray:
         prompt: dict[str, Any] = {"space": "ijk", "points": [_canon_to_input_point(session, c, r, idx) for r, c, _ in points],

@@ -19,13 +19,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..data.cases import load_case
-from ..data.datalist import load_cases
 from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
 from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..model.medpclip import Prompts
 from .losses import region_text_loss
+from .data_sources import load_training_cases
 from .sample_bank import SampleBank
 from .text_bank import build_text_bank, global_concept
 
@@ -45,6 +44,10 @@ class AlignOptions:
     holdout_fraction: float = DEFAULT_FRACTION
     threads: int | None = None
     command: str = ""
+    holdout_patients: tuple[str, ...] = ()
+    synth: str | None = None
+    synth_volumes: int = 1
+    max_slices_per_plane: int | None = None
 
 
 def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: random.Random):
@@ -53,9 +56,10 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
     heads, pooled, targets = [], [], []
     for si, bslice in enumerate(bank.slices):
         case = cases[bslice.case_index]
-        label = bslice.label.numpy()
+        image, label_view = bank.context_view(bslice)  # recognition looks at the context view, as in the engine
+        label = label_view.numpy()
         with torch.no_grad():
-            feats = model.encode_slices(bslice.image[None, None])
+            feats = model.encode_slices(image[None, None])
         values = [v for v in np.unique(label) if v > 0 and (label == v).sum() >= 16]
         prompts, concepts = [], []
         for v in values:
@@ -66,7 +70,7 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
         prompts.append(None)  # the whole slice: global caption
         concepts.append(concept_index[global_concept(case.modality, case.spec.body_part).id])
         for p, c in zip(prompts, concepts):
-            s = bslice.image.shape[-1]
+            s = image.shape[-1]
             if p is None:
                 pr = Prompts(region_mask=torch.ones(1, 1, s, s))
             else:
@@ -89,8 +93,8 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     torch.set_num_threads(opts.threads or 2)
     t0 = time.time()
     ckpt = load_checkpoint(opts.init_from)
-    cases = [load_case(s) for s in load_cases(opts.data)]
-    bank = SampleBank(cases, ckpt.model.cfg.image_size, ("axial",), opts.holdout_fraction)
+    cases = load_training_cases(opts.data, opts.holdout_patients, opts.synth, opts.synth_volumes, opts.seed)
+    bank = SampleBank(cases, ckpt.model.cfg.image_size, ("axial",), opts.holdout_fraction, opts.max_slices_per_plane)
     extra = [c for case in cases for c in case.concepts.values()]
     text = build_text_bank(extra, [(c.modality, c.spec.body_part) for c in cases])
     rng = random.Random(opts.seed)

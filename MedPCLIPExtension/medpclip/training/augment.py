@@ -55,18 +55,55 @@ def zoom_crop(image: torch.Tensor, label: torch.Tensor, value: int, rng: random.
     return img, lab.to(label.dtype)
 
 
+def domain_randomise(image: torch.Tensor, modality: str, rng: random.Random) -> torch.Tensor:
+    """What four tightly cropped 3 mm volumes never showed: other CT windows (and 8-bit display-scaled exports),
+    MR contrast and bias fields, thick / blurred / down-sampled slices and noise. image (S, S) in [0, 1]."""
+    x = image
+    if modality.upper() == "CT" and rng.random() < 0.5:  # another window / level around the abdomen preset
+        lo, hi = rng.uniform(-0.12, 0.15), rng.uniform(0.8, 1.15)
+        x = ((x - lo) / (hi - lo)).clamp(0, 1)
+    if modality.upper() != "CT" and rng.random() < 0.4:  # MR: smooth multiplicative bias field
+        s = x.shape[-1]
+        coarse = torch.from_numpy(np.asarray([[rng.gauss(0, 0.25) for _ in range(4)] for _ in range(4)], np.float32))
+        field = F.interpolate(coarse[None, None], size=(s, s), mode="bicubic", align_corners=True)[0, 0]
+        x = (x * torch.exp(field)).clamp(0, 1.2)
+    if rng.random() < 0.25:  # low resolution: down-sample by 1.5-3x, then back
+        s = x.shape[-1]
+        f = rng.uniform(1.5, 3.0)
+        small = F.interpolate(x[None, None], size=(max(8, int(s / f)),) * 2, mode="area")
+        x = F.interpolate(small, size=(s, s), mode="bilinear", align_corners=False)[0, 0]
+    if rng.random() < 0.2:  # blur
+        k = 5
+        sigma = rng.uniform(0.5, 1.5)
+        t = torch.arange(k, dtype=torch.float32) - k // 2
+        g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+        g = g / g.sum()
+        x = F.conv2d(F.pad(x[None, None], (k // 2,) * 4, mode="replicate"), g.view(1, 1, 1, k))
+        x = F.conv2d(x, g.view(1, 1, k, 1))[0, 0]
+    if rng.random() < 0.2:  # 8-bit quantisation, as display-scaled exports have
+        x = torch.round(x.clamp(0, 1) * 255) / 255
+    return x
+
+
 class SliceAugmenter:
-    def __init__(self, seed: int, zoom_prob: float = 0.3) -> None:
+    def __init__(self, seed: int, zoom_prob: float = 0.3, flip_rows: float = 0.0) -> None:
         self.spatial = build_spatial(seed)
         self.intensity = build_intensity(seed + 1)
         self.zoom_prob = zoom_prob
+        self.flip_rows = flip_rows
 
-    def __call__(self, image: torch.Tensor, label: torch.Tensor, value: int, rng: random.Random):
+    def __call__(self, image: torch.Tensor, label: torch.Tensor, value: int, rng: random.Random,
+                 modality: str = "CT"):
         """image (S, S) float, label (S, S) int -> augmented pair (target may vanish: caller resamples)."""
         if rng.random() < self.zoom_prob:
             image, label = zoom_crop(image, label, value, rng)
+        if rng.random() < self.flip_rows:
+            # anterior <-> posterior (left / right stays): exports with a reversed row axis are common (all BTCV
+            # slices of the training pool are stored so); the model should not depend on which way up they come
+            image, label = image.flip(0), label.flip(0)
         d = self.spatial({"image": image[None].numpy(), "label": label[None].float().numpy()})
-        d = self.intensity(d)
+        img = domain_randomise(torch.as_tensor(np.asarray(d["image"]), dtype=torch.float32)[0], modality, rng)
+        d = self.intensity({"image": img[None].numpy(), "label": d["label"]})
         img = torch.as_tensor(np.asarray(d["image"]), dtype=torch.float32)[0].clamp(0, 1.2)
         lab = torch.as_tensor(np.asarray(d["label"]))[0].round().to(torch.int16)
         return img, lab

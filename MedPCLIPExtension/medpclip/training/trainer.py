@@ -22,8 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
-from ..data.cases import Case, load_case
-from ..data.datalist import load_cases
+from ..data.cases import Case
 from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
 from ..evaluation.clicks import correction_click
@@ -33,6 +32,7 @@ from ..model.medpclip import MedPCLIP, Prompts
 from .augment import SliceAugmenter
 from .losses import mask_loss, region_text_loss
 from .sample_bank import SampleBank
+from .data_sources import load_training_cases
 from .text_bank import build_text_bank, global_concept
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,11 @@ class TrainOptions:
     threads: int | None = None
     init_from: str | None = None
     max_minutes: float | None = None      # stop (and save) after this wall time
+    holdout_patients: tuple[str, ...] = ()  # whole patients left out of training (patient-level evaluation)
+    synth: str | None = None               # folder of label maps for SynthSeg-style synthetic images
+    synth_volumes: int = 2                 # synthetic images per label map
+    max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
+    flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
     command: str = ""
 
 
@@ -105,10 +110,14 @@ class Trainer:
         self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
         self.out = Path(opts.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        specs = load_cases(opts.data)
-        self.cases: list[Case] = [load_case(s) for s in specs]
+        self.cases: list[Case] = load_training_cases(opts.data, opts.holdout_patients, opts.synth,
+                                                     opts.synth_volumes, opts.seed)
         self.cfg = get_config(opts.config)
-        self.bank = SampleBank(self.cases, self.cfg.image_size, opts.planes, opts.holdout_fraction)
+        self.bank = SampleBank(self.cases, self.cfg.image_size, opts.planes, opts.holdout_fraction,
+                               opts.max_slices_per_plane)
+        for case in self.cases:  # the bank holds what training needs; the volumes would only take memory
+            case.canon_image = case.canon_label = None
+            case.image = case.label = None
         extra = [c for case in self.cases for c in case.concepts.values()]
         globals_ = [(c.modality, c.spec.body_part) for c in self.cases]
         self.text = build_text_bank(extra, globals_)
@@ -133,8 +142,9 @@ class Trainer:
         while True:
             bslice, value = self.bank.sample_pair(rng)
             case = self.cases[bslice.case_index]
+            view_img, view_lab = self.bank.random_view(bslice, value, rng)
             if rng.random() < self.opts.global_share:
-                img, _ = aug(bslice.image, bslice.label, value, rng)
+                img, _ = aug(view_img, view_lab, value, rng, case.modality)
                 out["images"].append(img)
                 out["targets"].append(torch.zeros(s, s))
                 out["is_region"].append(False)
@@ -144,7 +154,7 @@ class Trainer:
                 out["boxes"].append([math.nan] * 4)
                 out["region_mask"].append(torch.ones(s, s))
                 return
-            img, lab = aug(bslice.image, bslice.label, value, rng)
+            img, lab = aug(view_img, view_lab, value, rng, case.modality)
             mask = (lab == value).numpy()
             if mask.sum() < MIN_MODEL_PIXELS:
                 continue
@@ -163,7 +173,7 @@ class Trainer:
     def make_batch(self, step: int) -> Batch:
         seed = (self.opts.seed * 1_000_003 + step) * 97 + self.rank
         rng = random.Random(seed)
-        aug = SliceAugmenter(seed % (2 ** 31))
+        aug = SliceAugmenter(seed % (2 ** 31), zoom_prob=0.0, flip_rows=self.opts.flip_rows)  # views set the scale
         cols: dict[str, list] = {k: [] for k in ("images", "targets", "is_region", "concept", "multimask", "points",
                                                   "labels", "boxes", "region_mask")}
         for _ in range(self.opts.batch_size):
@@ -282,8 +292,9 @@ class Trainer:
     def _checkpoint(self, wall_seconds: float | None) -> Checkpoint:
         provenance = {
             "trained": True, "steps": self.step, "options": {**asdict(self.opts), "planes": list(self.opts.planes)},
-            "cases": [{"name": c.spec.name, "modality": c.modality, "labels": {str(k): v.id for k, v in c.concepts.items()}}
-                      for c in self.cases],
+            "cases": [{"name": c.spec.name, "patient": getattr(c.spec, "patient", c.spec.name), "modality": c.modality,
+                       "labels": {str(k): v.id for k, v in c.concepts.items()}} for c in self.cases],
+            "holdout_patients": list(self.opts.holdout_patients),
             "holdout": {"fraction": self.opts.holdout_fraction, "rule": "medpclip.data.holdout"},
             "bank": self.bank.summary(), "world_size": self.world, "torch": torch.__version__,
             "wall_seconds": wall_seconds, "command": self.opts.command,

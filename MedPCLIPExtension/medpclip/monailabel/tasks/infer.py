@@ -169,6 +169,7 @@ class InteractiveTask(_EngineTask):
             "label_names": {str(label_name): 1},
             "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane, "slice": res.slice_index,
             "slices": summary["slices"], "mode": prompt["mode"], "identification": names,
+            "warnings": summary["warnings"], "propagation": summary.get("propagation", []),
             "latency_ms": latency, **self._base_params(info),
         }
         return path, params
@@ -236,4 +237,5 @@ class FindTask(_EngineTask):
                       "similarity": round(float(res.latency_ms.get("similarity", 0.0)), 4),
                       "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane,
                       "slice": res.slice_index, "slices": summary["slices"], "mode": mode, "latency_ms": latency,
+                      "warnings": summary["warnings"], "propagation": summary.get("propagation", []),
                       **self._base_params(info)}

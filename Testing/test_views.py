@@ -1,0 +1,115 @@
+"""Prompt-centred views (medpclip.data.views, data.slices) and the field-of-view independence they buy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medpclip.data.slices import OUTSIDE_LOGIT, SliceGrid
+from medpclip.data.views import body_box, context_window, object_window, window_side_mm
+from medpclip.data.volume import volume_from_array
+from medpclip.evaluation.clicks import dice, max_edt_point
+
+
+def test_window_round_trip_maps_model_pixels_back_onto_the_slice():
+    rows, cols = 120, 200
+    mask = np.zeros((rows, cols), bool)
+    mask[40:70, 90:150] = True
+    grid = SliceGrid.create(rows, cols, (0.8, 0.8), 256, window=(70, 20, 170, 120))  # 100 x 100 px, 80 mm
+    assert grid.h == grid.w == 256 and not grid.is_whole_slice
+    low = grid.slice_mask_to_low_res(mask, 64)
+    back = grid.logits_to_slice(low) > 0
+    assert dice(back, mask) > 0.95
+    outside = grid.logits_to_slice(torch.full((64, 64), 5.0))
+    assert float(outside[0, 0]) == OUTSIDE_LOGIT and float(outside[60, 100]) > 0
+    # a point maps to the same model pixel as the mask's pixel under it
+    xy = grid.to_model_xy(np.array([[120.0, 55.0]]))[0]
+    assert grid.mask_to_model(mask)[int(round(xy[1])), int(round(xy[0]))] == 1
+
+
+def test_a_window_past_the_slice_edge_reads_zero():
+    img = np.ones((50, 50), np.float32)
+    grid = SliceGrid.create(50, 50, (1.0, 1.0), 64, window=(-25, -25, 25, 25))
+    t = grid.image_to_model(img)
+    assert float(t[:30, :30].max()) < 0.05 and float(t[40:, 40:].min()) > 0.95
+
+
+def test_body_box_cuts_away_table_padding_and_keeps_the_body():
+    vol = np.zeros((10, 200, 300), np.float32)
+    yy, xx = np.mgrid[:200, :300]
+    body = ((yy - 90) / 50) ** 2 + ((xx - 150) / 80) ** 2 < 1
+    vol[:, body] = 0.5
+    vol[:, 170:176, 40:260] = 0.4       # the table, apart from the body
+    vol[:, 80:100, 5:40] = 0.5          # an arm beside it
+    i0, i1, j0, j1 = body_box(vol, np.array([1.0, 1.0, 3.0]))
+    assert 60 <= i0 <= 72 and 228 <= i1 <= 242   # body 70..230 with an 8 mm margin
+    assert 30 <= j0 <= 42 and 138 <= j1 <= 150
+    w = context_window((i0, i1, j0, j1), "coronal", (10, 300))
+    assert w == (i0, 0, i1, 10)
+
+
+def test_object_window_scales_with_the_object_not_the_field_of_view():
+    small = object_window((100, 100, 109, 109), (1.0, 1.0))
+    large = object_window((100, 100, 199, 199), (1.0, 1.0))
+    assert window_side_mm(small, (1.0, 1.0)) == pytest.approx(48, abs=2)            # the minimum
+    assert window_side_mm(large, (1.0, 1.0)) == pytest.approx(1.6 * 100 + 20, abs=2)
+    fine = object_window((200, 200, 399, 399), (0.5, 0.5))                           # same 100 mm object
+    assert window_side_mm(fine, (0.5, 0.5)) == pytest.approx(window_side_mm(large, (1.0, 1.0)), abs=2)
+
+
+@pytest.mark.parametrize("structure", ["liver", "spleen", "stomach"])
+def test_same_structure_same_dice_with_twice_the_field_of_view_and_cropped_to_the_body(engine, ct_volume, ct_reference,
+                                                                                       ct_labels, structure):
+    """Issue 12: a click keeps its Dice within 0.05 when the slice is padded to twice its field of view (air
+    around the body, as a wide scan shows it) and when it is cropped to the body."""
+    value = next(v for v, n in ct_labels.items() if n == structure)
+    ref = ct_reference == value
+    k = int(np.argmax(ref.sum((1, 2))))
+    r, c = max_edt_point(ref[k])
+    arr, aff = ct_volume.array, ct_volume.affine
+    nk, nj, ni = arr.shape
+    air = float(arr.min())
+
+    def click_dice(array, affine, offset_i, offset_j):
+        vol = volume_from_array(array, affine, "CT")
+        res = engine.open(vol).segment({"space": "ijk", "points": [[c + offset_i, r + offset_j, k]], "point_labels": [1]})
+        sub = res.mask[k, offset_j:offset_j + nj, offset_i:offset_i + ni] if offset_i >= 0 else None
+        return dice(sub > 0, ref[k])
+
+    base = click_dice(arr, aff, 0, 0)
+    assert base > 0.5, f"{structure}: one-click Dice {base:.3f} on the sample CT"
+    pad = np.full((nk, 2 * nj, 2 * ni), air, np.float32)
+    pad[:, nj // 2:nj // 2 + nj, ni // 2:ni // 2 + ni] = arr
+    pad_aff = aff.copy()
+    pad_aff[:3, 3] -= aff[:3, :3] @ np.array([ni // 2, nj // 2, 0])
+    padded = click_dice(pad, pad_aff, ni // 2, nj // 2)
+    # cropped to the body (body > -500 HU, 2 px margin): the crop's result is compared inside the crop
+    body = (arr > -500).any(0)
+    js, is_ = np.nonzero(body)
+    j0, j1, i0, i1 = max(0, js.min() - 2), min(nj, js.max() + 3), max(0, is_.min() - 2), min(ni, is_.max() + 3)
+    crop_aff = aff.copy()
+    crop_aff[:3, 3] += aff[:3, :3] @ np.array([i0, j0, 0])
+    vol = volume_from_array(np.ascontiguousarray(arr[:, j0:j1, i0:i1]), crop_aff, "CT")
+    res = engine.open(vol).segment({"space": "ijk", "points": [[c - i0, r - j0, k]], "point_labels": [1]})
+    cropped = dice(res.mask[k] > 0, ref[k, j0:j1, i0:i1])
+    assert abs(padded - base) <= 0.05 and abs(cropped - base) <= 0.05, (structure, base, padded, cropped)
+
+
+def test_3d_propagation_says_where_and_why_it_stopped(session, liver_click, monkeypatch):
+    import medpclip.engine.session as S
+
+    monkeypatch.setattr(S, "STOP_SCORE", 1.01)  # every propagated slice fails the quality rule
+    res = session.segment({"space": "ijk", "points": [liver_click], "point_labels": [1], "mode": "3d"})
+    assert len(res.slices) == 1
+    assert any("kept only the prompted slice" in w for w in res.warnings)
+    assert {p["direction"] for p in res.propagation} == {"superior", "inferior"}
+    stopped = [p for p in res.propagation if "stopped_at_slice" in p]
+    assert stopped and all("quality" in p["reason"] for p in stopped)
+    assert all(abs(p["stopped_at_slice"] - liver_click[2]) == 1 for p in stopped)
+    assert res.summary()["propagation"] == res.propagation
+
+
+@pytest.fixture(scope="module")
+def session(engine, ct_volume):
+    return engine.open(ct_volume)
