@@ -139,6 +139,10 @@ def test_slicer_plugin_deepgrow_request(server, ct_ref, tmp_path):
     assert 0 <= out["score"] <= 1 and out["voxels"] == int((mask > 0).sum()) > 0
     assert len(out["identification"]) == 5 and all({"name", "id", "score"} <= set(x) for x in out["identification"])
     assert {"total_ms", "task_ms", "session_ms"} <= set(out["latency_ms"])
+    # where and why each direction of the propagation ended (the plugin shows the warnings)
+    assert isinstance(out["warnings"], list)
+    assert {p["direction"] for p in out["propagation"]} == {"superior", "inferior"}
+    assert all(p["reason"] for p in out["propagation"])
     # the unsorted ROI bounds the result: every voxel inside the sorted box
     kk, jj, ii = np.nonzero(mask)
     assert ii.min() >= min(roi[:2]) - 1 and ii.max() <= max(roi[:2]) + 1

@@ -56,16 +56,17 @@ def test_walk_one_level_down_and_select_by_meta_patient(tmp_path):
     _case_copy(root / "group" / "mr_pat02_b", SAMPLES / "radiomics_brain1", {"patient": "P2"})
     (root / "no_cases_here").mkdir()
     (root / "no_cases_here" / "notes.txt").write_text("label maps only")
-    specs = load_specs([root, SAMPLES])
+    _case_copy(root / "mr_abdomen", SAMPLES / "totalseg_mr_abdomen", None)
+    specs = load_specs([root], walk=True)
     names = [s.name for s in specs]
-    assert names[:3] == ["ct_pat01", "mr_pat02_a", "mr_pat02_b"]          # the group folder was walked into
-    assert set(names[3:]) == {p.name for p in SAMPLES.iterdir() if p.is_dir()}
-    assert [patient_of(s) for s in specs[:3]] == ["P1", "P2", "P2"]
-    assert patient_of(specs[3]) == specs[3].name                          # no patient in meta.json: the name
+    assert names == ["ct_pat01", "mr_pat02_a", "mr_pat02_b", "mr_abdomen"]   # the group folder was walked into
+    assert [s.name for s in load_specs(root)] == ["ct_pat01", "mr_abdomen"]  # slice-level run: no walk, as before
+    assert [patient_of(s) for s in specs] == ["P1", "P2", "P2", "mr_abdomen"]  # no patient in meta.json: the name
     assert [s.name for s in select_patients(specs, ["P2"])] == ["mr_pat02_a", "mr_pat02_b"]
     with pytest.raises(PatientSelectionError, match="'P9'"):
         select_patients(specs, ["P1", "P9"])                             # one typo is an error, not a smaller run
-    assert load_specs([root / "group", root / "group"]) == load_specs(root / "group")  # same cases once
+    same = load_specs([root / "group", root / "group"], walk=True)        # the same cases reached twice: once
+    assert [s.name for s in same] == ["mr_pat02_a", "mr_pat02_b"]
 
 
 def test_parse_patients_and_spaced_slices(tmp_path):

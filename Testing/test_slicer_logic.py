@@ -279,6 +279,20 @@ def test_segment_3d_from_a_click_and_roi(scene, case, logic, liver_prompt):
     assert d > DICE_3D_POINT_ROI
 
 
+def test_early_propagation_stop_reaches_the_status_line(scene, case, logic, liver_prompt, monkeypatch):
+    """A 3D result that kept one slice says where and why (what the widget shows under the quality)."""
+    import medpclip.engine.session as engine_session
+
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    monkeypatch.setattr(engine_session, "STOP_SCORE", 1.01)
+    logic.segment(node, seg, None, [liver_prompt["ras"]], mode="3d")
+    warnings = logic.lastResult.warnings
+    assert any("kept only the prompted slice" in w for w in warnings), warnings
+    assert any("stopped at slice" in w and "quality" in w for w in warnings), warnings
+
+
 @pytest.mark.parametrize("mode", ["2d", "3d"])
 def test_parent_transform_gives_the_same_segment(scene, case, logic, liver_prompt, mode):
     """Same data under a non-identity linear transform (rotation + translation), prompts placed in the transformed

@@ -125,7 +125,10 @@ def walk_cases(root: str | Path) -> list[CaseSpec]:
     *groups* of case folders (``/work/shared/training/btcv_2d/ABD_001_100/``): a sub-folder without an image is
     walked one level down; one holding neither (``vocabulary/``, label maps only) is skipped.
 
-    Each case is parsed by ``data.datalist.load_cases`` (so meta.json / patient handling stays there)."""
+    Each case is parsed by ``data.datalist.load_cases`` (so meta.json / patient handling stays there). Used by the
+    patient-level mode only: ``data.datalist`` deliberately treats a group folder as a root of its own (so that
+    ``Resources/SampleData/heldout_patients`` stays out of a training or slice-level run on ``Resources/SampleData``);
+    selecting by patient id makes walking into groups safe."""
     root = Path(root)
     if not root.exists():
         raise VolumeError(f"{root}: no such datalist file or folder")
@@ -144,14 +147,15 @@ def walk_cases(root: str | Path) -> list[CaseSpec]:
     return specs
 
 
-def load_specs(data: str | Path | Sequence[str | Path]) -> list[CaseSpec]:
-    """The cases of one or more data roots (``walk_cases``), in order; the same image twice is kept once, two
-    different cases with one name are an error (results are keyed by case name)."""
+def load_specs(data: str | Path | Sequence[str | Path], walk: bool = False) -> list[CaseSpec]:
+    """The cases of one or more data roots, in order (``walk``: ``walk_cases``, else ``data.datalist.load_cases``:
+    a group folder is not walked into); the same image twice is kept once, two different cases with one name are
+    an error (results are keyed by case name)."""
     roots = [data] if isinstance(data, (str, Path)) else list(data)
     specs: list[CaseSpec] = []
     seen: dict[str, Path] = {}
     for root in roots:
-        for spec in walk_cases(root):
+        for spec in (walk_cases(root) if walk else load_cases(root)):
             image = Path(spec.image).resolve()
             if spec.name in seen:
                 if seen[spec.name] == image:

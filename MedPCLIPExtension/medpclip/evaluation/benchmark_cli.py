@@ -16,8 +16,8 @@ def add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="benchmark MedP-CLIP against GrowCut and region growing (Dice vs clicks, "
                        "NoC, recognition, latency, SAM speed peer) on held-out slices")
     p.add_argument("--data", required=True, action="append",
-                   help="decathlon-style datalist JSON or a folder of case folders (sub-folders without an image are "
-                        "walked one level down); repeat for more")
+                   help="decathlon-style datalist JSON or a folder of case folders; repeat for more (with --patients, "
+                        "sub-folders without an image are walked one level down)")
     p.add_argument("--patients", metavar="ID,ID,...",
                    help="patient-level mode: only these patients' cases (meta.json 'patient', else the case name), "
                         "every labelled slice, results per dataset")

@@ -55,8 +55,8 @@ class PatientSelectionError(VolumeError):
 
 # -- who and which dataset ------------------------------------------------------------------------------------
 def case_meta(spec: CaseSpec) -> dict[str, Any]:
-    """``spec.meta`` when the data layer provides it, else the case folder's meta.json (folder convention only:
-    the image is ``<case>/image.*``), else {}."""
+    """``spec.meta`` (the whole meta.json / datalist item extras); for a ``CaseSpec`` without that attribute (an
+    older data layer) the case folder's meta.json (folder convention only: ``<case>/image.*``), else {}."""
     meta = getattr(spec, "meta", None)
     if isinstance(meta, dict):
         return meta
@@ -72,7 +72,9 @@ def case_meta(spec: CaseSpec) -> dict[str, Any]:
 
 
 def patient_of(spec: CaseSpec) -> str:
-    """The case's patient id: ``CaseSpec.patient``, else meta.json ``patient``, else the case name."""
+    """The case's patient id: ``CaseSpec.patient`` (data.datalist: meta.json ``patient``, else the case name);
+    without that attribute meta.json ``patient``, else the case name. ``select_patients`` is
+    ``data.holdout.split_by_patient``'s held-out half with a CLI-worded error."""
     pid = getattr(spec, "patient", None) or case_meta(spec).get("patient")
     return str(pid).strip() if pid is not None and str(pid).strip() else spec.name
 
@@ -236,7 +238,7 @@ def resolve_cases(opts: BenchmarkOptions) -> list[CaseSpec]:
     """The selected patients' case specs (``max_cases`` applied after selection); errors before any model work."""
     if not opts.patients:
         raise PatientSelectionError("patient mode needs at least one patient id")
-    specs = select_patients(load_specs(opts.data), opts.patients)
+    specs = select_patients(load_specs(opts.data, walk=True), opts.patients)
     return specs[: opts.max_cases] if opts.max_cases else specs
 
 
