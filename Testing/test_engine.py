@@ -267,3 +267,32 @@ def test_model_calls_from_many_threads_run_on_the_one_model_thread(engine, ct_im
         del engine.model.prompted
     assert seen == {"medpclip-model"}
     assert masks[0].any() and all(np.array_equal(m, masks[0]) for m in masks)
+
+
+def test_nifti_label_beside_its_dicom_series_trains_and_evaluates(ct_image_path, ct_label_path, tmp_path):
+    """A NIfTI label map stored with another axis order / direction than its DICOM series (the common export)
+    is put onto the series' grid: a case of the two loads, and the labels sit on the same voxels."""
+    import json
+
+    import nibabel as nib
+
+    from medpclip.data.cases import load_case
+    from medpclip.data.datalist import load_cases
+    from medpclip.data.volume import read_label
+
+    (tmp_path / "case").mkdir()
+    _write_dicom_series(ct_image_path, tmp_path / "case" / "dicom")
+    src = nib.load(str(ct_label_path))
+    data = np.asarray(src.dataobj).astype(np.uint8)
+    data = np.where(data == LIVER, LIVER, 0).astype(np.uint8)
+    flipped = np.ascontiguousarray(np.flip(data.transpose(1, 0, 2), axis=0))   # j, i, k with j reversed
+    aff = src.affine[:, [1, 0, 2, 3]].copy()
+    aff[:3, 3] += aff[:3, 0] * (data.shape[1] - 1)
+    aff[:3, 0] *= -1
+    nib.save(nib.Nifti1Image(flipped, aff), str(tmp_path / "case" / "label.nii.gz"))
+    datalist = tmp_path / "case" / "datalist.json"
+    datalist.write_text(json.dumps({"training": [{"image": "dicom", "label": "label.nii.gz", "labels": {"5": "liver"}}]}))
+    only_liver = np.where(read_label(ct_label_path).array == LIVER, LIVER, 0)
+    case = load_case(load_cases(datalist)[0], strict_names=False)
+    assert case.image.is_dicom
+    np.testing.assert_array_equal(np.where(case.label.array == LIVER, LIVER, 0), only_liver)

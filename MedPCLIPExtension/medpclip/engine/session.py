@@ -68,8 +68,15 @@ PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {
                           "sagittal": {1: "left", -1: "right"}}
 BOX_PAD = {"roi": (0.1, 6.0), "free": (0.05, 3.0)}  # (fraction of the mask's size, mm)
 ENCODE_CHUNK = 8
+# What the model looks at (docs/DESIGN-NOTES.md, "Prompt-centred views"): "prompt" = the body's context view, then
+# object views around the prompt (default); "context" = the body's view only; "whole" = the whole slice, as the
+# first release did (kept for ablations and comparisons)
+VIEW_MODES = ("prompt", "context", "whole")
 # The refining pass of a click (object view) is given the context view's answer as its previous mask
 REFINE_FEEDBACK = False
+# ... and its answer is dropped for the context view's when it reaches the edge of its view (it was framed
+# around a first answer too small for the object)
+BORDER_GUARD = True
 PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow
 
 
@@ -144,14 +151,15 @@ class Engine:
         return cls(worker.call(load_checkpoint, path, device="cpu"), device, threads, worker)
 
     def open(self, source: str | Path | Volume | np.ndarray, affine: np.ndarray | None = None,
-             modality: str | None = None, window: str = "abdomen", cache_mb: float = 1024) -> "Session":
+             modality: str | None = None, window: str = "abdomen", cache_mb: float = 1024,
+             views: str = "prompt") -> "Session":
         if isinstance(source, Volume):
             volume = source
         elif isinstance(source, np.ndarray):
             volume = volume_from_array(source, affine, modality)
         else:
             volume = read_image(source, modality=modality)
-        return self.worker.call(Session, self, volume, window, cache_mb)  # normalising uses torch (MONAI)
+        return self.worker.call(Session, self, volume, window, cache_mb, views)  # normalising uses torch (MONAI)
 
     def close(self) -> None:
         """Stop the model thread after its queued foreground work (queued prefetch is dropped)."""
@@ -209,7 +217,11 @@ class Engine:
 class Session:
     """Prompts over one volume. Methods are safe to call from several threads (one model call at a time)."""
 
-    def __init__(self, engine: Engine, volume: Volume, window: str = "abdomen", cache_mb: float = 1024) -> None:
+    def __init__(self, engine: Engine, volume: Volume, window: str = "abdomen", cache_mb: float = 1024,
+                 views: str = "prompt") -> None:
+        if views not in VIEW_MODES:
+            raise PromptError(f"unknown view mode {views!r}; use one of {', '.join(VIEW_MODES)}")
+        self.views = views
         self.engine = engine
         self.model = engine.model
         self.volume = volume
@@ -241,7 +253,10 @@ class Session:
 
     def context_window(self, plane: str) -> Window:
         """The body's bounding box on ``plane`` slices: the view of first clicks and of recognition."""
-        return context_window(self.body, plane, extract_slice(self.canon, plane, 0).shape)
+        rows, cols = extract_slice(self.canon, plane, 0).shape
+        if self.views == "whole":
+            return 0, 0, cols, rows
+        return context_window(self.body, plane, (rows, cols))
 
     def input_slice_index(self, plane: str, canon_idx: int) -> int:
         c = plane_axes(plane)[0]
@@ -495,13 +510,16 @@ class Session:
                 window = object_window(union_bounds(mask_extent(hist.mask), point_bounds), spacing)
                 prev = self.grid(plane, window).slice_mask_to_low_res(hist.mask, low)[None, None]
             return self.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+        context = self.context_window(plane)
+        if self.views != "prompt":  # every prompt in the context view (ablations, the first release's behaviour)
+            prev = None if prior2d is None else self.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
+            return self.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context), context
         if box2d is not None or prior2d is not None:
             bounds = union_bounds(box2d, mask_extent(prior2d) if prior2d is not None else None, point_bounds)
             window = object_window(bounds, spacing)
             grid = self.grid(plane, window)
             prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
             return self.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
-        context = self.context_window(plane)
         first = self.predict_slice(plane, idx, points, None, None, None, window=context)
         bounds = union_bounds(mask_extent((first.logits > 0).numpy()), point_bounds)
         window = object_window(bounds, spacing)
@@ -510,7 +528,10 @@ class Session:
         prev = None
         if REFINE_FEEDBACK:
             prev = self.grid(plane, window).slice_mask_to_low_res((first.logits > 0).numpy(), low)[None, None]
-        return self.predict_slice(plane, idx, points, None, None, prev, window=window), window
+        refined = self.predict_slice(plane, idx, points, None, None, prev, window=window)
+        if BORDER_GUARD and _touches_border((refined.logits > 0).numpy(), window):
+            return first, context  # the view cut the object: the first answer was too small to frame it
+        return refined, window
 
     def _propagate(self, plane, start, mask2d, low_res, direction, limits, by_slice, box2d, canon_mask, canon_unc,
                    seed_region=None, seed_window: Window | None = None) -> tuple[list[int], tuple[int, str] | None]:
@@ -534,7 +555,9 @@ class Session:
         lo, hi = limits
         while lo <= idx <= hi:
             bounds = mask_extent(prev_mask)
-            if window is None or not self._keeps_view(window, bounds, spacing):
+            if self.views != "prompt":
+                window = self.context_window(plane)
+            elif window is None or not self._keeps_view(window, bounds, spacing):
                 new = object_window(bounds, spacing, scale=PROPAGATION_VIEW_SCALE)
                 prev_low = self.grid(plane, new).slice_mask_to_low_res(prev_mask, self.engine.cfg.image_size // 4)[None, None]
                 window = new
@@ -666,6 +689,22 @@ class Session:
 
     def close(self) -> None:
         self._closed = True
+
+
+def _touches_border(mask: np.ndarray, window: Window, margin: int = 1) -> bool:
+    """Whether a slice mask reaches the edge of ``window`` (where the window lies inside the slice)."""
+    rows, cols = mask.shape
+    x0, y0, x1, y1 = window
+    edges = []
+    if x0 > 0:
+        edges.append(mask[max(0, y0):min(rows, y1), x0:x0 + margin + 1])
+    if x1 < cols:
+        edges.append(mask[max(0, y0):min(rows, y1), x1 - 1 - margin:x1])
+    if y0 > 0:
+        edges.append(mask[y0:y0 + margin + 1, max(0, x0):min(cols, x1)])
+    if y1 < rows:
+        edges.append(mask[y1 - 1 - margin:y1, max(0, x0):min(cols, x1)])
+    return any(e.any() for e in edges)
 
 
 def _rank_of(scores: torch.Tensor, index: int) -> int:

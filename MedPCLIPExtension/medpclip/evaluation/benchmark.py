@@ -135,11 +135,9 @@ def walk_cases(root: str | Path) -> list[CaseSpec]:
     if root.is_file() or _has_image(root):
         return load_cases(root)
     specs: list[CaseSpec] = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        if _has_image(sub):
-            specs += load_cases(sub)
-        elif any(q.is_dir() and _has_image(q) for q in sub.iterdir()):
-            specs += load_cases(sub)
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if _has_image(sub) or any(q.is_dir() and _has_image(q) for q in sub.iterdir()):
+            specs += load_cases(sub)  # a case folder, or a group of case folders (load_cases lists its cases)
         else:
             log.debug("%s: no case folders, skipped", sub)
     if not specs:
@@ -574,6 +572,7 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    git = git_state()
     fraction = opts.holdout_fraction
     if fraction is None:
         fraction = engine.checkpoint.provenance.get("holdout", {}).get("fraction", DEFAULT_FRACTION) if engine else DEFAULT_FRACTION
@@ -615,7 +614,7 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
     bar.close()
 
     results = _assemble(engine, opts, runners, trials2d, trials3d, cold, fraction, plan)
-    results["environment"] = environment(engine, opts, load_start)
+    results["environment"] = environment(engine, opts, load_start, git)
     if ours is not None:
         slices = [extract_slice(case.canon_image, "axial", slab[len(slab) // 2]) for case, slab, _, _ in plan]
         lat = results["latency"]
@@ -804,7 +803,9 @@ def per_structure(trials2d: list[dict], trials3d: list[dict], clicks: int) -> li
     return sorted(rows.values(), key=lambda r: (r["case"], r["structure"]))
 
 
-def environment(engine, opts: BenchmarkOptions, load_start) -> dict[str, Any]:
+def environment(engine, opts: BenchmarkOptions, load_start, git: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Machine, packages, checkpoint; ``git`` = ``git_state()`` taken when the run started (others may commit
+    during a long run), else taken now."""
     import importlib.metadata as md
 
     import torch
@@ -831,7 +832,7 @@ def environment(engine, opts: BenchmarkOptions, load_start) -> dict[str, Any]:
         "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "numpy": np.__version__, "SimpleITK": version("SimpleITK"), "itk": version("itk"),
         "itk-growcut": version("itk-growcut"), "segment-anything": version("segment-anything"),
-        "medpclip": version("medpclip"), "git_commit": _git_commit(),
+        "medpclip": version("medpclip"), **(git if git is not None else git_state()),
     }
     if engine is not None:
         ck = engine.checkpoint
@@ -839,6 +840,22 @@ def environment(engine, opts: BenchmarkOptions, load_start) -> dict[str, Any]:
         env["checkpoint"] = {"path": str(ck.path), "sha256": ck.sha256, "trained": ck.trained,
                              "steps": ck.provenance.get("steps")}
     return env
+
+
+def git_state() -> dict[str, Any]:
+    """``git_commit`` (short HEAD) and ``git_modified`` (tracked package / test files differing from HEAD: the
+    code that ran was not exactly the commit)."""
+    return {"git_commit": _git_commit(), "git_modified": _git_modified()}
+
+
+def _git_modified() -> list[str] | None:
+    try:
+        root = Path(__file__).resolve().parents[3]
+        out = subprocess.run(["git", "-C", str(root), "diff", "--name-only", "HEAD", "--", "MedPCLIPExtension",
+                              "Resources/Models"], capture_output=True, text=True, timeout=5)
+        return out.stdout.split() if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _git_commit() -> str | None:

@@ -34,8 +34,8 @@ from ..data.cases import Case, load_case
 from ..data.datalist import CaseSpec
 from ..data.volume import VolumeError
 from .benchmark import (BenchmarkOptions, MedPCLIPRunner, _fmt, _input_slice, _mean, _overlay_choice,
-                        _warm_up_classical, case_items, environment, load_specs, make_runners, method_summaries,
-                        run_items_2d, summarise_2d, write_outputs)
+                        _warm_up_classical, case_items, environment, git_state, load_specs, make_runners,
+                        method_summaries, run_items_2d, summarise_2d, write_outputs)
 from .clicks import dice, iou, max_edt_point
 
 log = logging.getLogger(__name__)
@@ -247,6 +247,7 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    git = git_state()
     specs = resolve_cases(opts) if specs is None else specs
     max_slices = DEFAULT_MAX_SLICES if opts.max_slices is None else opts.max_slices
     cases: list[Case] = []
@@ -336,7 +337,7 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
         "trials_3d": [],
         "trials_3d_one_click": trials3d,
     }
-    results["environment"] = environment(engine, opts, load_start)
+    results["environment"] = environment(engine, opts, load_start, git)
     results["environment"]["wall_s"] = round(time.perf_counter() - t_start, 1)
     write_outputs(results, opts, examples, render=markdown)
     return results
