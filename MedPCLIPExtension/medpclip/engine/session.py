@@ -72,6 +72,7 @@ ENCODE_CHUNK = 8
 # object views around the prompt (default); "context" = the body's view only; "whole" = the whole slice, as the
 # first release did (kept for ablations and comparisons)
 VIEW_MODES = ("prompt", "context", "whole")
+DEFAULT_VIEWS = "prompt"
 # The refining pass of a click (object view) is given the context view's answer as its previous mask
 REFINE_FEEDBACK = False
 # ... and its answer is dropped for the context view's when it reaches the edge of its view (it was framed
@@ -152,7 +153,7 @@ class Engine:
 
     def open(self, source: str | Path | Volume | np.ndarray, affine: np.ndarray | None = None,
              modality: str | None = None, window: str = "abdomen", cache_mb: float = 1024,
-             views: str = "prompt") -> "Session":
+             views: str | None = None) -> "Session":
         if isinstance(source, Volume):
             volume = source
         elif isinstance(source, np.ndarray):
@@ -218,7 +219,8 @@ class Session:
     """Prompts over one volume. Methods are safe to call from several threads (one model call at a time)."""
 
     def __init__(self, engine: Engine, volume: Volume, window: str = "abdomen", cache_mb: float = 1024,
-                 views: str = "prompt") -> None:
+                 views: str | None = None) -> None:
+        views = views or DEFAULT_VIEWS
         if views not in VIEW_MODES:
             raise PromptError(f"unknown view mode {views!r}; use one of {', '.join(VIEW_MODES)}")
         self.views = views

@@ -167,12 +167,19 @@ def items_3d(case: Case, min_pixels: int, max_trials: int | None) -> list[tuple[
 
 
 # -- summaries ------------------------------------------------------------------------------------------------
+def warning_kind(message: str) -> str:
+    """A result warning without its slice numbers, so that the same stop reason counts once per kind."""
+    return re.sub(r"\b(slice|after) \d+", r"\1 N", message)
+
+
 def summarise_3d_one_click(trials: list[dict]) -> dict[str, Any]:
+    """n, mean / median volume Dice, slices reached, how often propagation kept only the prompted slice, and the
+    result warnings counted by kind (``warning_kind``)."""
     if not trials:
         return {"n": 0}
     warnings: dict[str, int] = {}
     for t in trials:
-        for w in t["warnings"]:
+        for w in dict.fromkeys(warning_kind(w) for w in t["warnings"]):
             warnings[w] = warnings.get(w, 0) + 1
     return {"n": len(trials), "dice": _mean(t["dice"] for t in trials),
             "dice_median": round(float(np.median([t["dice"] for t in trials])), 4),
@@ -231,6 +238,20 @@ def dataset_average(datasets: dict[str, dict[str, Any]]) -> dict[str, Any]:
     avg["one_click_3d"] = _average(with3d) if with3d else {"n": 0}
     avg["one_click_3d"]["datasets"] = sum(1 for _ in with3d)
     return avg
+
+
+def patient_summaries(trials2d: list[dict], trials3d: list[dict], methods: Sequence[str], firsts: Sequence[str],
+                      clicks: int, patients: Sequence[str], who: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """``datasets`` (one ``summarise_group`` per dataset of the evaluated cases), ``dataset_average``,
+    ``per_patient`` (in the order asked); ``who`` = case -> {patient, dataset}. From the trials alone, so saved
+    results can be summarised again."""
+    by_ds = {ds: summarise_group([t for t in trials2d if t["dataset"] == ds], [t for t in trials3d if t["dataset"] == ds],
+                                 methods, firsts, clicks)
+             for ds in sorted({w["dataset"] for w in who.values()})}
+    per_patient = {p: summarise_group([t for t in trials2d if t["patient"] == p],
+                                      [t for t in trials3d if t["patient"] == p], methods, firsts, clicks)
+                   for p in patients if any(w["patient"] == p for w in who.values())}
+    return {"datasets": by_ds, "dataset_average": dataset_average(by_ds), "per_patient": per_patient}
 
 
 # -- the run --------------------------------------------------------------------------------------------------
@@ -307,13 +328,6 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
     bar.close()
 
     firsts = list(opts.first_prompts)
-    by_ds: dict[str, dict[str, Any]] = {}
-    for ds in sorted({w["dataset"] for w in who.values()}):
-        by_ds[ds] = summarise_group([t for t in trials2d if t["dataset"] == ds],
-                                    [t for t in trials3d if t["dataset"] == ds], opts.methods, firsts, opts.clicks)
-    per_patient = {p: summarise_group([t for t in trials2d if t["patient"] == p],
-                                      [t for t in trials3d if t["patient"] == p], opts.methods, firsts, opts.clicks)
-                   for p in opts.patients if any(w["patient"] == p for w in who.values())}
     results: dict[str, Any] = {
         "benchmark": "medpclip patient-level benchmark (docs/BENCHMARK.md, patient-level mode)",
         "protocol": {"mode": "patients", "scope": "all labelled slices of held-out patients",
@@ -330,9 +344,7 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
                      "dataset_rule": "meta.json 'dataset', else medpclip.evaluation.patients.dataset_name(case name)",
                      "averaging": "per dataset: mean over its items; dataset average: mean over datasets"},
         "methods": method_summaries(runners, trials2d, [], dataclasses.replace(opts, volumes=False)),
-        "datasets": by_ds,
-        "dataset_average": dataset_average(by_ds),
-        "per_patient": per_patient,
+        **patient_summaries(trials2d, trials3d, opts.methods, firsts, opts.clicks, opts.patients, who),
         "trials_2d": trials2d,
         "trials_3d": [],
         "trials_3d_one_click": trials3d,
@@ -405,7 +417,8 @@ def markdown(results: dict[str, Any]) -> str:
               "dataset average weighs each dataset the same.", ""]
     warn = results["dataset_average"].get("one_click_3d", {}).get("warnings") or {}
     if warn:
-        lines += ["One-click 3D warnings: " + "; ".join(f"{w} ({c}x)" for w, c in warn.items()), ""]
+        lines += ["One-click 3D result warnings (structures with each kind; slice numbers replaced by N):", ""]
+        lines += [f"- {c}x: {w}" for w, c in sorted(warn.items(), key=lambda x: -x[1])] + [""]
     lines += ["## Per patient", "", "| " + " | ".join(["patient"] + head[1:]) + " |", "|" + "---|" * len(head)]
     for pid, g in results["per_patient"].items():
         lines.append(_row(pid, g, methods, firsts, ks))
@@ -415,8 +428,9 @@ def markdown(results: dict[str, Any]) -> str:
                   "| case | structure | Dice | slices reached / on target / target extent | score | warnings |",
                   "|---|---|---|---|---|---|"]
         for t in t3:
+            warned = "<br>".join(t["warnings"]) or "-"
             lines.append(f"| {t['case']} | {t['label']} | {t['dice']:.3f} | {t['slices']} / {t['slices_on_target']} / "
-                         f"{t['target_slices']} | {t['score']:.2f} | {'; '.join(t['warnings']) or '-'} |")
+                         f"{t['target_slices']} | {t['score']:.2f} | {warned} |")
     plots = results.get("outputs", {}).get("plots", [])
     if plots:
         lines += ["", "## Plots", ""] + [f"![{x}]({x})" for x in plots]
