@@ -30,6 +30,10 @@ VARIANTS = {  # name -> session module settings
     "stop_q0.1": {"STOP_SCORE": 0.1},
     "stop_q0.3_noname": {"STOP_SCORE": 0.3, "TOP_K": 10_000},
     "stop_q0.1_noname": {"STOP_SCORE": 0.1, "TOP_K": 10_000},
+    "stop_q0.3_grow4": {"STOP_SCORE": 0.3, "GROW": 4.0, "GROW_TOTAL": 3.0},
+    "stop_q0.3_grow4_noname": {"STOP_SCORE": 0.3, "GROW": 4.0, "GROW_TOTAL": 3.0, "TOP_K": 10_000},
+    "stop_q0.3_grow6_noname": {"STOP_SCORE": 0.3, "GROW": 6.0, "GROW_TOTAL": 4.0, "TOP_K": 10_000},
+    "stop_q0.2_grow4_noname": {"STOP_SCORE": 0.2, "GROW": 4.0, "GROW_TOTAL": 3.0, "TOP_K": 10_000},
 }
 
 

@@ -56,13 +56,19 @@ MIN_AREA = 4
 # sample structures 0.420 -> 0.446, every change an improvement; TOP_K 3: 0.440, 1: 0.401; cosine to the
 # prompted slice's embedding stopped too early at every threshold; ROI prompts unchanged; docs/DESIGN-NOTES.md)
 TOP_K = 5
-STOP_REASONS = {
-    "quality": f"predicted quality below {STOP_SCORE}",
-    "vanished": f"the region shrank below {SHRINK:.0%} of the previous slice's (the structure ends)",
-    "grew": f"the region grew beyond {GROW}x the previous slice's (or {GROW_TOTAL}x the prompted slice's): "
-            "it was spilling into a neighbour",
-    "name": f"the region's name left the top {TOP_K} of the prompted slice's name (it walked onto another structure)",
-}
+
+
+def stop_reason(reason: str) -> str:
+    """Words for a propagation stop rule (with the rule's current numbers)."""
+    return {
+        "quality": f"predicted quality below {STOP_SCORE}",
+        "vanished": f"the region shrank below {SHRINK:.0%} of the previous slice's (the structure ends)",
+        "grew": f"the region grew beyond {GROW}x the previous slice's (or {GROW_TOTAL}x the prompted slice's): "
+                "it was spilling into a neighbour",
+        "name": f"the region's name left the top {TOP_K} of the prompted slice's (it walked onto another structure)",
+    }[reason]
+
+
 # canonical direction +1 / -1 along each plane's axis, in patient terms (canonical: i left, j posterior, k superior)
 PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {1: "posterior", -1: "anterior"},
                           "sagittal": {1: "left", -1: "right"}}
@@ -490,7 +496,7 @@ class Session:
             return out
         idx, reason = stop
         out["stopped_at_slice"] = self.input_slice_index(plane, idx)
-        out["reason"] = STOP_REASONS[reason]
+        out["reason"] = stop_reason(reason)
         if reason != "vanished":
             out["warning"] = (f"propagation {name} stopped at slice {out['stopped_at_slice']} after {len(done)} "
                               f"slice(s): {out['reason']}")

@@ -68,6 +68,7 @@ class BenchmarkOptions:
     max_trials: int | None = None      # per case: the N largest 2D items and the N largest 3D structures
     holdout_fraction: float | None = None  # None: the checkpoint's own hold-out fraction (default 0.2)
     max_slices: int | None = None      # per case, at most N evaluated slices, evenly spaced (``case_items``)
+    views: str | None = None           # engine view mode: prompt (default), context, whole (the first release)
     patients: tuple[str, ...] | None = None  # patient-level mode (evaluation/patients.py): these patients' cases
     surface_tolerance_mm: float = 3.0
     sam_repeats: int = 2               # timed SAM encoder runs (0: compute (FLOPs) comparison only)
@@ -166,13 +167,14 @@ def load_specs(data: str | Path | Sequence[str | Path], walk: bool = False) -> l
 
 
 def spaced_slices(slab: Sequence[int], canon_label: np.ndarray, n: int | None) -> list[int]:
-    """At most ``n`` of ``slab``'s slices, evenly spaced over those holding any label (first and last included);
-    all of them when ``n`` is None or not smaller."""
+    """At most ``n`` of ``slab``'s slices, evenly spaced over those holding any label (the centres of ``n`` equal
+    parts: the first and last labelled slices, where structures are a few pixels, are not picked); all of them
+    when ``n`` is None or not smaller."""
     slab = list(slab)
     labelled = [k for k in slab if canon_label[k].any()] or slab
     if n is None or n >= len(labelled):
         return labelled if n is not None else slab
-    picks = np.unique(np.round(np.linspace(0, len(labelled) - 1, n)).astype(int))
+    picks = np.unique(np.floor((np.arange(n) + 0.5) * len(labelled) / n).astype(int))
     return [labelled[i] for i in picks]
 
 
@@ -259,15 +261,16 @@ class MedPCLIPRunner(MethodRunner):
     name = "medpclip"
     recognises = True
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, views: str | None = None) -> None:
         super().__init__()
         self.engine = engine
+        self.views = views                  # engine view mode (None: the engine's default)
         self.session = None
         self.latencies: list[dict] = []     # engine latency dicts of the 2D interactions
         self.latencies3d: list[dict] = []
 
     def open(self, case: Case, encode: Sequence[int] = ()) -> None:
-        self.session = self.engine.open(case.image)
+        self.session = self.engine.open(case.image, views=self.views)
         if encode:  # warm the held-out slab (+-2) so background prefetch never competes with a timed click
             n = self.session.n_slices("axial")
             self.session.features("axial", sorted({min(n - 1, max(0, i + d)) for i in encode for d in range(-2, 3)}))
@@ -551,13 +554,13 @@ def _pct(vals: list[float], q: float) -> float | None:
 
 
 # -- the run --------------------------------------------------------------------------------------------------
-def make_runners(methods: Sequence[str], engine) -> list[MethodRunner]:
+def make_runners(methods: Sequence[str], engine, views: str | None = None) -> list[MethodRunner]:
     runners = []
     for m in methods:
         if m == "medpclip":
             if engine is None:
                 raise ValueError("method medpclip needs an engine")
-            runners.append(MedPCLIPRunner(engine))
+            runners.append(MedPCLIPRunner(engine, views))
         elif m == "growcut":
             runners.append(GrowCutRunner())
         elif m == "regiongrow":
@@ -581,7 +584,7 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
         specs = specs[: opts.max_cases]
     cases = [load_case(s) for s in specs]
     plan = [(case, *case_items(case, fraction, opts.min_pixels, opts.max_trials, opts.max_slices)) for case in cases]
-    runners = make_runners(opts.methods, engine)
+    runners = make_runners(opts.methods, engine, opts.views)
     ours = next((r for r in runners if isinstance(r, MedPCLIPRunner)), None)
     total = sum(len(runners) * (len(i2) * len(opts.first_prompts) + (len(i3) if opts.volumes else 0)) for _, _, i2, i3 in plan)
     bar = tqdm(total=total, desc="benchmark", unit="trial", disable=not opts.progress, dynamic_ncols=True)

@@ -43,6 +43,9 @@ def add_benchmark(sub) -> None:
     p.add_argument("--sam-repeats", type=int, default=2,
                    help="timed SAM ViT-B encoder runs for the speed peer (0: FLOPs only)")
     p.add_argument("--overlays", type=int, default=4, help="example overlay PNGs (one per case, largest structure)")
+    p.add_argument("--views", choices=("prompt", "context", "whole"),
+                   help="what MedP-CLIP looks at: prompt-centred views (default), the body's view only, or the whole "
+                        "slice as the first release did (docs/DESIGN-NOTES.md)")
     p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
@@ -87,7 +90,7 @@ def cmd_benchmark(args) -> int:
                             noc_max=max(0, args.noc_max), min_pixels=args.min_pixels, volumes=not args.no_3d,
                             max_cases=args.max_cases, max_trials=args.max_trials,
                             holdout_fraction=args.holdout_fraction, max_slices=args.max_slices_per_case,
-                            patients=patients, surface_tolerance_mm=args.surface_tolerance,
+                            patients=patients, views=args.views, surface_tolerance_mm=args.surface_tolerance,
                             sam_repeats=max(0, args.sam_repeats), overlays=max(0, args.overlays),
                             progress=not args.json, command="medpclip " + " ".join(sys.argv[1:]))
     if patient_mode:  # the case selection fails fast, before the model loads

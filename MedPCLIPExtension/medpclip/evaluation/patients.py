@@ -293,7 +293,7 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
              len(opts.patients), len(cases), ", ".join(f"{d} {n}" for d, n in sorted(counts.items())),
              sum(len(p[2]) for p in plan), sum(len(p[3]) for p in plan))
 
-    runners = make_runners(opts.methods, engine)
+    runners = make_runners(opts.methods, engine, opts.views)
     ours = next((r for r in runners if isinstance(r, MedPCLIPRunner)), None)
     total = sum(len(runners) * len(i2) * len(opts.first_prompts) + (len(i3) if ours else 0) for _, _, i2, i3 in plan)
     bar = tqdm(total=total, desc="patient benchmark", unit="trial", disable=not opts.progress, dynamic_ncols=True)
