@@ -26,6 +26,6 @@ if [ "${1:-}" != "--align" ]; then
     --save-every 50 ${1:+$1}
 fi
 .venv/bin/medpclip align --data $DATA --holdout-patients $HOLDOUT --holdout-fraction 0 \
-  --synth $POOL/synthseg_label_maps --synth-volumes 1 --max-slices-per-plane 40 \
+  --max-slices-per-plane 12 \
   --init-from runs/patient_v2/medpclip.safetensors --out runs/patient_v2_aligned \
   --steps 3000 --batch-size 128 --seed 0 --threads 2 --json

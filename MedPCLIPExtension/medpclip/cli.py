@@ -392,7 +392,9 @@ def cmd_evaluate(args) -> int:
     from .evaluation.protocol import evaluate
 
     engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
-    holdout = engine.checkpoint.provenance.get("holdout", {}).get("fraction", 0.2)
+    from .data.holdout import slice_holdout_fraction
+
+    holdout = slice_holdout_fraction(engine.checkpoint.provenance)
     firsts = tuple(x for x in args.first.split(",") if x)
     report = evaluate(engine, args.data, clicks=args.clicks, first_prompts=firsts, holdout_fraction=holdout,
                       progress=not args.json)

@@ -24,6 +24,9 @@ VARIANTS = {  # name -> session module settings
     "prompt": {"DEFAULT_VIEWS": "prompt"},
     "prompt_small_only": {"DEFAULT_VIEWS": "prompt", "REFINE_MAX_SHARE": 0.35},
     "prompt_feedback": {"DEFAULT_VIEWS": "prompt", "REFINE_FEEDBACK": True},
+    "hybrid": {"DEFAULT_VIEWS": "prompt", "BOX_OBJECT_VIEW": False, "PROPAGATION_OBJECT_VIEW": False},
+    "hybrid_noname": {"DEFAULT_VIEWS": "prompt", "BOX_OBJECT_VIEW": False, "PROPAGATION_OBJECT_VIEW": False,
+                      "STOP_SCORE": 0.3, "GROW": 4.0, "GROW_TOTAL": 3.0, "TOP_K": 10_000},
     # 3D stop rules (with --only-3d)
     "stop_q0.5": {"STOP_SCORE": 0.5},
     "stop_q0.3": {"STOP_SCORE": 0.3},

@@ -78,3 +78,19 @@ def split_by_patient(specs: list["CaseSpec"], holdout_patients: Iterable[str]) -
     train = [s for s in specs if s.patient not in wanted]
     held = [s for s in specs if s.patient in wanted]
     return train, held
+
+
+def slice_holdout_fraction(provenance: dict) -> float:
+    """The slice-level hold-out fraction to evaluate a checkpoint with: its own, or, for a checkpoint trained with
+    whole patients held out (fraction 0), the default, with a warning that those slices belong to training
+    patients (report patient-level figures with ``medpclip benchmark --patients`` instead)."""
+    import logging
+
+    fraction = float(provenance.get("holdout", {}).get("fraction", DEFAULT_FRACTION))
+    if fraction > 0:
+        return fraction
+    logging.getLogger(__name__).warning(
+        "this checkpoint held out whole patients (%s), not slices: the slice-level figures use the default "
+        "%.0f%% slice rule on its training patients; use --patients for patient-level figures",
+        ", ".join(provenance.get("holdout_patients", [])) or "none", DEFAULT_FRACTION * 100)
+    return DEFAULT_FRACTION

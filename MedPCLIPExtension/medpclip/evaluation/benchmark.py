@@ -42,7 +42,7 @@ from ..data.cases import Case, load_case
 from ..data.datalist import CaseSpec, load_cases
 from ..data.volume import VolumeError
 from ..data.geometry import Orientation, extract_slice, insert_slice
-from ..data.holdout import DEFAULT_FRACTION, eval_slices
+from ..data.holdout import DEFAULT_FRACTION, eval_slices, slice_holdout_fraction
 from .baselines import growcut_2d, growcut_3d, region_grow_2d, region_grow_3d
 from .clicks import dice, iou, largest_error_component, noc, tight_box
 from .protocol import Predictor, _canon_to_input_point, engine_predictor, simulate
@@ -578,7 +578,7 @@ def run_benchmark(engine, opts: BenchmarkOptions) -> dict[str, Any]:
     git = git_state()
     fraction = opts.holdout_fraction
     if fraction is None:
-        fraction = engine.checkpoint.provenance.get("holdout", {}).get("fraction", DEFAULT_FRACTION) if engine else DEFAULT_FRACTION
+        fraction = slice_holdout_fraction(engine.checkpoint.provenance) if engine else DEFAULT_FRACTION
     specs = load_specs(opts.data)
     if opts.max_cases:
         specs = specs[: opts.max_cases]
