@@ -93,7 +93,7 @@ def test_demo(tmp_path):
     heldout_liver = next(r for r in rows if r["structure"] == "liver" and r["heldout_patient"])
     assert heldout_liver["dice_2d"] > 0.7 and "dice_3d_1click" not in heldout_liver  # a 2D case
     liver = next(r for r in rows if r["structure"] == "liver" and not r["heldout_patient"])
-    assert liver["dice_3d_1click"] > 0.6 and liver["slices"] > 10
+    assert liver["dice_3d_1click"] > 0.4 and liver["slices"] > 10   # second release 0.45 (first 0.73): model card
 
 
 def _bad_files(tmp_path):

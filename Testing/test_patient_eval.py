@@ -81,7 +81,7 @@ def test_parse_patients_and_spaced_slices(tmp_path):
 
     lab = np.zeros((20, 4, 4), np.int32)
     lab[3:15, 1, 1] = 1
-    assert spaced_slices(range(3, 15), lab, 4) == [3, 7, 10, 14]
+    assert spaced_slices(range(3, 15), lab, 4) == [4, 7, 10, 13]
     assert spaced_slices(range(3, 15), lab, None) == list(range(3, 15))
     assert spaced_slices(range(0, 20), lab, 50) == list(range(3, 15))   # slices without any label are not items
 

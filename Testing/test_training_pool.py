@@ -51,7 +51,9 @@ def test_patient_and_meta_from_datalist_items(tmp_path):
 
 def test_patient_and_meta_from_case_folders():
     spec = load_cases(CT_CASE)[0]
-    assert spec.patient == "totalseg_ct_abdomen"  # no patient in its meta.json: the folder name
+    assert spec.patient == "TotalSegmentator example_ct"  # its meta.json: the same patient as totalseg_ct_full
+    mr = load_cases(CT_CASE.parent / "totalseg_mr_abdomen")[0]
+    assert mr.patient == "totalseg_mr_abdomen"  # no patient in its meta.json: the folder name
     assert spec.meta == json.loads((CT_CASE / "meta.json").read_text())
     assert CaseSpec("x", Path("a"), Path("b"), {1: "liver"}).patient == "x"
 
