@@ -3,7 +3,8 @@
 The volume is the bundled sample CT resampled to 512 x 512 x 300 (real anatomy, realistic size), written once
 as NIfTI (int16, like a scanner's CT) to runs/bench/ by a child process, so that the peak memory reported is
 what a user's process needs to open that file and work on it, not the resampling's. Prints the first click
-on a new slice, cached clicks (median / p95), 3D propagation speed of a liver click, and peak resident memory.
+on a new slice, new-object clicks on a cached slice (median / p95; a new object is answered twice: context
+view, then its object view), correction clicks on the object's cached view, 3D propagation speed of a liver click, and peak resident memory.
 Times are wall times of ``Session.segment`` as the caller sees them (mask in the input grid included).
 
     .venv/bin/python Testing/benchmarks/bench_engine.py [--threads 2] [--checkpoint PATH]
@@ -93,10 +94,20 @@ def main() -> None:
         time.sleep(0.3)  # users do not click faster than this; lets the neighbour prefetch of the last click finish
         first_ms.append(timed_ms(session, {"points": [[256, 256, kk]]}))
     cached_ms = [timed_ms(session, {"points": [[c + (n % 5), r, k]]}) for n in range(args.clicks)]
+    # correction clicks: each adds a point to the same object, answered in its cached view with feedback
+    session.forget_feedback()
+    points = [[c, r, k]]
+    session.segment({"points": points})
+    correction_ms = []
+    for n in range(args.clicks // 2):
+        points = points + [[c + 1 + n % 7, r + 1 + n // 7, k]]
+        correction_ms.append(timed_ms(session, {"points": points, "point_labels": [1] * len(points)}))
     res3d = session.segment({"points": [[c, r, k]], "mode": "3d"}, feedback=False)
     report = {
         "volume": list(session.volume.array.shape[::-1]), "threads": args.threads, "session_open_s": round(open_s, 2),
         "first_click_new_slice_ms": {"median": round(float(np.median(first_ms)), 1), "n": len(first_ms)},
+        "correction_click_ms": {"median": round(float(np.median(correction_ms)), 1),
+                                "p95": round(float(np.percentile(correction_ms, 95)), 1), "n": len(correction_ms)},
         "cached_click_ms": {"median": round(float(np.median(cached_ms)), 1),
                             "p95": round(float(np.percentile(cached_ms, 95)), 1), "n": len(cached_ms)},
         "propagation": {"slices": len(res3d.slices), "slices_per_s": round(res3d.latency_ms.get("propagate_slices_per_s", 0), 1),
