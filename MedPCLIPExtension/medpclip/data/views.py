@@ -24,7 +24,6 @@ BODY_GRID_MM = 3.0             # body detection runs on pixels of about this siz
 OBJECT_SCALE = 1.6             # object view side = OBJECT_SCALE x the object's longer extent ...
 OBJECT_MARGIN_MM = 20.0        # ... + this margin,
 OBJECT_MIN_MM = 48.0           # but at least this (tiny structures keep some surroundings)
-REFINE_MAX_SHARE = 0.7         # an object view larger than this share of the context view is not worth a pass
 
 
 def body_box(canon_kji: np.ndarray, spacing_ijk: np.ndarray) -> tuple[int, int, int, int]:

@@ -24,8 +24,7 @@ from ..data.geometry import (Orientation, check_inside, extract_slice, insert_sl
                              slice_pixel_spacing, to_ijk)
 from ..data.intensity import normalise
 from ..data.slices import SliceGrid, Window
-from ..data.views import (REFINE_MAX_SHARE, body_box, context_window, mask_extent, object_window, union_bounds,
-                          window_side_mm)
+from ..data.views import body_box, context_window, mask_extent, object_window, union_bounds, window_side_mm
 from ..data.vocabulary import resolve, sentences
 from ..data.volume import Volume, read_image, volume_from_array
 from ..errors import PromptError
@@ -82,6 +81,9 @@ ENCODE_CHUNK = 8
 # first release did (kept for ablations and comparisons)
 VIEW_MODES = ("prompt", "context", "whole")
 DEFAULT_VIEWS = "prompt"
+# A click's refining pass is skipped when its object view would exceed this share of the context view (the object
+# fills the body's view already)
+REFINE_MAX_SHARE = 0.7
 # The refining pass of a click (object view) is given the context view's answer as its previous mask
 REFINE_FEEDBACK = False
 # ... and its answer is dropped for the context view's when it reaches the edge of its view (it was framed
@@ -541,18 +543,19 @@ class Session:
             prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
             return self.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
         first = self.predict_slice(plane, idx, points, None, None, None, window=context)
-        bounds = union_bounds(mask_extent((first.logits > 0).numpy()), point_bounds)
+        first_mask = (first.logits > 0).numpy()
+        bounds = union_bounds(mask_extent(first_mask), point_bounds)
         window = object_window(bounds, spacing)
         if window_side_mm(window, spacing) > REFINE_MAX_SHARE * window_side_mm(context, spacing):
             return first, context  # the object fills the body's view already
         prev = None
         if REFINE_FEEDBACK:
-            prev = self.grid(plane, window).slice_mask_to_low_res((first.logits > 0).numpy(), low)[None, None]
+            prev = self.grid(plane, window).slice_mask_to_low_res(first_mask, low)[None, None]
         refined = self.predict_slice(plane, idx, points, None, None, prev, window=window)
         refined_mask = (refined.logits > 0).numpy()
         if BORDER_GUARD and _touches_border(refined_mask, window):
             return first, context  # the view cut the object: the first answer was too small to frame it
-        if refined_mask.sum() < REFINE_MIN_KEEP * (first.logits > 0).sum().item():
+        if refined_mask.sum() < REFINE_MIN_KEEP * first_mask.sum():
             return first, context  # zoomed onto a part of a large object: the refining pass is to sharpen, not shrink
         return refined, window
 
