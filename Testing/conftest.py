@@ -58,7 +58,7 @@ def ct_reference(ct_label_path, ct_volume) -> np.ndarray:
 @pytest.fixture(scope="session")
 def liver_click(ct_reference) -> list[float]:
     """ijk of the deepest liver point on its largest axial slice."""
-    from medpclip.evaluation.clicks import max_edt_point
+    from medpclip.data.masks import max_edt_point
 
     liver = ct_reference == LIVER
     k = int(np.argmax(liver.sum(axis=(1, 2))))

@@ -15,7 +15,7 @@ import pytest
 from medpclip.evaluation.baselines import (BG, FG, PAD, SEED_RADIUS, growcut_2d, growcut_3d, growcut_seeds_2d,
                                            growcut_seeds_3d, region_grow_2d, region_grow_3d)
 from medpclip.evaluation.benchmark import (correction_click_3d, max_edt_point_3d, surface_dice, summarise_2d)
-from medpclip.evaluation.clicks import correction_click, dice, iou, max_edt_point, noc, tight_box
+from medpclip.data.masks import correction_click, dice, iou, max_edt_point, noc, tight_box
 from medpclip.evaluation.protocol import first_prompt, simulate
 
 from conftest import CT_CASE, REPO

@@ -11,7 +11,7 @@ from medpclip.data.geometry import from_ijk
 from medpclip.data.volume import Volume, read_image
 from medpclip.engine.outputs import write_mask
 from medpclip.errors import PromptError
-from medpclip.evaluation.clicks import dice
+from medpclip.data.masks import dice
 
 from conftest import CT_CASE, LIVER
 
@@ -156,7 +156,7 @@ def test_identify_ranks_major_organs_first(session, ct_reference, ct_labels):
 
 
 def test_correction_click_feeds_back_and_improves(session, ct_reference, liver_click):
-    from medpclip.evaluation.clicks import correction_click
+    from medpclip.data.masks import correction_click
 
     k = int(liver_click[2])
     target = ct_reference[k] == LIVER

@@ -51,7 +51,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ct_ref():
     """(reference label [k, j, i], sitk image, liver click ijk on its largest slice)."""
-    from medpclip.evaluation.clicks import max_edt_point
+    from medpclip.data.masks import max_edt_point
 
     img = sitk.ReadImage(str(CT_CASE / "image.nii.gz"))
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(CT_CASE / "label.nii.gz")))

@@ -178,7 +178,7 @@ def assert_same_segments(before, after):
 @pytest.fixture(scope="module")
 def liver_prompt(case):
     """World (RAS) liver click on the largest liver slice + the liver's voxel bounding box."""
-    from medpclip.evaluation.clicks import max_edt_point
+    from medpclip.data.masks import max_edt_point
 
     vol, labels, _ = case
     liver = labels == LIVER

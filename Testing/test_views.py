@@ -9,7 +9,7 @@ import torch
 from medpclip.data.slices import OUTSIDE_LOGIT, SliceGrid
 from medpclip.data.views import body_box, context_window, object_window, window_side_mm
 from medpclip.data.volume import volume_from_array
-from medpclip.evaluation.clicks import dice, max_edt_point
+from medpclip.data.masks import dice, max_edt_point
 
 
 def test_window_round_trip_maps_model_pixels_back_onto_the_slice():

@@ -1,7 +1,5 @@
-"""``python -m medpclip`` = the ``medpclip`` command."""
+"""``python -m medpclip`` = the ``medpclip`` command (``medpclip.cli`` run as the main module)."""
 
-import sys
+import runpy
 
-from medpclip.cli import main
-
-sys.exit(main())
+runpy.run_module("medpclip.cli", run_name="__main__", alter_sys=True)

@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .errors import EXIT_INPUT, USER_ERRORS, CLIError
+
 log = logging.getLogger("medpclip")
-
-EXIT_USAGE = 2
-EXIT_INPUT = 3
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code EXIT_INPUT."""
 
 
 def _print_json(data) -> None:
@@ -471,14 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("transformers", "urllib3", "monai"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     _itk_warnings(args.verbose)
-    from .errors import USER_ERRORS
-
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"medpclip {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except USER_ERRORS as exc:
+    except (CLIError, *USER_ERRORS) as exc:
         print(f"medpclip {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
@@ -486,8 +476,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    # ``python -m medpclip.cli``: run the imported module, so its error classes are the ones other modules raise
-    from medpclip.cli import main as _main
-
-    sys.exit(_main())
+if __name__ == "__main__":  # ``python -m medpclip.cli`` (torchrun's entry)
+    sys.exit(main())

@@ -54,7 +54,7 @@ def _demo_structure(session, case: DemoCase, name: str, target: np.ndarray, name
     """One simulated user on one structure: clicks, corrections, 3D where the case has slices, naming."""
     from .data.vocabulary import resolve
     from .engine.outputs import save_overlay, write_mask
-    from .evaluation.clicks import correction_click, dice, max_edt_point
+    from .data.masks import correction_click, dice, max_edt_point
 
     k = int(np.argmax(target.sum(axis=(1, 2))))          # array axis 0 = k: the largest axial slice
     r, c = max_edt_point(target[k])
@@ -98,7 +98,7 @@ def run_demo(args) -> int:
     from .data.volume import read_label
     from .engine import Engine
     from .engine.outputs import save_overlay, write_mask
-    from .evaluation.clicks import dice
+    from .data.masks import dice
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

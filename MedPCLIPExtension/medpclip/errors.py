@@ -9,6 +9,14 @@ from .model.checkpoint import CheckpointError
 from .model.text import TextModelError
 
 
+EXIT_USAGE = 2   # argparse's own code for a malformed command line
+EXIT_INPUT = 3   # bad input: the user's file, prompt or option (one clear line on stderr)
+
+
+class CLIError(Exception):
+    """A user-facing error of a command-line front-end: printed as one line, exit code EXIT_INPUT."""
+
+
 class DeviceError(ValueError):
     """A device or thread setting this machine cannot honour (``--device cuda`` without CUDA, ...)."""
 

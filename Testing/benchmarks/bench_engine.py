@@ -23,7 +23,7 @@ import numpy as np
 
 from medpclip.data.volume import read_image, read_label
 from medpclip.engine import Engine
-from medpclip.evaluation.clicks import dice, max_edt_point
+from medpclip.data.masks import dice, max_edt_point
 from medpclip.model.checkpoint import REPO_ROOT
 
 CASE = REPO_ROOT / "Resources" / "SampleData" / "totalseg_ct_abdomen"

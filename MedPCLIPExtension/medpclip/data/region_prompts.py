@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..evaluation.clicks import max_edt_point, tight_box
+from .masks import max_edt_point, tight_box
 
 PROMPT_KINDS = ("point", "points", "box", "box_point", "mask")
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -426,21 +427,6 @@ def volume_from_array(array_kji: np.ndarray, affine: np.ndarray | None = None, m
     return Volume(arr, affine, (modality or guess_modality(arr)).upper())
 
 
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith((".nii.gz", ".seg.nrrd")) else path.suffix
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def write_array(array_kji: np.ndarray, like: Volume, path: str | Path) -> Path:
     """Write an array in ``like``'s exact geometry (size, spacing, origin, direction). Atomic."""
     import SimpleITK as sitk
@@ -457,7 +443,7 @@ def write_array(array_kji: np.ndarray, like: Volume, path: str | Path) -> Path:
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
     image.SetDirection(direction)
-    return _atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
+    return atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
 
 
 def write_label(mask_kji: np.ndarray, like: Volume, path: str | Path) -> Path:

@@ -3,13 +3,12 @@ embeddings, and PNG overlays of the prompted slice."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..data.geometry import extract_slice, point_to_slice
+from ..fileio import atomic_write
 from ..data.volume import Volume, VolumeError, write_array, write_label
 from .session import Session
 
@@ -21,7 +20,7 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
         return write_label(mask_kji, like, path)
     import SimpleITK as sitk
 
-    from ..data.volume import _atomic_write, sitk_geometry_from_affine
+    from ..data.volume import sitk_geometry_from_affine
 
     image = sitk.GetImageFromArray(np.ascontiguousarray(mask_kji.astype(np.uint8)))
     spacing, origin, direction = sitk_geometry_from_affine(like.affine)
@@ -32,7 +31,7 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
             "Segmentation_MasterRepresentation": "Binary labelmap", "Segmentation_ContainedRepresentationNames": "Binary labelmap|"}
     for key, value in meta.items():
         image.SetMetaData(key, value)
-    return _atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
+    return atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
 
 
 def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
@@ -42,7 +41,6 @@ def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: 
     from pydicom.sr.codedict import codes
 
     from .. import __version__
-    from ..data.volume import _atomic_write
 
     if not like.is_dicom or not like.dicom_files:
         raise VolumeError(f"{path}: DICOM SEG output needs a DICOM series as input")
@@ -61,7 +59,7 @@ def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: 
         series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="medpclip", manufacturer_model_name="MedP-CLIP", software_versions=__version__,
         device_serial_number="0", omit_empty_frames=False)
-    return _atomic_write(Path(path), lambda tmp: seg.save_as(tmp))
+    return atomic_write(Path(path), lambda tmp: seg.save_as(tmp))
 
 
 def save_result(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
@@ -79,12 +77,7 @@ def write_embedding(vector: np.ndarray, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".npy":
         raise VolumeError(f"{path}: embeddings are written as .npy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-    os.close(fd)
-    np.save(tmp, vector.astype(np.float32))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: np.save(tmp, vector.astype(np.float32)))
 
 
 def save_overlay(session: Session, mask_kji: np.ndarray, path: str | Path, plane: str = "axial",

@@ -28,7 +28,7 @@ from ..data.views import body_box, context_window, mask_extent, object_window, u
 from ..data.vocabulary import resolve, sentences
 from ..data.volume import Volume, read_image, volume_from_array
 from ..errors import PromptError
-from ..evaluation.clicks import max_edt_point
+from ..data.masks import max_edt_point
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.medpclip import Prompts, SliceFeatures
 from .device import configure_threads, pick_device

@@ -43,8 +43,9 @@ from ..data.datalist import CaseSpec, load_cases
 from ..data.volume import VolumeError
 from ..data.geometry import Orientation, extract_slice, insert_slice
 from ..data.holdout import DEFAULT_FRACTION, eval_slices, slice_holdout_fraction
+from ..fileio import atomic_write
 from .baselines import growcut_2d, growcut_3d, region_grow_2d, region_grow_3d
-from .clicks import dice, iou, largest_error_component, noc, tight_box
+from ..data.masks import dice, iou, largest_error_component, noc, tight_box
 from .protocol import Predictor, _canon_to_input_point, engine_predictor, simulate
 
 log = logging.getLogger(__name__)
@@ -878,15 +879,12 @@ def write_outputs(results: dict[str, Any], opts: BenchmarkOptions, examples: lis
     (``render``, default ``markdown``)."""
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=1, default=_json_default))
-    os.replace(tmp, out / "results.json")
+    atomic_write(out / "results.json", json.dumps(results, indent=1, default=_json_default))
     plots = plot_dice_vs_clicks(results, out / "dice_vs_clicks.png")
     plots += plot_examples(examples, out, opts.methods)
     results.setdefault("outputs", {})["plots"] = [p.name for p in plots]
     (out / "results.md").write_text((render or markdown)(results))
-    tmp.write_text(json.dumps(results, indent=1, default=_json_default))
-    os.replace(tmp, out / "results.json")
+    atomic_write(out / "results.json", json.dumps(results, indent=1, default=_json_default))
 
 
 def _json_default(o):

@@ -54,7 +54,7 @@ def add_benchmark(sub) -> None:
 
 
 def cmd_benchmark(args) -> int:
-    from ..cli import CLIError
+    from ..errors import CLIError
     from .benchmark import BenchmarkOptions, brief, run_benchmark
     from .patients import PATIENT_CLICKS, PatientSelectionError, parse_patients, resolve_cases, run_patient_benchmark
 

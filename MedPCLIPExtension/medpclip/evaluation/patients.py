@@ -36,7 +36,7 @@ from ..data.volume import VolumeError
 from .benchmark import (BenchmarkOptions, MedPCLIPRunner, _fmt, _input_slice, _mean, _overlay_choice,
                         _warm_up_classical, case_items, environment, git_state, load_specs, make_runners,
                         method_summaries, run_items_2d, summarise_2d, write_outputs)
-from .clicks import dice, iou, max_edt_point
+from ..data.masks import dice, iou, max_edt_point
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from ..data.datalist import load_cases
 from ..data.geometry import extract_slice, insert_slice
 from ..data.holdout import DEFAULT_FRACTION, eval_slices
 from ..engine.session import Engine, Session
-from .clicks import correction_click, dice, iou, max_edt_point, noc, tight_box
+from ..data.masks import correction_click, dice, iou, max_edt_point, noc, tight_box
 
 log = logging.getLogger(__name__)
 REPORT_CLICKS = (1, 3, 5, 9)

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from ..fileio import atomic_write
 from .config import MedPCLIPConfig, get_config
 from .medpclip import MedPCLIP
 from .text import sha256_file
@@ -70,16 +70,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "provenance": json.dumps(ckpt.provenance),
         "metrics": json.dumps(ckpt.metrics),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def _check_header(path: Path) -> None:

@@ -14,13 +14,14 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from typing import Any, Dict
 
 from filelock import FileLock
 from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastore
 from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoundException
+
+from ..fileio import atomic_copy, atomic_write, is_temporary, replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +42,6 @@ def check_name(value: str, what: str) -> str:
             or value != value.strip():
         raise DatastoreInputError(f"invalid {what} {value!r}: use a plain name (no '/', '\\' or '..')")
     return value
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_copy(src: str, dest: str) -> None:
-    folder = os.path.dirname(dest)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            while chunk := inp.read(1024 * 1024):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        _fsync_dir(folder)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def check_upload(path: str, what: str, image_path: str | None = None) -> None:
@@ -114,7 +85,7 @@ class AtomicLocalDatastore(LocalDatastore):
         with FileLock(self._lock_file):
             for folder in dict.fromkeys(folders):
                 for name in os.listdir(folder):
-                    if name.startswith(".") and name.endswith(".part"):
+                    if is_temporary(name):
                         log.warning("removing %s (left by an interrupted write)", os.path.join(folder, name))
                         os.unlink(os.path.join(folder, name))
 
@@ -127,7 +98,7 @@ class AtomicLocalDatastore(LocalDatastore):
         built = super().get_dataset_archive(limit_cases)
         key = hashlib.sha256(os.path.realpath(self._datastore_path).encode()).hexdigest()[:16]
         dest = os.path.join(os.path.dirname(built), f"medpclip_dataset_{key}.zip")
-        os.replace(built, dest)
+        replace_atomically(built, dest)
         return dest
 
     def add_image(self, image_id: str, image_filename: str, image_info: Dict[str, Any]) -> str:
@@ -184,19 +155,7 @@ class AtomicLocalDatastore(LocalDatastore):
         def write():
             self._ignore_event_config = True
             text = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
-            folder = os.path.dirname(self._datastore_config_path) or "."
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".datastore.", suffix=".part")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, self._datastore_config_path)
-                _fsync_dir(folder)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            atomic_write(self._datastore_config_path, text)
             self._config_ts = os.stat(self._datastore_config_path).st_mtime
 
         if lock:

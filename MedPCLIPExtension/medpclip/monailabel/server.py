@@ -33,10 +33,11 @@ import os
 import re
 from typing import Optional
 
+from ..service import TOKEN_ENV
+
 log = logging.getLogger(__name__)
 
 _installed = False
-TOKEN_ENV = "MEDPCLIP_TOKEN"
 RESERVED_PARAMS = ("image", "session", "model")
 
 

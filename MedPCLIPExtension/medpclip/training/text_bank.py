@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from ..data.vocabulary import Concept, all_concepts, global_sentence, sentences
+from ..fileio import atomic_write
 from ..model.text import shared_text_encoder
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,7 @@ def _encode_cached(flat: list[str]) -> torch.Tensor:
     log.info("encoding %d sentences", len(flat))
     feats = shared_text_encoder().encode(flat)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": feats.contiguous()}, str(tmp))
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: save_file({"features": feats.contiguous()}, tmp))
     except OSError:
         log.warning("could not write the text-feature cache in %s", cache_dir)
     return feats

@@ -25,7 +25,8 @@ from torch.nn import functional as F
 from ..data.cases import Case
 from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
-from ..evaluation.clicks import correction_click
+from ..data.masks import correction_click
+from ..fileio import atomic_write
 from ..model.checkpoint import Checkpoint, load_checkpoint, load_matching_weights, save_checkpoint
 from ..model.config import get_config
 from ..model.medpclip import MedPCLIP, Prompts
@@ -313,9 +314,8 @@ class Trainer:
             for k, v in st.items():
                 if torch.is_tensor(v):
                     opt_tensors[f"{names[id(p)]}::{k}"] = v.detach().cpu().contiguous()
-        tmp = self.out / (STATE_NAME + ".tmp")
-        save_file(opt_tensors, str(tmp), metadata={"step": str(self.step), "history": json.dumps(self.history)})
-        os.replace(tmp, self.out / STATE_NAME)
+        atomic_write(self.out / STATE_NAME, lambda tmp: save_file(
+            opt_tensors, tmp, metadata={"step": str(self.step), "history": json.dumps(self.history)}))
         losses = [h["loss"] for h in self.history]
         head = losses[: min(20, len(losses))]
         tail = losses[-min(20, len(losses)):]

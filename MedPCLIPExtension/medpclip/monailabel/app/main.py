@@ -29,6 +29,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 import medpclip
 from medpclip.monailabel import server
+from medpclip.service import FIND_TASK, FINETUNE_TASK, IDENTIFY_TASK, INTERACTIVE_TASK
 from medpclip.monailabel.datastore import AtomicLocalDatastore
 from medpclip.monailabel.runtime import Runtime, RuntimeConfig
 from medpclip.monailabel.tasks.infer import FindTask, IdentifyTask, InteractiveTask
@@ -67,12 +68,12 @@ class MedPCLIPApp(MONAILabelApp):
                                     read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY)
 
     def init_infers(self) -> Dict[str, InferTask]:
-        return {"medpclip_interactive": InteractiveTask(self.runtime),
-                "medpclip_identify": IdentifyTask(self.runtime),
-                "medpclip_find": FindTask(self.runtime)}
+        return {INTERACTIVE_TASK: InteractiveTask(self.runtime),
+                IDENTIFY_TASK: IdentifyTask(self.runtime),
+                FIND_TASK: FindTask(self.runtime)}
 
     def init_trainers(self) -> Dict[str, TrainTask]:
-        return {"medpclip_finetune": FinetuneTask(self.runtime.config)}
+        return {FINETUNE_TASK: FinetuneTask(self.runtime.config)}
 
     def init_strategies(self) -> Dict[str, Strategy]:
         return strategies()

@@ -21,8 +21,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.train import TrainTask
 
+from ...fileio import atomic_copy, atomic_write, remove_stale_parts
 from ..runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -63,45 +62,11 @@ def check_train_options(request: dict) -> None:
         raise ValueError(f"train option planes must name axial, coronal and / or sagittal, got {str(planes)[:40]!r}")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def publish(src: Path, dest: Path) -> Path:
     """Copy ``src`` to ``dest`` so that readers only ever see the old or the complete new file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{dest.name}.*.part"):  # a publication killed mid-copy (one trainer at a time)
-        log.warning("removing %s (left by an interrupted publication)", stale)
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1024 * 1024)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        dirfd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dirfd)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    for stale in remove_stale_parts(dest):  # a publication killed mid-copy (one trainer at a time)
+        log.warning("removed %s (left by an interrupted publication)", stale)
+    return atomic_copy(src, dest)
 
 
 def label_names(info: dict[str, Any]) -> dict[int, str]:
@@ -157,7 +122,7 @@ def build_datalist(datastore: Datastore, work: Path) -> tuple[Path, list[dict[st
             entry["skipped"] = f"{type(exc).__name__}: {exc}"
         report.append(entry)
     path = work / "datalist.json"
-    _atomic_write_text(path, json.dumps({"training": items}, indent=1))
+    atomic_write(path, json.dumps({"training": items}, indent=1))
     return path, report
 
 
@@ -172,7 +137,7 @@ class FinetuneTask(TrainTask):
 
     # -- stats ----------------------------------------------------------------------------------
     def _write_stats(self, stats: dict[str, Any]) -> None:
-        _atomic_write_text(self.rc.train_stats_path, json.dumps(stats, indent=1, default=str))
+        atomic_write(self.rc.train_stats_path, json.dumps(stats, indent=1, default=str))
 
     def stats(self) -> dict[str, Any]:
         path = self.rc.train_stats_path

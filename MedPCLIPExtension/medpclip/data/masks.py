@@ -1,4 +1,5 @@
-"""Deterministic click simulation (DESIGN.md section 8), shared by training, evaluation and benchmarks.
+"""Mask utilities and deterministic click simulation (DESIGN.md section 8), shared by the engine, training,
+evaluation and benchmarks.
 
 First click: the interior point farthest from the boundary (max of the Euclidean distance transform,
 ties broken by the lowest (row, col)). Correction click: in the largest connected error component
