@@ -129,7 +129,7 @@ def test_3d_propagation_of_a_liver_click_reaches_its_extent(session, liver_click
 def test_name_stop_ends_propagation_that_walks_off_its_structure(session, monkeypatch):
     """The left lower lung lobe from one click: without the name stop the mask walks on past the lobe; with it
     (the prompted slice's top name leaves the propagated slice's top 5) it stops, and 3D Dice rises."""
-    import medpclip.engine.session as session_module
+    import medpclip.engine.policy as session_module
     from scipy import ndimage
 
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(CT_CASE / "label.nii.gz"))) == 11   # lung_lower_lobe_left

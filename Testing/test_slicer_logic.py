@@ -281,7 +281,7 @@ def test_segment_3d_from_a_click_and_roi(scene, case, logic, liver_prompt):
 
 def test_early_propagation_stop_reaches_the_status_line(scene, case, logic, liver_prompt, monkeypatch):
     """A 3D result that kept one slice says where and why (what the widget shows under the quality)."""
-    import medpclip.engine.session as engine_session
+    import medpclip.engine.policy as engine_session
 
     vol, _, _ = case
     node = add_volume(scene, vol)

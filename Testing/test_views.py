@@ -97,7 +97,7 @@ def test_same_structure_same_dice_with_twice_the_field_of_view_and_cropped_to_th
 
 
 def test_3d_propagation_says_where_and_why_it_stopped(session, liver_click, monkeypatch):
-    import medpclip.engine.session as S
+    import medpclip.engine.policy as S
 
     monkeypatch.setattr(S, "STOP_SCORE", 1.01)  # every propagated slice fails the quality rule
     res = session.segment({"space": "ijk", "points": [liver_click], "point_labels": [1], "mode": "3d"})

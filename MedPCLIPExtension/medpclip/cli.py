@@ -227,12 +227,11 @@ def cmd_segment(args) -> int:
     if args.uncertainty:
         summary["uncertainty"] = str(write_float_map(result.uncertainty, session.volume, args.uncertainty))
     if args.png:
-        from .data.geometry import to_ijk
-        import numpy as np
+        from .engine.prompt import PromptSpec
 
-        pts = to_ijk(np.array(prompt.get("points") or np.zeros((0, 3))), prompt.get("space", "ijk"), session.volume.affine)
+        spec = PromptSpec.from_dict(prompt)
         summary["png"] = str(save_overlay(session, result.mask, args.png, result.plane, result.slice_index,
-                                          pts.tolist(), prompt.get("point_labels", [])))
+                                          spec.points, spec.point_labels, space=spec.space))
     if args.json:
         _print_json(summary)
     else:

@@ -3,7 +3,7 @@ rules in docs/DESIGN-NOTES.md). Not a test.
 
 For every labelled structure with >= 200 px on its largest axial slice: one click at the deepest point of that
 slice, ``mode: 3d`` without an ROI ("free") and with the structure's tight 3D box ("roi"); 3D Dice against the
-reference. ``--top-k`` compares values of the name stop rule (``medpclip.engine.session.TOP_K``; 0 = off).
+reference. ``--top-k`` compares values of the name stop rule (``medpclip.engine.policy.TOP_K``; 0 = off).
 
     python Testing/benchmarks/bench_propagation.py --top-k 5 0 3
 """
@@ -16,7 +16,7 @@ import logging
 import numpy as np
 from scipy import ndimage
 
-import medpclip.engine.session as session_module
+import medpclip.engine.policy as session_module
 from medpclip.data.volume import read_label
 from medpclip.engine import Engine
 from medpclip.model.checkpoint import REPO_ROOT

@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-import medpclip.engine.session as session_module
+import medpclip.engine.policy as session_module
 from medpclip.engine import Engine
 from medpclip.evaluation.benchmark import BenchmarkOptions
 from medpclip.evaluation.patients import run_patient_benchmark

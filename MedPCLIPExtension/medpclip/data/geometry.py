@@ -47,10 +47,6 @@ def from_ijk(points: np.ndarray, space: str, affine: np.ndarray) -> np.ndarray:
     return out * np.array([-1.0, -1.0, 1.0]) if space == "lps" else out
 
 
-def ras_to_lps(points: np.ndarray) -> np.ndarray:
-    return np.asarray(points, dtype=float) * np.array([-1.0, -1.0, 1.0])
-
-
 @dataclass(frozen=True)
 class Orientation:
     """Maps an input grid [k, j, i] to the canonical grid and back.
@@ -169,3 +165,67 @@ def slice_pixel_spacing(spacing_ijk: np.ndarray, plane: str) -> tuple[float, flo
     """(row spacing, column spacing) in mm of a canonical slice."""
     _, row_axis, col_axis = plane_axes(plane)
     return float(spacing_ijk[row_axis]), float(spacing_ijk[col_axis])
+
+
+class VolumeGeometry:
+    """The geometry of one input volume as the engine sees it: its world affine, its canonical orientation and
+    every index conversion between the input grid, the canonical grid and a plane's slices. The one home of
+    those rules: the engine, the benchmark, the outputs and (through results) the Slicer module use it."""
+
+    def __init__(self, affine: np.ndarray, shape_ijk: tuple[int, int, int]) -> None:
+        self.affine = np.asarray(affine, dtype=float)
+        self.shape_ijk = tuple(int(n) for n in shape_ijk)
+        self.orient = Orientation.from_affine(self.affine, self.shape_ijk)
+        self.shape = self.orient.canonical_shape_ijk            # canonical (ni, nj, nk)
+        self.spacing = np.linalg.norm(self.orient.canonical_affine(self.affine)[:3, :3], axis=0)
+
+    def n_slices(self, plane: str) -> int:
+        return self.shape[plane_axes(plane)[0]]
+
+    def input_axis(self, plane: str) -> int:
+        """The input image's ijk axis normal to ``plane`` (its array axis is ``2 - input_axis``)."""
+        return self.orient.perm[plane_axes(plane)[0]]
+
+    def array_axis(self, plane: str) -> int:
+        """The axis of an input [k, j, i] array normal to ``plane``."""
+        return 2 - self.input_axis(plane)
+
+    def input_slice_index(self, plane: str, canon_idx: int) -> int:
+        c = plane_axes(plane)[0]
+        n = self.shape_ijk[self.orient.perm[c]]
+        return int(n - 1 - canon_idx) if self.orient.flip[c] else int(canon_idx)
+
+    def canonical_slice_index(self, plane: str, input_idx: int) -> int:
+        c = plane_axes(plane)[0]
+        n = self.shape_ijk[self.orient.perm[c]]
+        if not 0 <= input_idx < n:
+            raise GeometryError(f"slice {input_idx} is outside the image (0..{n - 1} along the {plane} axis)")
+        return n - 1 - input_idx if self.orient.flip[c] else input_idx
+
+    def to_canonical_points(self, points: np.ndarray, space: str, what: str = "point") -> np.ndarray:
+        """(N, 3) points in ``space`` -> canonical continuous ijk; points outside the image are an error."""
+        ijk = to_ijk(points, space, self.affine)
+        check_inside(ijk, self.shape_ijk, what)
+        return self.orient.ijk_to_canonical(ijk)
+
+    def to_input_ijk(self, canon_ijk: np.ndarray) -> np.ndarray:
+        """(N, 3) canonical ijk -> the input image's ijk."""
+        pts = np.asarray(canon_ijk, dtype=float).reshape(-1, 3)
+        return (self.orient.index_matrix() @ np.c_[pts, np.ones(len(pts))].T).T[:, :3]
+
+    def voxel_box(self, points: np.ndarray, space: str) -> list[float] | None:
+        """The input-ijk box ``[i0, j0, k0, i1, j1, k1]`` enclosing ``points`` (an ROI's corners), clipped to the
+        voxel centres of the image (an ROI may stick out of it); None when it does not overlap the image."""
+        ijk = to_ijk(points, space, self.affine)
+        lo = np.maximum(ijk.min(0), 0.0)
+        hi = np.minimum(ijk.max(0), np.array(self.shape_ijk, dtype=float) - 1.0)
+        if np.any(lo > hi):
+            return None
+        return lo.tolist() + hi.tolist()
+
+    def slab(self, plane: str, first: int, last: int) -> tuple[slice, slice, slice]:
+        """Index expression of input slices ``first..last`` (input indices along ``plane``'s axis) of a
+        [k, j, i] array."""
+        index = [slice(None)] * 3
+        index[self.array_axis(plane)] = slice(int(first), int(last) + 1)
+        return tuple(index)

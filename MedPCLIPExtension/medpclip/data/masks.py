@@ -76,3 +76,10 @@ def noc(ious: list[float], threshold: float, cap: int = 20) -> int:
         if v >= threshold:
             return n
     return cap
+
+
+def largest_slices(mask: np.ndarray, axis: int, n: int = 1) -> list[int]:
+    """Indices along array ``axis`` of the ``n`` slices of a 3D mask with the most voxels (ties: the lower
+    index first); empty slices are left out."""
+    areas = np.asarray(mask).sum(axis=tuple(a for a in range(3) if a != axis))
+    return [int(i) for i in np.argsort(-areas, kind="stable")[:n] if areas[i] > 0]

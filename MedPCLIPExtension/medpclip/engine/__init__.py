@@ -1,6 +1,8 @@
 """The inference engine behind every front-end."""
 
+from .engine import Engine
 from .prompt import PromptSpec
-from .session import Engine, SegmentationResult, Session
+from .results import SegmentationResult
+from .session import Session
 
 __all__ = ["Engine", "PromptSpec", "SegmentationResult", "Session"]

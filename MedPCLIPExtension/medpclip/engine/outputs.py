@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.geometry import extract_slice, point_to_slice
+from ..data.geometry import extract_slice, plane_axes, point_to_slice, to_ijk
+from ..data.masks import largest_slices
 from ..fileio import atomic_write
 from ..data.volume import Volume, VolumeError, write_array, write_label
 from .session import Session
@@ -81,9 +82,10 @@ def write_embedding(vector: np.ndarray, path: str | Path) -> Path:
 
 
 def save_overlay(session: Session, mask_kji: np.ndarray, path: str | Path, plane: str = "axial",
-                 input_slice: int | None = None, points_ijk: list[list[float]] = (), labels: list[int] = (),
-                 title: str = "", reference_kji: np.ndarray | None = None) -> Path:
-    """PNG of one slice: image, the mask in orange, optional reference contour in cyan, clicks as dots."""
+                 input_slice: int | None = None, points: list[list[float]] = (), labels: list[int] = (),
+                 title: str = "", reference_kji: np.ndarray | None = None, space: str = "ijk") -> Path:
+    """PNG of one slice: image, the mask in orange, optional reference contour in cyan, clicks (in ``space``) as
+    dots; without ``input_slice``, the mask's largest slice."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,9 +93,7 @@ def save_overlay(session: Session, mask_kji: np.ndarray, path: str | Path, plane
 
     canon_mask = session.orient.array_to_canonical(mask_kji > 0)
     if input_slice is None:
-        axis = {"axial": 0, "coronal": 1, "sagittal": 2}[plane]
-        areas = canon_mask.sum(axis=tuple(a for a in range(3) if a != axis))
-        idx = int(np.argmax(areas))
+        idx = (largest_slices(canon_mask, 2 - plane_axes(plane)[0]) or [0])[0]
     else:
         idx = session.canon_slice_index(plane, input_slice)
     img = extract_slice(session.canon, plane, idx)
@@ -109,8 +109,9 @@ def save_overlay(session: Session, mask_kji: np.ndarray, path: str | Path, plane
         ref = extract_slice(session.orient.array_to_canonical(reference_kji > 0), plane, idx)
         if ref.any():
             ax.contour(ref.astype(float), levels=[0.5], colors="cyan", linewidths=1)
-    for p, lab in zip(points_ijk, labels):
-        cidx, x, y = point_to_slice(session.orient.ijk_to_canonical(np.array(p))[0], plane, session.shape)
+    canon_points = session.orient.ijk_to_canonical(to_ijk(np.array(points).reshape(-1, 3), space, session.volume.affine))
+    for p, lab in zip(canon_points, labels):
+        cidx, x, y = point_to_slice(p, plane, session.shape)
         if cidx == idx:
             ax.plot(x, y, "o", color="lime" if lab == 1 else "red", markersize=6, markeredgecolor="black")
     ax.set_title(title or f"{plane} slice {session.input_slice_index(plane, idx)}", fontsize=9)

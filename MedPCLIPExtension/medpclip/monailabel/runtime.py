@@ -35,7 +35,7 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _truthy(value: Any, default: bool = False) -> bool:
+def truthy(value: Any, default: bool = False) -> bool:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
@@ -67,7 +67,7 @@ class RuntimeConfig:
         return cls(app_dir=app_dir,
                    checkpoint=Path(ckpt).expanduser() if ckpt else None,
                    model_dir=Path(model_dir).expanduser() if model_dir else app_dir / "model",
-                   use_finetuned=_truthy(conf.get("use_finetuned"), True),
+                   use_finetuned=truthy(conf.get("use_finetuned"), True),
                    device=conf.get("device", "auto") or "auto",
                    threads=int(threads) if threads else None,
                    session_cache=max(1, int(conf.get("session_cache", 4))),

@@ -18,12 +18,12 @@ from typing import Any
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
+from ...engine.prompt import PromptSpec
 from ...errors import PromptError
-from ..runtime import Runtime, _truthy
+from ..runtime import Runtime, truthy
 
 log = logging.getLogger(__name__)
 
-PROMPT_KEYS = ("space", "points", "point_labels", "box", "plane", "slice", "mode", "foreground", "background", "roi")
 PRIOR_FLAG = "medpclip_prior"     # set by the server's /infer route: a label file was uploaded with this request
 RESULT_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".mha")
 
@@ -39,17 +39,6 @@ def _int_param(request: dict, key: str, default: int, lo: int, hi: int) -> int:
     if out is None or not lo <= out <= hi:
         raise PromptError(f"{key} must be an integer in {lo}..{hi}, got {value!r}")
     return out
-
-
-def _prompt(request: dict, default_mode: str | None = None) -> dict[str, Any]:
-    prompt = {k: request[k] for k in PROMPT_KEYS if request.get(k) is not None}
-    if isinstance(prompt.get("slice"), str) and prompt["slice"].strip().lstrip("-").isdigit():
-        prompt["slice"] = int(prompt["slice"])  # a value typed into the Slicer plugin's options table
-    mode = str(prompt.get("mode") or "auto").lower()
-    if mode == "auto":
-        mode = default_mode or ("2d" if prompt.get("slice") is not None else "3d")
-    prompt["mode"] = mode
-    return prompt
 
 
 def _prior_mask(request: dict, session) -> Any:
@@ -150,12 +139,12 @@ class InteractiveTask(_EngineTask):
     def __call__(self, request) -> tuple[str | None, dict]:
         t0 = time.perf_counter()
         session, info = self._open(request)
-        prompt = _prompt(request)
         prior = _prior_mask(request, session)
+        prompt = PromptSpec.from_request(request)
         res = session.segment(prompt, prior_mask=prior)
         top_k = _int_param(request, "top_k", 5, 1, 50)
         names, t_id = [], 0.0
-        if _truthy(request.get("identify"), True) and res.voxels:
+        if truthy(request.get("identify"), True) and res.voxels:
             t1 = time.perf_counter()
             names = session.identify(mask=res.mask, vocabulary=_vocabulary(request), top_k=top_k)
             t_id = (time.perf_counter() - t1) * 1000
@@ -168,7 +157,7 @@ class InteractiveTask(_EngineTask):
         params = {
             "label_names": {str(label_name): 1},
             "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane, "slice": res.slice_index,
-            "slices": summary["slices"], "mode": prompt["mode"], "identification": names,
+            "slices": summary["slices"], "slab": summary.get("slab"), "mode": prompt.mode, "identification": names,
             "warnings": summary["warnings"], "propagation": summary.get("propagation", []),
             "latency_ms": latency, **self._base_params(info),
         }
@@ -195,8 +184,8 @@ class IdentifyTask(_EngineTask):
         mask = _prior_mask(request, session)
         prompt = None
         if mask is None:
-            prompt = _prompt(request, default_mode="2d")
-            if not any(prompt.get(k) for k in ("points", "foreground", "box", "roi")):
+            prompt = PromptSpec.from_request(request, default_mode="2d")
+            if not (prompt.points or prompt.box is not None or prompt.box_points):
                 raise PromptError("identify needs a region: upload a label file, or give points / foreground / box / roi")
         names = session.identify(mask=mask, prompt=prompt, vocabulary=_vocabulary(request), top_k=top_k)
         latency = {"session_ms": info["session_ms"], "task_ms": round((time.perf_counter() - t0) * 1000, 2)}
@@ -236,6 +225,7 @@ class FindTask(_EngineTask):
         return path, {"label_names": {text.strip(): 1}, "text": text.strip(),
                       "similarity": round(float(res.latency_ms.get("similarity", 0.0)), 4),
                       "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane,
-                      "slice": res.slice_index, "slices": summary["slices"], "mode": mode, "latency_ms": latency,
+                      "slice": res.slice_index, "slices": summary["slices"], "slab": summary.get("slab"), "mode": mode,
+                      "latency_ms": latency,
                       "warnings": summary["warnings"], "propagation": summary.get("propagation", []),
                       **self._base_params(info)}

@@ -1,0 +1,60 @@
+"""The engine's tunable rules in one place: what the model looks at (views) and when 3D propagation stops.
+
+Every engine module reads these at call time (``policy.STOP_SCORE``), so a benchmark sweep or a test can change a
+rule by setting the module attribute. The measurements behind each number are in docs/DESIGN-NOTES.md
+("Prompt-centred views", "3D propagation").
+"""
+
+from __future__ import annotations
+
+# -- views ------------------------------------------------------------------------------------------
+# "prompt" = the body's context view, then object views around the prompt (default); "context" = the body's view
+# only; "whole" = the whole slice, as the first release did (for ablations and comparisons)
+VIEW_MODES = ("prompt", "context", "whole")
+DEFAULT_VIEWS = "prompt"
+# a click's refining pass is skipped when its object view would exceed this share of the context view
+REFINE_MAX_SHARE = 0.7
+# the refining pass (object view) is given the context view's answer as its previous mask
+REFINE_FEEDBACK = False
+# ... and its answer is dropped for the context view's when it reaches the edge of its view (framed around a
+# first answer too small for the object)
+BORDER_GUARD = True
+# ... or when it keeps less than this share of the first answer's area (zoomed onto a part of a large organ)
+REFINE_MIN_KEEP = 0.6
+# boxes / prior masks answered in their object view; 3D propagation in object views (else: the context view)
+BOX_OBJECT_VIEW = True
+PROPAGATION_OBJECT_VIEW = False
+PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow
+
+# -- 3D propagation stop rules (per direction) ----------------------------------------------------------
+# stop at the first slice where the predicted quality drops below STOP_SCORE, the region shrinks below SHRINK x
+# the previous area (or MIN_AREA px), or grows beyond GROW x the previous area or (without an ROI) GROW_TOTAL x the
+# prompted slice's; calibrated on a patient the model never saw (issue 12)
+STOP_SCORE = 0.3
+SHRINK = 0.15
+GROW = 4.0
+GROW_TOTAL = 3.0
+MIN_AREA = 4
+# ... and where the prompted region's top name drops out of the TOP_K names of the propagated slice's region
+# (MedP-CLIP's own signal; None = off, the default since the patient-level calibration)
+TOP_K: int | None = None
+# each next slice's box is the previous mask's, grown by (fraction of its size, mm): an ROI bounds the region
+# already, so it gets the looser box
+BOX_PAD = {"roi": (0.1, 6.0), "free": (0.05, 3.0)}
+# canonical direction +1 / -1 along each plane's axis, in patient terms (canonical: i left, j posterior, k superior)
+PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {1: "posterior", -1: "anterior"},
+                          "sagittal": {1: "left", -1: "right"}}
+
+# -- features ---------------------------------------------------------------------------------------
+ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)
+
+
+def stop_reason(reason: str) -> str:
+    """Words for a propagation stop rule (with the rule's current numbers)."""
+    return {
+        "quality": f"predicted quality below {STOP_SCORE}",
+        "vanished": f"the region shrank below {SHRINK:.0%} of the previous slice's (the structure ends)",
+        "grew": f"the region grew beyond {GROW}x the previous slice's (or {GROW_TOTAL}x the prompted slice's): "
+                "it was spilling into a neighbour",
+        "name": f"the region's name left the top {TOP_K} of the prompted slice's (it walked onto another structure)",
+    }[reason]

@@ -1,0 +1,87 @@
+"""Recognition and retrieval on a session: region embeddings (from a mask or a prompt), ranked names, and text
+-> region search (``find``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..data.geometry import extract_slice, plane_axes
+from ..data.masks import largest_slices
+from ..errors import PromptError
+from ..model.medpclip import Prompts, SliceFeatures
+from .prompt import PromptSpec
+from .results import SegmentationResult
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+def region_embedding(session: "Session", mask: np.ndarray | None, prompt: PromptSpec | dict | None, plane: str,
+                     max_slices: int) -> torch.Tensor:
+    """(E,) from a mask (its ``max_slices`` largest slices averaged), a prompt, or neither (the global one)."""
+    if mask is not None:
+        canon = session.canonical_mask(mask)
+        order = largest_slices(canon, 2 - plane_axes(plane)[0], max_slices)
+        if not order:
+            raise PromptError("the mask is empty: nothing to identify")
+        embs = [session.predict_slice(plane, i, [], None, extract_slice(canon, plane, i), None, with_masks=False).region
+                for i in order]
+        return F.normalize(torch.stack(embs).mean(0), dim=0)
+    if prompt is not None:
+        spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
+        spec = PromptSpec(**{**spec.__dict__, "mode": "3d"})  # points may lie on several slices
+        resolved = session.resolve(spec)
+        return session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
+                                     with_masks=False).region
+    n = session.n_slices(plane)
+    ones = np.ones(extract_slice(session.canon, plane, 0).shape, bool)
+    return session.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
+
+
+def find(session: "Session", text: str, mode: str, grid_points: int, max_slices: int) -> SegmentationResult:
+    """Text -> the best-matching region: automatic point prompts on a set of axial slices, ranked by
+    region-text similarity; the winner is segmented (and propagated in 3D)."""
+    t0 = time.perf_counter()
+    engine = session.engine
+    target = engine.text_embedding(text, session.volume.modality).float()
+    plane = "axial"
+    n = session.n_slices(plane)
+    body = [i for i in range(n) if extract_slice(session.canon, plane, i).mean() > 0.02] or list(range(n))
+    step = max(1, len(body) // max_slices)
+    candidates = body[::step][:max_slices]
+    context = session.context_window(plane)
+    grid = session.grid(plane, context)
+    x0, y0, x1, y1 = context
+    best = (-2.0, None)
+    for idx in candidates:
+        img = extract_slice(session.canon, plane, idx)
+        ys = y0 + (np.arange(grid_points) + 0.5) * (y1 - y0) / grid_points
+        xs = x0 + (np.arange(grid_points) + 0.5) * (x1 - x0) / grid_points
+        pts = [(x, y) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
+        if not pts:
+            continue
+        feats = session.features(plane, [idx])[0]
+        xy = torch.tensor(grid.to_model_xy(np.array(pts)), dtype=torch.float32, device=engine.device)
+        b = len(pts)
+        prompts = Prompts(xy[:, None], torch.ones(b, 1, dtype=torch.long, device=engine.device))
+        batch = SliceFeatures(feats.tokens.expand(b, -1, -1), feats.fine.expand(b, -1, -1, -1))
+        with torch.inference_mode(), session.autocast():
+            out = session.model.prompted(batch, prompts, with_masks=False)
+        sims = out.region_embedding.float() @ target
+        j = int(torch.argmax(sims))
+        if float(sims[j]) > best[0]:
+            best = (float(sims[j]), (idx, pts[j]))
+    if best[1] is None:
+        raise PromptError("the image has no foreground to search")
+    idx, (x, y) = best[1]
+    ijk = session.geometry.to_input_ijk(np.array([x, y, idx], dtype=float))[0]
+    result = session.segment({"space": "ijk", "points": [ijk.tolist()], "point_labels": [1], "mode": mode},
+                             feedback=False)
+    result.latency_ms["find_total_ms"] = (time.perf_counter() - t0) * 1000
+    result.latency_ms["similarity"] = best[0]
+    return result

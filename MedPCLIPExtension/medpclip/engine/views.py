@@ -1,0 +1,87 @@
+"""Which view of a slice answers a prompt (docs/DESIGN-NOTES.md, "Prompt-centred views"): a correction keeps
+its object's view and feeds the previous logits back; a box or a prior mask is answered in a view around it;
+clicks are answered in the body's context view, then once more in a view around that first answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..data.geometry import slice_pixel_spacing
+from ..data.slices import Window
+from ..data.views import mask_extent, object_window, union_bounds, window_side_mm
+from . import policy
+from .results import ClickHistory, SliceResult
+
+if TYPE_CHECKING:
+    from .session import Session
+
+Points = list[tuple[float, float, int]]
+
+
+def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d: tuple | None,
+                 prior2d: np.ndarray | None, hist: ClickHistory | None) -> tuple[SliceResult, Window]:
+    """The answer to one slice's prompt and the view it was answered in."""
+    spacing = slice_pixel_spacing(session.spacing, plane)
+    low = session.engine.cfg.image_size // 4
+    point_bounds = union_bounds(*[(p[0], p[1], p[0], p[1]) for p in points if p[2] == 1])
+    if hist is not None:  # a correction: same object
+        window, prev = hist.window, hist.low_res
+        xy = np.array([(p[0], p[1]) for p in points])
+        if not session.grid(plane, window).contains(xy, margin=2):  # the click left the view: widen it
+            window = object_window(union_bounds(mask_extent(hist.mask), point_bounds), spacing)
+            prev = session.grid(plane, window).slice_mask_to_low_res(hist.mask, low)[None, None]
+        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+    context = session.context_window(plane)
+    in_context = session.views != "prompt" or (not policy.BOX_OBJECT_VIEW and (box2d is not None or prior2d is not None))
+    if in_context:  # every prompt in the context view (ablations, the first release's behaviour)
+        prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
+        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context), context
+    if box2d is not None or prior2d is not None:
+        bounds = union_bounds(box2d, mask_extent(prior2d) if prior2d is not None else None, point_bounds)
+        window = object_window(bounds, spacing)
+        grid = session.grid(plane, window)
+        prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
+        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+    first = session.predict_slice(plane, idx, points, None, None, None, window=context)
+    first_mask = first.mask
+    window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
+    if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
+        return first, context  # the object fills the body's view already
+    prev = None
+    if policy.REFINE_FEEDBACK:
+        prev = session.grid(plane, window).slice_mask_to_low_res(first_mask, low)[None, None]
+    refined = session.predict_slice(plane, idx, points, None, None, prev, window=window)
+    refined_mask = refined.mask
+    if policy.BORDER_GUARD and touches_border(refined_mask, window):
+        return first, context  # the view cut the object: the first answer was too small to frame it
+    if refined_mask.sum() < policy.REFINE_MIN_KEEP * first_mask.sum():
+        return first, context  # zoomed onto a part of a large object: the refining pass is to sharpen, not shrink
+    return refined, window
+
+
+def keeps_view(window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:
+    """Whether a propagated mask with inclusive ``bounds`` is still well framed by ``window``: inside it with
+    a margin of 10 % of its side, and not shrunk below a third of what a fresh object view would frame."""
+    x0, y0, x1, y1 = window
+    mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
+    inside = bounds[0] >= x0 + mx and bounds[2] <= x1 - 1 - mx and bounds[1] >= y0 + my and bounds[3] <= y1 - 1 - my
+    fresh = window_side_mm(object_window(bounds, spacing), spacing)
+    return inside and fresh >= window_side_mm(window, spacing) / 3
+
+
+def touches_border(mask: np.ndarray, window: Window, margin: int = 1) -> bool:
+    """Whether a slice mask reaches the edge of ``window`` (where the window lies inside the slice)."""
+    rows, cols = mask.shape
+    x0, y0, x1, y1 = window
+    edges = []
+    if x0 > 0:
+        edges.append(mask[max(0, y0):min(rows, y1), x0:x0 + margin + 1])
+    if x1 < cols:
+        edges.append(mask[max(0, y0):min(rows, y1), x1 - 1 - margin:x1])
+    if y0 > 0:
+        edges.append(mask[y0:y0 + margin + 1, max(0, x0):min(cols, x1)])
+    if y1 < rows:
+        edges.append(mask[y1 - 1 - margin:y1, max(0, x0):min(cols, x1)])
+    return any(e.any() for e in edges)
