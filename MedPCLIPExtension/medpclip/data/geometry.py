@@ -167,6 +167,43 @@ def slice_pixel_spacing(spacing_ijk: np.ndarray, plane: str) -> tuple[float, flo
     return float(spacing_ijk[row_axis]), float(spacing_ijk[col_axis])
 
 
+def grid_mapping(moving_shape_ijk: tuple[int, int, int], moving_affine: np.ndarray,
+                 fixed_shape_ijk: tuple[int, int, int], fixed_affine: np.ndarray,
+                 tol_voxel: float = 0.1) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
+    """Whether the ``moving`` grid is the ``fixed`` grid with its axes permuted / reversed: every fixed voxel centre
+    falls within ``tol_voxel`` voxels of a moving voxel centre and both grids hold the same voxels. Returns
+    (``perm``, ``flip``): fixed ijk axis a is moving axis ``perm[a]``, reversed where ``flip[a]``; None otherwise.
+    (An axis of size 1 has one centre: its spacing along that axis is not compared.)"""
+    try:
+        m = np.linalg.inv(moving_affine) @ fixed_affine  # fixed ijk -> moving ijk (continuous)
+    except np.linalg.LinAlgError:
+        return None
+    fixed_n, moving_n = np.asarray(fixed_shape_ijk), np.asarray(moving_shape_ijk)
+    perm = tuple(int(np.argmax(np.abs(m[:3, a]))) for a in range(3))
+    if len(set(perm)) != 3 or any(moving_n[perm[a]] != fixed_n[a] for a in range(3)):
+        return None
+    flip = tuple(bool(m[perm[a], a] < 0) and fixed_n[a] > 1 for a in range(3))
+    exact = np.zeros((4, 4))
+    exact[3, 3] = 1
+    for a, b in enumerate(perm):
+        exact[b, a] = -1.0 if flip[a] else 1.0
+        exact[b, 3] = fixed_n[a] - 1 if flip[a] else 0.0
+    corners = np.array([[i, j, k, 1.0] for i in (0, fixed_n[0] - 1) for j in (0, fixed_n[1] - 1)
+                        for k in (0, fixed_n[2] - 1)]).T
+    # an affine difference is largest at a corner of the box: checking the 8 corners checks every voxel centre
+    if np.max(np.abs((m - exact) @ corners)[:3]) > tol_voxel:
+        return None
+    return perm, flip
+
+
+def onto_grid(array_kji: np.ndarray, perm: tuple[int, int, int], flip: tuple[bool, bool, bool]) -> np.ndarray:
+    """Moving array [k, j, i] -> the fixed grid's [k, j, i] (``grid_mapping``'s perm / flip): exact, no resampling."""
+    # fixed array axis x is fixed ijk axis 2 - x = moving ijk axis perm[2 - x] = moving array axis 2 - perm[2 - x]
+    out = np.transpose(array_kji, [2 - perm[2 - x] for x in range(3)])
+    flips = [x for x in range(3) if flip[2 - x]]
+    return np.ascontiguousarray(np.flip(out, axis=flips) if flips else out)
+
+
 class VolumeGeometry:
     """The geometry of one input volume as the engine sees it: its world affine, its canonical orientation and
     every index conversion between the input grid, the canonical grid and a plane's slices. The one home of

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,10 +149,6 @@ def sentences(concept: Concept, modality: str = "CT") -> list[str]:
     for s in concept.synonyms[1:]:
         out.append(s)
     return out
-
-
-def random_sentence(concept: Concept, modality: str, rng: random.Random) -> str:
-    return rng.choice(sentences(concept, modality))
 
 
 def global_sentence(modality: str, body_part: str) -> str:

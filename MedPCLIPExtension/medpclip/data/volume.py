@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_write
+from .geometry import grid_mapping, onto_grid
 
 log = logging.getLogger(__name__)
 
@@ -348,43 +349,6 @@ def geometry_text(shape_ijk: tuple[int, int, int], affine: np.ndarray) -> str:
             f"origin RAS {fmt(affine[:3, 3], 3)} mm, direction {fmt(direction.T, 3)}")
 
 
-def grid_mapping(moving_shape_ijk: tuple[int, int, int], moving_affine: np.ndarray,
-                 fixed_shape_ijk: tuple[int, int, int], fixed_affine: np.ndarray,
-                 tol_voxel: float = 0.1) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
-    """Whether the ``moving`` grid is the ``fixed`` grid with its axes permuted / reversed: every fixed voxel centre
-    falls within ``tol_voxel`` voxels of a moving voxel centre and both grids hold the same voxels. Returns
-    (``perm``, ``flip``): fixed ijk axis a is moving axis ``perm[a]``, reversed where ``flip[a]``; None otherwise.
-    (An axis of size 1 has one centre: its spacing along that axis is not compared.)"""
-    try:
-        m = np.linalg.inv(moving_affine) @ fixed_affine  # fixed ijk -> moving ijk (continuous)
-    except np.linalg.LinAlgError:
-        return None
-    fixed_n, moving_n = np.asarray(fixed_shape_ijk), np.asarray(moving_shape_ijk)
-    perm = tuple(int(np.argmax(np.abs(m[:3, a]))) for a in range(3))
-    if len(set(perm)) != 3 or any(moving_n[perm[a]] != fixed_n[a] for a in range(3)):
-        return None
-    flip = tuple(bool(m[perm[a], a] < 0) and fixed_n[a] > 1 for a in range(3))
-    exact = np.zeros((4, 4))
-    exact[3, 3] = 1
-    for a, b in enumerate(perm):
-        exact[b, a] = -1.0 if flip[a] else 1.0
-        exact[b, 3] = fixed_n[a] - 1 if flip[a] else 0.0
-    corners = np.array([[i, j, k, 1.0] for i in (0, fixed_n[0] - 1) for j in (0, fixed_n[1] - 1)
-                        for k in (0, fixed_n[2] - 1)]).T
-    # an affine difference is largest at a corner of the box: checking the 8 corners checks every voxel centre
-    if np.max(np.abs((m - exact) @ corners)[:3]) > tol_voxel:
-        return None
-    return perm, flip
-
-
-def _onto_grid(array_kji: np.ndarray, perm: tuple[int, int, int], flip: tuple[bool, bool, bool]) -> np.ndarray:
-    """Moving array [k, j, i] -> the fixed grid's [k, j, i] (``grid_mapping``'s perm / flip): exact, no resampling."""
-    # fixed array axis x is fixed ijk axis 2 - x = moving ijk axis perm[2 - x] = moving array axis 2 - perm[2 - x]
-    out = np.transpose(array_kji, [2 - perm[2 - x] for x in range(3)])
-    flips = [x for x in range(3) if flip[2 - x]]
-    return np.ascontiguousarray(np.flip(out, axis=flips) if flips else out)
-
-
 def read_label(path: str | Path, like: Volume | None = None) -> Volume:
     """Read an integer label map. With ``like`` (its image) the label must describe the image's voxel grid: the
     same header geometry, or the same physical voxels with another axis order / direction (a NIfTI label beside a
@@ -411,7 +375,22 @@ def read_label(path: str | Path, like: Volume | None = None) -> Volume:
     log.info("%s: label map header differs from its image's but describes the same voxels (image axis i, j, k = "
              "label axis %s, reversed %s); re-indexed exactly onto the image grid", path,
              ", ".join("ijk"[b] for b in perm), ", ".join("ijk"[a] for a in range(3) if flip[a]) or "none")
-    return Volume(_onto_grid(vol.array, perm, flip), like.affine.copy(), vol.modality, vol.source)
+    return Volume(onto_grid(vol.array, perm, flip), like.affine.copy(), vol.modality, vol.source)
+
+
+def read_mask(path: str | Path, like: Volume, value: int | None = None, what: str | None = None) -> np.ndarray:
+    """A region from a label file on ``like``'s grid: the voxels equal to ``value``, or every labelled voxel.
+    An empty region is a VolumeError (``what`` names the file in the message; default: its path)."""
+    lab = read_label(path, like=like).array
+    what = what or str(path)
+    if value is not None:
+        mask = lab == value
+        if not mask.any():
+            raise VolumeError(f"{what}: no voxel has label value {value}")
+        return mask
+    if not lab.any():
+        raise VolumeError(f"{what}: the mask is empty")
+    return lab > 0
 
 
 def volume_from_array(array_kji: np.ndarray, affine: np.ndarray | None = None, modality: str | None = None) -> Volume:

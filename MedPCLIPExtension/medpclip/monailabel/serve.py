@@ -36,11 +36,6 @@ class ServeError(Exception):
     """Bad serve arguments (printed as one line, non-zero exit)."""
 
 
-def package_app_dir() -> Path:
-    """The app folder inside the package (for ``monailabel start_server --app``)."""
-    return Path(__file__).resolve().parent / "app"
-
-
 def cache_root() -> Path:
     return Path(os.environ.get("MEDPCLIP_CACHE", Path.home() / ".cache" / "medpclip")) / "monailabel"
 
@@ -116,7 +111,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class LocalServer:
-    """A MedP-CLIP MONAI Label server in a child process (tests, benchmarks, the Slicer module's local mode).
+    """A MedP-CLIP MONAI Label server in a child process (``medpclip serve`` tests, benchmarks and soak runs).
 
     ``with LocalServer(studies, app_dir) as srv: requests.get(srv.url + "/info/")``. The child runs in its own
     process group, so stopping it also stops a training run it started.

@@ -48,22 +48,17 @@ def _prior_mask(request: dict, session) -> Any:
     path = request.get("label")
     if not isinstance(path, str) or not os.path.isfile(path):
         return None
-    from ...data.volume import read_label
+    from ...data.volume import read_mask
 
-    arr = read_label(path, like=session.volume).array
     value = request.get("label_value")
     if value not in (None, ""):
         try:
             value = int(value)
         except (TypeError, ValueError):
             raise PromptError(f"label_value must be an integer, got {value!r}") from None
-        mask = arr == value
-        if not mask.any():
-            raise PromptError(f"the uploaded label has no voxel with value {value}")
-        return mask
-    if not arr.any():
-        raise PromptError("the uploaded label is empty")
-    return arr > 0
+    else:
+        value = None
+    return read_mask(path, session.volume, value, what="the uploaded label")
 
 
 def _result_path(request: dict) -> str:

@@ -1,0 +1,111 @@
+"""``medpclip train`` and ``medpclip align``: the training front-end (registered in ``medpclip.cli``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from ..errors import CLIError
+
+log = logging.getLogger("medpclip")
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# -- train --------------------------------------------------------------------------------------
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train MedP-CLIP on labelled volumes (datalist JSON or case folders)")
+    p.add_argument("--data", required=True, help="decathlon-style datalist JSON or a folder of case folders "
+                   "(several: comma-separated)")
+    p.add_argument("--config", default="tiny", help="model config (tiny, b16)")
+    p.add_argument("--out", required=True, help="output folder (checkpoint, metrics.json, loss_curve.png)")
+    p.add_argument("--max-steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=12)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint and state in --out")
+    p.add_argument("--planes", default="axial", help="comma list of axial, coronal, sagittal")
+    p.add_argument("--holdout-fraction", type=float, default=0.2, help="share of labelled slices held out per case")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning; tensors whose name and "
+                   "shape match are copied, new ones keep their initialisation)")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps before the cosine schedule")
+    p.add_argument("--holdout-patients", default="", help="comma list of patient ids (meta.json 'patient') left "
+                   "out of training entirely, for patient-level evaluation")
+    p.add_argument("--synth", help="folder of label maps (+ labels.json) for SynthSeg-style synthetic images")
+    p.add_argument("--synth-volumes", type=int, default=2, help="synthetic images per label map")
+    p.add_argument("--max-slices-per-plane", type=int, help="per case and plane, at most this many slices "
+                   "(evenly over the labelled extent)")
+    p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
+    p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true", help="print a JSON summary (loss_start, loss_end, ...)")
+    p.set_defaults(func=cmd_train)
+
+
+def _patient_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (text or "").split(",") if x.strip())
+
+
+def cmd_train(args) -> int:
+    from .trainer import TrainOptions, train  # torch and the data pipeline: only when training
+
+
+    planes = tuple(x.strip() for x in args.planes.split(",") if x.strip())
+    bad = [x for x in planes if x not in ("axial", "coronal", "sagittal")]
+    if bad or not planes:
+        raise CLIError(f"--planes: unknown plane(s) {bad or args.planes!r}; use axial, coronal, sagittal")
+    if args.max_steps < 1 or args.batch_size < 1:
+        raise CLIError("--max-steps and --batch-size must be positive")
+    opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
+                        holdout_fraction=args.holdout_fraction, init_from=args.init_from, warmup=args.warmup,
+                        max_minutes=args.max_minutes, save_every=args.save_every, threads=args.threads,
+                        holdout_patients=_patient_list(args.holdout_patients),
+                        synth=args.synth, synth_volumes=args.synth_volumes,
+                        max_slices_per_plane=args.max_slices_per_plane, command="medpclip " + " ".join(sys.argv[1:]))
+    summary = train(opts, progress=not args.json)
+    if args.json and summary:
+        _print_json(summary)
+    elif summary:
+        log.info("trained %d steps: loss %.3f -> %.3f; checkpoint %s", summary["steps"], summary["loss_start"],
+                 summary["loss_end"], summary["checkpoint"])
+    return 0
+
+
+# -- align (stage 3) -------------------------------------------------------------------------------
+def add_align(sub) -> None:
+    p = sub.add_parser("align", help="align the recognition heads to the text space on a frozen model")
+    p.add_argument("--data", required=True)
+    p.add_argument("--init-from", required=True, help="the trained checkpoint to align")
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout-fraction", type=float, default=0.2)
+    p.add_argument("--holdout-patients", default="", help="comma list of patient ids left out (as in train)")
+    p.add_argument("--synth", help="folder of label maps for synthetic images (as in train)")
+    p.add_argument("--synth-volumes", type=int, default=1)
+    p.add_argument("--max-slices-per-plane", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_align)
+
+
+def cmd_align(args) -> int:
+    from .align import AlignOptions, align
+
+
+    if args.steps < 1:
+        raise CLIError("--steps must be positive")
+    summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
+                                 args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
+                                 _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
+                                 args.max_slices_per_plane),
+                    progress=not args.json)
+    if args.json:
+        _print_json(summary)
+    return 0
