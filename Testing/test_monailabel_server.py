@@ -118,6 +118,8 @@ def test_info_lists_tasks_with_types(server):
     assert models["medpclip_interactive"]["dimension"] == 3
     assert models["medpclip_identify"]["type"] == "classification"
     assert models["medpclip_find"]["type"] == "segmentation"
+    labels = models["medpclip_interactive"]["labels"]                # the Slicer plugin's label list (issue 13)
+    assert len(labels) >= 150 and {"liver", "aorta"} <= set(labels) and sorted(labels.values())[0] == 1
     assert "medpclip_finetune" in meta["trainers"]
     assert {"random", "first"} <= set(meta["strategies"])
     assert meta["datastore"]["total"] == len(STUDIES)

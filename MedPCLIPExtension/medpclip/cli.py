@@ -180,7 +180,7 @@ def cmd_identify(args) -> int:
         _print_json({"candidates": candidates})
     else:
         for c in candidates:
-            print(f"{c['score']:.3f}  {c['name']}  ({c['id']})")
+            print(f"{c['score']:.3f}  {c['name']}  ({c.get('code') or c['id']})")
     return 0
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..data.terminology import code_text, coding
 from ..data.vocabulary import resolve, sentences
 from ..data.volume import Volume, read_image, volume_from_array
 from ..errors import PromptError
@@ -116,4 +117,15 @@ class Engine:
             scale = self.model.logit_scale.exp().clamp(max=100)
             probs = torch.softmax(scale * embs.float() @ region.float(), dim=0).cpu()
         order = torch.argsort(probs, descending=True)[: max(1, top_k)]
-        return [{"name": concepts[i]["name"], "id": concepts[i]["id"], "score": round(float(probs[i]), 4)} for i in order]
+        return [_candidate(concepts[i], float(probs[i])) for i in order]
+
+
+def _candidate(concept: dict[str, str], score: float) -> dict[str, Any]:
+    """One ranked name: id, name, score and, for a known concept, its standard codes (``code`` in one line,
+    ``coding`` in full: category / type / modifier / region, exact or the nearest Slicer entry)."""
+    out: dict[str, Any] = {"name": concept["name"], "id": concept["id"], "score": round(score, 4)}
+    entry = coding(concept["id"])
+    if entry is not None:
+        out["code"] = code_text(entry)
+        out["coding"] = {k: entry[k] for k in ("category", "type", "modifier", "region", "exact")}
+    return out

@@ -9,6 +9,8 @@ import numpy as np
 
 from ..data.geometry import extract_slice, plane_axes, point_to_slice, to_ijk
 from ..data.masks import largest_slices
+from ..data.terminology import GENERIC, coding, slicer_terminology_entry
+from ..data.vocabulary import lookup
 from ..fileio import atomic_write
 from ..data.volume import Volume, VolumeError, write_array, write_label
 from .session import Session
@@ -27,12 +29,21 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
     spacing, origin, direction = sitk_geometry_from_affine(like.affine)
     image.SetSpacing(spacing), image.SetOrigin(origin), image.SetDirection(direction)
     k, j, i = mask_kji.shape
+    entry = coding_of(name)
+    color = " ".join(f"{c / 255:.3g}" for c in entry["color"]) if entry and entry.get("color") else "0.9 0.5 0.2"
     meta = {"Segment0_ID": "Segment_1", "Segment0_Name": name, "Segment0_LabelValue": "1", "Segment0_Layer": "0",
-            "Segment0_Color": "0.9 0.5 0.2", "Segment0_Extent": f"0 {i - 1} 0 {j - 1} 0 {k - 1}",
+            "Segment0_Color": color, "Segment0_Extent": f"0 {i - 1} 0 {j - 1} 0 {k - 1}",
+            "Segment0_Tags": f"TerminologyEntry:{slicer_terminology_entry(entry)}|",
             "Segmentation_MasterRepresentation": "Binary labelmap", "Segmentation_ContainedRepresentationNames": "Binary labelmap|"}
     for key, value in meta.items():
         image.SetMetaData(key, value)
     return atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
+
+
+def coding_of(name: str) -> dict | None:
+    """The standard codes of a segment name (a concept's name, synonym or dataset alias), or None (free text)."""
+    concept = lookup(name) if isinstance(name, str) and 0 < len(name) <= 200 else None
+    return coding(concept.id) if concept is not None else None
 
 
 def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
@@ -48,12 +59,26 @@ def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: 
     if mask_kji.shape != like.array.shape:
         raise VolumeError(f"mask shape {mask_kji.shape} does not match the image {like.array.shape}")
     sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in like.dicom_files]
+    missing = [key for key in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+               if not all(str(getattr(ds, key, "") or "").strip() for ds in sources)]
+    if missing:
+        raise VolumeError(f"{path}: the DICOM series has no {' / '.join(missing)} on every slice (an anonymised "
+                          "export?), so a DICOM SEG cannot reference it; write .seg.nrrd or .nii.gz instead")
+    entry = coding_of(name) or GENERIC
+
+    def concept(c: dict[str, str]):
+        return hd.sr.CodedConcept(c["value"], c["scheme"], c["meaning"])
+
     description = hd.seg.SegmentDescription(
         segment_number=1, segment_label=name[:64] or "segment",
-        segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
+        segmented_property_category=concept(entry["category"]), segmented_property_type=concept(entry["type"]),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="MedP-CLIP", version=__version__, family=codes.cid7162.ArtificialIntelligence))
+            name="MedP-CLIP", version=__version__, family=codes.cid7162.ArtificialIntelligence),
+        anatomic_regions=[concept(entry["region"])] if entry.get("region") else None)
+    if entry.get("modifier"):  # laterality: a modifier of the property type (DICOM PS3.3 C.8.20.2)
+        description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
+            concept(entry["modifier"])]
     seg = hd.seg.Segmentation(
         source_images=sources, pixel_array=(np.asarray(mask_kji) > 0).astype(np.uint8),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[description],

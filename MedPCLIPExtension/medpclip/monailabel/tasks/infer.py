@@ -98,6 +98,14 @@ def _vocabulary(request: dict) -> list[str] | None:
     return check_names(vocab, "vocabulary")
 
 
+def known_labels() -> dict[str, int]:
+    """The names the app knows (the knowledge table's concepts), as MONAI Label's ``labels`` (name -> value): the
+    MONAI Label Slicer plugin builds its label list from them. Free-text names work too."""
+    from ...data.vocabulary import all_concepts
+
+    return {c.name: n for n, c in enumerate(all_concepts(), start=1)}
+
+
 class _EngineTask(InferTask):
     def __init__(self, runtime: Runtime, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -124,7 +132,7 @@ class InteractiveTask(_EngineTask):
         super().__init__(
             runtime,
             type=InferType.DEEPGROW,
-            labels=[],
+            labels=known_labels(),
             dimension=3,
             description="MedP-CLIP interactive segmentation: positive / negative clicks, ROI box or prior mask; "
                         "2D when 'slice' is given, 3D (propagated) otherwise; returns score and top-k names",
@@ -166,7 +174,7 @@ class IdentifyTask(_EngineTask):
         super().__init__(
             runtime,
             type=InferType.CLASSIFICATION,
-            labels=[],
+            labels=known_labels(),
             dimension=3,
             description="MedP-CLIP identification: a region (label file or points / box) -> ranked anatomical names",
             config={"top_k": 5},
@@ -196,7 +204,7 @@ class FindTask(_EngineTask):
         super().__init__(
             runtime,
             type=InferType.SEGMENTATION,
-            labels=[],
+            labels=known_labels(),
             dimension=3,
             description="MedP-CLIP find by text: 'text' (e.g. liver) -> segmentation of the best-matching region",
             config={"text": "", "mode": "3d"},
