@@ -45,6 +45,12 @@ BOX_PAD = {"roi": (0.1, 6.0), "free": (0.05, 3.0)}
 PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {1: "posterior", -1: "anterior"},
                           "sagittal": {1: "left", -1: "right"}}
 
+# -- find -------------------------------------------------------------------------------------------
+# the best-matching region counts as found when the search text ranks within the first FIND_MAX_RANK + 1 names the
+# region gets among the checkpoint's vocabulary (+ the text): a brain term on an abdominal CT ranks 20-80th for the
+# region that matches it best, an abdominal organ on the sample CT / MR 0-4th (docs/DESIGN-NOTES.md, "Find")
+FIND_MAX_RANK = 4
+
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)
 

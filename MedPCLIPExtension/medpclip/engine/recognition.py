@@ -12,8 +12,10 @@ from torch.nn import functional as F
 
 from ..data.geometry import extract_slice, plane_axes
 from ..data.masks import largest_slices
+from ..data.vocabulary import resolve
 from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
+from . import policy
 from .prompt import PromptSpec
 from .results import SegmentationResult
 
@@ -75,13 +77,38 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
         sims = out.region_embedding.float() @ target
         j = int(torch.argmax(sims))
         if float(sims[j]) > best[0]:
-            best = (float(sims[j]), (idx, pts[j]))
+            best = (float(sims[j]), (idx, pts[j], out.region_embedding[j].float()))
     if best[1] is None:
         raise PromptError("the image has no foreground to search")
-    idx, (x, y) = best[1]
+    idx, (x, y), region = best[1]
+    verdict = match_verdict(engine, region, target, text)
+    if not verdict["found"]:
+        shape = session.volume.array.shape
+        return SegmentationResult(np.zeros(shape, np.uint8), 0.0, plane, session.input_slice_index(plane, idx), [],
+                                  {"find_total_ms": (time.perf_counter() - t0) * 1000, "similarity": best[0]},
+                                  warnings=[f"not found: nothing in the image matches {text!r} (the best-matching "
+                                            f"region ranks it {verdict['rank'] + 1}th; it looks like "
+                                            f"{verdict['region_name']!r})"], found=verdict)
     ijk = session.geometry.to_input_ijk(np.array([x, y, idx], dtype=float))[0]
     result = session.segment({"space": "ijk", "points": [ijk.tolist()], "point_labels": [1], "mode": mode},
                              feedback=False)
     result.latency_ms["find_total_ms"] = (time.perf_counter() - t0) * 1000
     result.latency_ms["similarity"] = best[0]
+    result.found = verdict
     return result
+
+
+def match_verdict(engine, region: torch.Tensor, target: torch.Tensor, text: str) -> dict:
+    """Whether ``text`` names ``region``: its rank among the vocabulary's names for the region (the text's own
+    concept, when it is one, counted once), with the region's top name and the text's probability."""
+    concepts, embs = engine.concept_embeddings(None)
+    own = resolve(text, strict=False).id
+    keep = [i for i, c in enumerate(concepts) if c["id"] != own]
+    with torch.inference_mode():
+        scale = engine.model.logit_scale.exp().clamp(max=100)
+        scores = torch.cat([embs[keep].float() @ region, (target @ region)[None]])
+        probs = torch.softmax(scale * scores, 0)
+    rank = int((probs[:-1] > probs[-1]).sum())
+    top = concepts[keep[int(torch.argmax(probs[:-1]))]]["name"] if keep else text
+    return {"found": rank <= policy.FIND_MAX_RANK, "rank": rank, "probability": round(float(probs[-1]), 4),
+            "region_name": top if rank > 0 else text}

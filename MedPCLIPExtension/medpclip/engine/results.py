@@ -25,6 +25,7 @@ class SegmentationResult:
     # the part of the input array this result speaks for: (array axis, first, last input slice); a 2D result
     # replaces that slice of a segment and keeps the others, a 3D result its whole range
     slab_range: tuple[int, int, int] | None = None
+    found: dict[str, Any] | None = None  # find: whether the text matched a region, its rank, the region's own top name
 
     @property
     def voxels(self) -> int:
@@ -45,6 +46,8 @@ class SegmentationResult:
                "slice": self.slice_index, "slices": len(self.slices),
                "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()}, "warnings": self.warnings,
                **({"propagation": self.propagation} if self.propagation else {})}
+        if self.found is not None:
+            out["found"] = self.found
         if self.slab_range is not None:
             axis, first, last = self.slab_range
             out["slab"] = {"array_axis": axis, "first": first, "last": last}

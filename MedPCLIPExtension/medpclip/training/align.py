@@ -6,6 +6,11 @@ for every training (slice, structure) pair and several prompt variants (mask, ji
 the frozen class-token embedding and the pooled region feature once, and then trains only the parts that
 map them into the shared space: ``region_pool_proj``, ``text_projection`` and ``logit_scale``, with the same
 region-text loss as the main training. Held-out slices are excluded exactly as in training.
+
+Two additions aim at naming on patients the model never saw (issue 13): a hard-negative term, the same
+cross-entropy restricted to the names of the region's own case (its neighbours: what ``identify`` ranks when given
+a case's labels, and where the confusions are), and structure-level samples, the mean of one structure's mask
+embeddings over several slices of a case (what ``identify`` computes from a 3D mask).
 """
 
 from __future__ import annotations
@@ -48,12 +53,14 @@ class AlignOptions:
     synth: str | None = None
     synth_volumes: int = 1
     max_slices_per_plane: int | None = None
+    case_negatives: float = 1.0      # weight of the within-case (hard-negative) term; 0 = off
+    pooled_per_structure: int = 2    # structure-level samples per (case, structure) with several slices; 0 = off
 
 
 def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: random.Random):
-    """Frozen (class-token head, pooled feature, concept) triples for every pair and prompt variant."""
+    """Frozen (class-token head, pooled feature, concept, case, is-mask-prompt) for every pair and prompt variant."""
     model = ckpt.model.eval()
-    heads, pooled, targets = [], [], []
+    heads, pooled, targets, case_ids, is_mask = [], [], [], [], []
     for si, bslice in enumerate(bank.slices):
         case = cases[bslice.case_index]
         image, label_view = bank.context_view(bslice)  # recognition looks at the context view, as in the engine
@@ -61,15 +68,17 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
         with torch.no_grad():
             feats = model.encode_slices(image[None, None])
         values = [v for v in np.unique(label) if v > 0 and (label == v).sum() >= 16]
-        prompts, concepts = [], []
+        prompts, concepts, kinds = [], [], []
         for v in values:
             mask = label == v
             for kind in VARIANTS:
                 prompts.append(sample_prompt(mask, label, rng, kind=kind))
                 concepts.append(concept_index[case.concepts[int(v)].id])
+                kinds.append(kind)
         prompts.append(None)  # the whole slice: global caption
         concepts.append(concept_index[global_concept(case.modality, case.spec.body_part).id])
-        for p, c in zip(prompts, concepts):
+        kinds.append("global")
+        for p, c, kind in zip(prompts, concepts, kinds):
             s = image.shape[-1]
             if p is None:
                 pr = Prompts(region_mask=torch.ones(1, 1, s, s))
@@ -84,7 +93,51 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
                 heads.append(model.visual.head(x)[0])
             pooled.append(pool[0])
             targets.append(c)
-    return torch.stack(heads), torch.stack(pooled), torch.tensor(targets)
+            case_ids.append(bslice.case_index)
+            is_mask.append(kind == "mask")
+    return torch.stack(heads), torch.stack(pooled), torch.tensor(targets), torch.tensor(case_ids), is_mask
+
+
+def _structure_samples(heads: torch.Tensor, pooled: torch.Tensor, targets: torch.Tensor, case_ids: torch.Tensor,
+                       is_mask: list[bool], per_structure: int, rng: random.Random):
+    """Means of 2-3 mask-prompt samples of one structure of one case (different slices or mask jitters)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (t, c, m) in enumerate(zip(targets.tolist(), case_ids.tolist(), is_mask)):
+        if m:
+            groups.setdefault((c, t), []).append(i)
+    new_h, new_p, new_t, new_c = [], [], [], []
+    for (c, t), members in groups.items():
+        if len(members) < 2:
+            continue
+        for _ in range(per_structure):
+            pick = rng.sample(members, min(len(members), rng.choice((2, 3))))
+            new_h.append(heads[pick].mean(0))
+            new_p.append(pooled[pick].mean(0))
+            new_t.append(t)
+            new_c.append(c)
+    if not new_t:
+        return heads, pooled, targets, case_ids
+    return (torch.cat([heads, torch.stack(new_h)]), torch.cat([pooled, torch.stack(new_p)]),
+            torch.cat([targets, torch.tensor(new_t)]), torch.cat([case_ids, torch.tensor(new_c)]))
+
+
+def case_name_mask(targets: torch.Tensor, case_ids: torch.Tensor, n_concepts: int) -> torch.Tensor:
+    """(n_cases, n_concepts) bool: the concepts each case's regions are named with."""
+    out = torch.zeros(int(case_ids.max()) + 1, n_concepts, dtype=torch.bool)
+    out[case_ids, targets] = True
+    return out
+
+
+def within_case_loss(region: torch.Tensor, text: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor,
+                     logit_scale: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each region against its own case's names only (``allowed`` (B, C) bool); rows with a
+    single allowed name (the global caption) carry no signal and are left out."""
+    keep = allowed.sum(1) > 1
+    if not keep.any():
+        return region.sum() * 0
+    logits = logit_scale.exp().clamp(max=100) * region[keep] @ text.t()
+    logits = logits.masked_fill(~allowed[keep], float("-inf"))
+    return F.cross_entropy(logits, targets[keep])
 
 
 def align(opts: AlignOptions, progress: bool = True) -> dict:
@@ -99,7 +152,11 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     text = build_text_bank(extra, [(c.modality, c.spec.body_part) for c in cases])
     rng = random.Random(opts.seed)
     torch.manual_seed(opts.seed)
-    heads, pooled, targets = _features(ckpt, bank, cases, text.index(), rng)
+    heads, pooled, targets, case_ids, is_mask = _features(ckpt, bank, cases, text.index(), rng)
+    if opts.pooled_per_structure:
+        heads, pooled, targets, case_ids = _structure_samples(heads, pooled, targets, case_ids, is_mask,
+                                                              opts.pooled_per_structure, rng)
+    names_of_case = case_name_mask(targets, case_ids, len(text.concepts))
     model = ckpt.model
     params = [*model.region_pool_proj.parameters(), *model.text_projection.parameters(), model.logit_scale]
     for p in model.parameters():
@@ -115,6 +172,9 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
         region = F.normalize(heads[idx] + model.region_pool_proj(pooled[idx]), dim=-1)
         txt = model.project_text(text.sample(rng))
         loss = region_text_loss(region, txt, targets[idx], model.logit_scale)
+        if opts.case_negatives:
+            loss = loss + opts.case_negatives * within_case_loss(region, txt, targets[idx],
+                                                                 names_of_case[case_ids[idx]], model.logit_scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -127,6 +187,7 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     prov = dict(ckpt.provenance)
     prov["align"] = {"from": str(opts.init_from), "steps": opts.steps, "batch_size": opts.batch_size, "lr": opts.lr,
                      "pairs": int(n), "seed": opts.seed, "command": opts.command,
+                     "case_negatives": opts.case_negatives, "pooled_per_structure": opts.pooled_per_structure,
                      "trained": ["region_pool_proj", "text_projection", "logit_scale"],
                      "wall_seconds": round(time.time() - t0, 1)}
     out = save_checkpoint(Checkpoint(model, text.concepts, text.ensemble(), prov, ckpt.metrics),

@@ -90,6 +90,10 @@ def add_align(sub) -> None:
     p.add_argument("--synth", help="folder of label maps for synthetic images (as in train)")
     p.add_argument("--synth-volumes", type=int, default=1)
     p.add_argument("--max-slices-per-plane", type=int)
+    p.add_argument("--case-negatives", type=float, default=1.0, help="weight of the within-case hard-negative "
+                   "term (each region against its own case's names); 0 = off")
+    p.add_argument("--pooled-per-structure", type=int, default=2, help="structure-level samples (means over a "
+                   "structure's slices) per case and structure; 0 = off")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_align)
@@ -104,7 +108,7 @@ def cmd_align(args) -> int:
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
                                  args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
-                                 args.max_slices_per_plane),
+                                 args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure),
                     progress=not args.json)
     if args.json:
         _print_json(summary)
