@@ -14,7 +14,8 @@ import pytest
 
 from medpclip.evaluation.baselines import (BG, FG, PAD, SEED_RADIUS, growcut_2d, growcut_3d, growcut_seeds_2d,
                                            growcut_seeds_3d, region_grow_2d, region_grow_3d)
-from medpclip.evaluation.benchmark import (correction_click_3d, max_edt_point_3d, surface_dice, summarise_2d)
+from medpclip.evaluation.metrics import correction_click_3d, max_edt_point_3d, surface_dice
+from medpclip.evaluation.summaries import summarise_2d
 from medpclip.data.masks import correction_click, dice, iou, max_edt_point, noc, tight_box
 from medpclip.evaluation.protocol import first_prompt, simulate
 
@@ -237,7 +238,7 @@ def test_benchmark_items_lie_on_held_out_slices_only():
     from medpclip.data.cases import load_case
     from medpclip.data.datalist import load_cases
     from medpclip.data.holdout import eval_slices, train_slices
-    from medpclip.evaluation.benchmark import case_items
+    from medpclip.evaluation.items import case_items
 
     case = load_case(load_cases(CT_CASE)[0])
     slab, items2d, items3d = case_items(case, 0.2, 20, None)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from medpclip.evaluation.benchmark import load_specs, spaced_slices
+from medpclip.evaluation.items import load_specs, spaced_slices
 from medpclip.evaluation.patients import (PatientSelectionError, dataset_average, dataset_name, parse_patients,
                                           patient_of, select_patients)
 

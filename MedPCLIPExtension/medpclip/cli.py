@@ -266,40 +266,6 @@ def cmd_info(args) -> int:
     return 0
 
 
-# -- evaluate ----------------------------------------------------------------------------------------
-def add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="held-out interactive evaluation (click protocol, recognition)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--checkpoint")
-    p.add_argument("--clicks", type=int, default=9)
-    p.add_argument("--first", default="click,box", help="first prompts: click, box")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--out", help="write the report JSON here")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
-
-
-def cmd_evaluate(args) -> int:
-    from .engine import Engine
-    from .evaluation.protocol import evaluate
-
-    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
-    from .data.holdout import slice_holdout_fraction
-
-    holdout = slice_holdout_fraction(engine.checkpoint.provenance)
-    firsts = tuple(x for x in args.first.split(",") if x)
-    report = evaluate(engine, args.data, clicks=args.clicks, first_prompts=firsts, holdout_fraction=holdout,
-                      progress=not args.json)
-    report["checkpoint"] = {"path": str(engine.checkpoint.path), "sha256": engine.checkpoint.sha256}
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-    brief = {k: v for k, v in report.items() if k != "per_structure"}
-    _print_json(brief)
-    return 0
-
-
 def _add_training(sub) -> None:
     from .training.commands import add_align, add_train
 
@@ -319,13 +285,19 @@ def _add_serve(sub) -> None:
     add_serve(sub)
 
 
+def _add_evaluate(sub) -> None:
+    from .evaluation.evaluate_cli import add_evaluate
+
+    add_evaluate(sub)
+
+
 def _add_benchmark(sub) -> None:
     from .evaluation.benchmark_cli import add_benchmark
 
     add_benchmark(sub)
 
 
-COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, _add_training, add_evaluate, _add_demo,
+COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, _add_training, _add_evaluate, _add_demo,
                             _add_serve, _add_benchmark]
 
 

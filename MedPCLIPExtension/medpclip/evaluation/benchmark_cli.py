@@ -6,13 +6,16 @@ Registered in ``medpclip.cli.COMMANDS`` through ``add_benchmark``. See docs/BENC
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from typing import Any
 
-from .benchmark import METHODS
+from .protocol import REPORT_CLICKS
+from .runners import METHODS
 
 
-def add_benchmark(sub) -> None:
+def add_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="benchmark MedP-CLIP against GrowCut and region growing (Dice vs clicks, "
                        "NoC, recognition, latency, SAM speed peer) on held-out slices")
     p.add_argument("--data", required=True, action="append",
@@ -53,10 +56,11 @@ def add_benchmark(sub) -> None:
     p.set_defaults(func=cmd_benchmark)
 
 
-def cmd_benchmark(args) -> int:
+def cmd_benchmark(args: argparse.Namespace) -> int:
     from ..errors import CLIError
-    from .benchmark import BenchmarkOptions, brief, run_benchmark
+    from .benchmark import BenchmarkOptions, run_benchmark
     from .patients import PATIENT_CLICKS, PatientSelectionError, parse_patients, resolve_cases, run_patient_benchmark
+    from .report import brief
 
     patient_mode = args.patients is not None or args.patients_file is not None
     if args.clicks is None:
@@ -117,7 +121,7 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
-def _print_patient_summary(results, out) -> None:
+def _print_patient_summary(results: dict[str, Any], out: str) -> None:
     import logging
 
     log = logging.getLogger("medpclip")
@@ -133,8 +137,8 @@ def _print_patient_summary(results, out) -> None:
     log.info("wrote %s/results.json, results.md and plots", out)
 
 
-def _print_summary(results, out) -> None:
-    ks = [k for k in (1, 3, 5, 9) if k <= results["protocol"]["clicks"]]
+def _print_summary(results: dict[str, Any], out: str) -> None:
+    ks = [k for k in REPORT_CLICKS if k <= results["protocol"]["clicks"]]
     print("method       " + "".join(f"Dice@{k:<3} " for k in ks) + "NoC85  NoC90  (2D, first prompt: "
           f"{results['protocol']['first_prompts'][0]})")
     for m, e in results["methods"].items():

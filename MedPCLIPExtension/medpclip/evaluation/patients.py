@@ -7,7 +7,7 @@
 - slices: **every labelled slice** (``eval_slices(label, 1.0)``: the whole labelled extent), at most
   ``max_slices`` per case, evenly spaced over the labelled slices;
 - 2D: the benchmark's click-first and box-first protocols and recognition, same items, same simulated clicks, same
-  methods (``benchmark.run_items_2d``);
+  methods (``runners.run_items_2d``);
 - one-click 3D (MedP-CLIP, cases with more than one slice): one positive click at the deepest point (max EDT) of
   the structure's largest axial slice, ``"mode": "3d"`` (free propagation through the volume); volume Dice against
   the structure's full 3D label, slices reached, the result's warnings;
@@ -22,21 +22,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from ..data.cases import Case, load_case
 from ..data.datalist import CaseSpec
-from ..data.volume import VolumeError
-from .benchmark import (BenchmarkOptions, MedPCLIPRunner, _fmt, _input_slice, _mean, _overlay_choice,
-                        _warm_up_classical, case_items, environment, git_state, load_specs, make_runners,
-                        method_summaries, run_items_2d, summarise_2d, write_outputs)
 from ..data.masks import dice, iou, max_edt_point
+from ..data.volume import VolumeError
+from .benchmark import BenchmarkOptions
+from .items import case_items, input_slice, load_specs
+from .report import RunStart, environment, fmt, overlay_choice, plots_section, write_outputs
+from .runners import MedPCLIPRunner, make_runners, medpclip_runner, run_items_2d, warm_up_classical
+from .summaries import mean, method_summaries, summarise_2d, without_reached
+
+if TYPE_CHECKING:
+    from ..engine.session import Engine
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +143,14 @@ def one_click_3d(runner: MedPCLIPRunner, case: Case, value: int) -> dict[str, An
     r, c = max_edt_point(target[k])
     s.forget_feedback("axial", k)
     t = time.perf_counter()
-    res = s.segment({"space": "ijk", "points": [runner._ijk(c, r, k)], "point_labels": [1], "mode": "3d",
+    res = s.segment({"space": "ijk", "points": [runner.input_point(c, r, k)], "point_labels": [1], "mode": "3d",
                      "slice": s.input_slice_index("axial", k)})
     ms = (time.perf_counter() - t) * 1000
     pred = s.orient.array_to_canonical(res.mask) > 0
     reached = pred.reshape(pred.shape[0], -1).any(1)
     on_target = areas > 0
     return {"dice": round(dice(pred, target), 4), "iou": round(iou(pred, target), 4),
-            "slice": _input_slice(case, k), "click_rc": [int(r), int(c)], "voxels": int(target.sum()),
+            "slice": input_slice(case, k), "click_rc": [int(r), int(c)], "voxels": int(target.sum()),
             "target_slices": int(on_target.sum()), "slices": len(res.slices),
             "slices_on_target": int((reached & on_target).sum()), "stopped_after_1": len(res.slices) <= 1,
             "warnings": list(res.warnings), "score": round(float(res.score), 4), "ms": round(ms, 1)}
@@ -181,7 +185,7 @@ def summarise_3d_one_click(trials: list[dict]) -> dict[str, Any]:
     for t in trials:
         for w in dict.fromkeys(warning_kind(w) for w in t["warnings"]):
             warnings[w] = warnings.get(w, 0) + 1
-    return {"n": len(trials), "dice": _mean(t["dice"] for t in trials),
+    return {"n": len(trials), "dice": mean(t["dice"] for t in trials),
             "dice_median": round(float(np.median([t["dice"] for t in trials])), 4),
             "slices_mean": round(float(np.mean([t["slices"] for t in trials])), 2),
             "target_slices_mean": round(float(np.mean([t["target_slices"] for t in trials])), 2),
@@ -197,8 +201,8 @@ def summarise_group(trials2d: list[dict], trials3d: list[dict], methods: Sequenc
                            "patients": sorted({t["patient"] for t in trials2d + trials3d}), "methods": {}}
     for m in methods:
         mine = [t for t in trials2d if t["method"] == m]
-        out["methods"][m] = {f: {k: v for k, v in summarise_2d([t for t in mine if t["first"] == f], clicks).items()
-                                 if not k.startswith("reached")} for f in firsts}
+        out["methods"][m] = {f: without_reached(summarise_2d([t for t in mine if t["first"] == f], clicks))
+                             for f in firsts}
     out["one_click_3d"] = summarise_3d_one_click(trials3d)
     return out
 
@@ -221,7 +225,7 @@ def _average(groups: list[dict[str, Any]]) -> dict[str, Any]:
         elif k in ("n", "stopped_after_1", "with_warnings"):
             out[k] = int(sum(v for v in vals if v is not None))
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) or v is None for v in vals):
-            out[k] = _mean(vals)
+            out[k] = mean(vals)
     return out
 
 
@@ -263,12 +267,11 @@ def resolve_cases(opts: BenchmarkOptions) -> list[CaseSpec]:
     return specs[: opts.max_cases] if opts.max_cases else specs
 
 
-def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] | None = None) -> dict[str, Any]:
+def run_patient_benchmark(engine: Engine | None, opts: BenchmarkOptions,
+                          specs: list[CaseSpec] | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
-    t_start = time.perf_counter()
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    git = git_state()
+    start = RunStart()
     specs = resolve_cases(opts) if specs is None else specs
     max_slices = DEFAULT_MAX_SLICES if opts.max_slices is None else opts.max_slices
     cases: list[Case] = []
@@ -294,14 +297,14 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
              sum(len(p[2]) for p in plan), sum(len(p[3]) for p in plan))
 
     runners = make_runners(opts.methods, engine, opts.views)
-    ours = next((r for r in runners if isinstance(r, MedPCLIPRunner)), None)
+    ours = medpclip_runner(runners)
     total = sum(len(runners) * len(i2) * len(opts.first_prompts) + (len(i3) if ours else 0) for _, _, i2, i3 in plan)
     bar = tqdm(total=total, desc="patient benchmark", unit="trial", disable=not opts.progress, dynamic_ncols=True)
-    _warm_up_classical(runners)
+    warm_up_classical(runners)
     first_of_dataset = {}
     for case, *rest in plan:
         first_of_dataset.setdefault(who[case.spec.name]["dataset"], (case, *rest))
-    overlay_keys = _overlay_choice(list(first_of_dataset.values()), opts.overlays)
+    overlay_keys = overlay_choice(list(first_of_dataset.values()), opts.overlays)
     examples: list[dict] = []
     trials2d: list[dict] = []
     trials3d: list[dict] = []
@@ -311,10 +314,7 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
         extra = who[case.spec.name]
         for runner in runners:
             bar.set_postfix_str(f"{case.spec.name}: {runner.name}")
-            if isinstance(runner, MedPCLIPRunner):
-                runner.open(case, encode=slices)
-            else:
-                runner.open(case)
+            runner.open(case, encode=slices)
             trials2d += run_items_2d(runner, case, items2d, opts, names, dataset_names, overlay_keys, examples,
                                      bar.update, extra)
             if runner is ours:
@@ -349,8 +349,8 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
         "trials_3d": [],
         "trials_3d_one_click": trials3d,
     }
-    results["environment"] = environment(engine, opts, load_start, git)
-    results["environment"]["wall_s"] = round(time.perf_counter() - t_start, 1)
+    results["environment"] = environment(engine, opts, start)
+    results["environment"]["wall_s"] = start.wall_s()
     write_outputs(results, opts, examples, render=markdown)
     return results
 
@@ -359,19 +359,19 @@ def run_patient_benchmark(engine, opts: BenchmarkOptions, specs: list[CaseSpec] 
 def _row(label: str, group: dict[str, Any], methods: Sequence[str], firsts: Sequence[str], ks: Sequence[int]) -> str:
     cells = [label]
     n = group["methods"].get(methods[0], {}).get(firsts[0], {}).get("n") if methods else None
-    cells.append(_fmt(n))
+    cells.append(fmt(n))
     for m in methods:
         e = group["methods"].get(m, {})
         if "click" in firsts:
-            cells += [_fmt(e.get("click", {}).get(f"dice@{k}")) for k in ks]
+            cells += [fmt(e.get("click", {}).get(f"dice@{k}")) for k in ks]
         if "box" in firsts:
-            cells.append(_fmt(e.get("box", {}).get("dice@1")))
+            cells.append(fmt(e.get("box", {}).get("dice@1")))
     ours = group["methods"].get("medpclip", {}).get(firsts[0], {})
     if "medpclip" in methods:
-        cells += [_fmt(ours.get("top1")), _fmt(ours.get("top5"))]
+        cells += [fmt(ours.get("top1")), fmt(ours.get("top5"))]
     d3 = group.get("one_click_3d", {})
     if d3.get("n"):
-        cells += [_fmt(d3.get("n")), _fmt(d3.get("dice")), _fmt(d3.get("slices_mean"), 1),
+        cells += [fmt(d3.get("n")), fmt(d3.get("dice")), fmt(d3.get("slices_mean"), 1),
                   f"{d3.get('stopped_after_1')} / {d3.get('n')}"]
     else:
         cells += ["-", "-", "-", "-"]
@@ -431,7 +431,5 @@ def markdown(results: dict[str, Any]) -> str:
             warned = "<br>".join(t["warnings"]) or "-"
             lines.append(f"| {t['case']} | {t['label']} | {t['dice']:.3f} | {t['slices']} / {t['slices_on_target']} / "
                          f"{t['target_slices']} | {t['score']:.2f} | {warned} |")
-    plots = results.get("outputs", {}).get("plots", [])
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{x}]({x})" for x in plots]
+    lines += plots_section(results)
     return "\n".join(lines) + "\n"
