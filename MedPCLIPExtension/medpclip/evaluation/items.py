@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.cases import Case
 from ..data.datalist import CaseSpec, load_cases
-from ..data.geometry import Orientation, extract_slice
+from ..data.geometry import VolumeGeometry, extract_slice
 from ..data.holdout import eval_slices
 from ..data.volume import VolumeError
 
@@ -71,9 +71,7 @@ def load_specs(data: str | Path | Sequence[str | Path], walk: bool = False) -> l
 
 def input_slice(case: Case, canon_idx: int) -> int:
     """The input image's axial slice index of canonical axial slice ``canon_idx`` (what results report)."""
-    orient = Orientation.from_affine(case.image.affine, case.image.shape_ijk)
-    c = 2  # the axial (k) canonical axis
-    return int(orient.shape_ijk[orient.perm[c]] - 1 - canon_idx) if orient.flip[c] else int(canon_idx)
+    return VolumeGeometry(case.image.affine, case.image.shape_ijk).input_slice_index("axial", canon_idx)
 
 
 # -- items ----------------------------------------------------------------------------------------------------
