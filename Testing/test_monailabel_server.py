@@ -219,6 +219,9 @@ def test_find_by_text(server, ct_ref, tmp_path):
     out, path = parts(infer(server, "medpclip_find", {"text": "liver", "mode": "2d"}), tmp_path, ".nii.gz")
     mask = sitk.GetArrayFromImage(same_geometry(path, img))
     assert out["text"] == "liver" and out["label_names"] == {"liver": 1} and out["voxels"] == int(mask.sum())
+    assert out["found"]["found"] is True
+    out, path = parts(infer(server, "medpclip_find", {"text": "brain", "mode": "2d"}), tmp_path, ".nii.gz")
+    assert out["found"]["found"] is False and out["voxels"] == 0 and "not found" in out["warnings"][0]
     readable_4xx(infer(server, "medpclip_find", {}), 422, "text")
 
 

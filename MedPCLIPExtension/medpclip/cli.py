@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import EXIT_INPUT, USER_ERRORS, CLIError
+from .errors import EXIT_INPUT, EXIT_NOT_FOUND, USER_ERRORS, CLIError
 
 log = logging.getLogger("medpclip")
 
@@ -210,7 +210,8 @@ def cmd_embed(args) -> int:
 
 # -- find ------------------------------------------------------------------------------------------
 def add_find(sub) -> None:
-    p = sub.add_parser("find", help="text -> segmentation of the best-matching region")
+    p = sub.add_parser("find", help="text -> segmentation of the best-matching region (exit code 1, nothing "
+                       "written, when nothing in the image matches)")
     p.add_argument("image")
     p.add_argument("--text", required=True)
     p.add_argument("--mode", default="3d", choices=("2d", "3d"))
@@ -226,6 +227,12 @@ def cmd_find(args) -> int:
 
     _, session = _open(args)
     result = session.find(args.text, mode=args.mode)
+    if not result.found["found"]:  # a clean "no": nothing written, exit code 1
+        if args.json:
+            _print_json({"output": None, "text": args.text, **result.summary()})
+        for warning in result.warnings:
+            log.warning("%s", warning)
+        return EXIT_NOT_FOUND
     out = save_result(result.mask, session.volume, args.out, name=args.text)
     summary = {"output": str(out), "text": args.text, **result.summary()}
     if args.png:

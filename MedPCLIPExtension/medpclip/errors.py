@@ -9,6 +9,7 @@ from .model.checkpoint import CheckpointError
 from .model.text import TextModelError
 
 
+EXIT_NOT_FOUND = 1   # ``medpclip find``: nothing in the image matches the text (as grep: a clean "no")
 EXIT_USAGE = 2   # argparse's own code for a malformed command line
 EXIT_INPUT = 3   # bad input: the user's file, prompt or option (one clear line on stderr)
 

@@ -231,4 +231,4 @@ class FindTask(_EngineTask):
                       "slice": res.slice_index, "slices": summary["slices"], "slab": summary.get("slab"), "mode": mode,
                       "latency_ms": latency,
                       "warnings": summary["warnings"], "propagation": summary.get("propagation", []),
-                      **self._base_params(info)}
+                      "found": summary.get("found"), **self._base_params(info)}
