@@ -2,9 +2,11 @@
 on a MONAI Label server (``RemoteBackend``, the ``medpclip`` MONAI Label app). No MRML and no Qt here: a backend
 gets plain arrays + the world affine and a DESIGN section 6 prompt dict, so it can run on a worker thread.
 
-Both backends speak the same prompt contract (``medpclip.engine.prompt``); neither re-implements prompt
-handling, geometry or model calls: the local one calls ``medpclip.engine`` directly, the remote one sends the
-prompt to the server, which calls the same engine.
+Both backends speak the same prompt contract (``medpclip.engine.prompt``), with the prompt in world ``ras``
+(points, an ROI's ``box_points``, the viewer's ``view_point``); neither re-implements prompt handling,
+geometry or model calls: the local one calls ``medpclip.engine`` directly (the engine converts world -> voxel
+with the volume's affine and checks the prompt), the remote one sends the prompt to the server, which calls the
+same engine. A result reports the slab of the input array it speaks for (``SegmentOutput.slab``).
 """
 
 from __future__ import annotations
@@ -19,20 +21,15 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from .multipart import decode_multipart, encode_multipart, label_suffix
 
-INTERACTIVE_TASK = "medpclip_interactive"
-IDENTIFY_TASK = "medpclip_identify"
-FIND_TASK = "medpclip_find"
+log = logging.getLogger(__name__)
 
 
 class MedPCLIPError(RuntimeError):
@@ -74,6 +71,29 @@ class SegmentOutput:
     plane: str = "axial"
     slice_index: int | None = None  # prompted slice, index of the input image along the plane's normal axis
     info: dict[str, Any] = field(default_factory=dict)
+    # (array axis, first, last): the slices of the [k, j, i] array the result speaks for (the engine's
+    # ``SegmentationResult.slab_range``); None when unknown
+    slab: tuple[int, int, int] | None = None
+
+    @property
+    def slab_index(self) -> tuple[slice, slice, slice] | None:
+        """Index expression of ``mask`` covering ``slab``."""
+        if self.slab is None:
+            return None
+        axis, first, last = self.slab
+        index = [slice(None)] * 3
+        index[axis] = slice(first, last + 1)
+        return tuple(index)
+
+
+def _slab(value: Any) -> tuple[int, int, int] | None:
+    """A result summary's ``slab`` ({"array_axis", "first", "last"}) as a tuple; None when absent."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return int(value["array_axis"]), int(value["first"]), int(value["last"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _user_errors():
@@ -85,6 +105,12 @@ def _user_errors():
 
 
 # ================================================================================================ local
+
+def _output(res) -> SegmentOutput:
+    """An engine ``SegmentationResult`` as a backend answer."""
+    slab = None if res.slab_range is None else tuple(int(v) for v in res.slab_range)
+    return SegmentOutput(res.mask.astype(np.uint8), float(res.score), res.plane, res.slice_index, res.summary(), slab)
+
 
 class LocalBackend:
     """The ``medpclip`` engine in this Python process. Sessions (normalised volume + cached trunk features)
@@ -118,11 +144,6 @@ class LocalBackend:
                     raise MedPCLIPError(f"cannot load the model: {exc}") from exc
             return self._engine
 
-    def describe(self) -> dict[str, Any]:
-        eng = self.engine
-        return {"backend": "local", "device": str(eng.device), "model": eng.cfg.name if hasattr(eng.cfg, "name") else "",
-                "vocabulary": len(eng.checkpoint.vocabulary)}
-
     def session(self, volume: VolumeData):
         with self._lock:
             s = self._sessions.get(volume.key)
@@ -130,7 +151,7 @@ class LocalBackend:
                 self._sessions.move_to_end(volume.key)
                 return s
             try:
-                s = self.engine.open(volume.array, affine=volume.affine, modality=volume.modality)
+                s = self.engine.open(volume.array, affine=volume.affine, modality=volume.modality, name=volume.name)
             except _user_errors() as exc:
                 raise MedPCLIPError(str(exc)) from exc
             self._sessions[volume.key] = s
@@ -151,7 +172,7 @@ class LocalBackend:
             res = session.segment(prompt, prior_mask=prior_mask)
         except _user_errors() as exc:
             raise MedPCLIPError(str(exc)) from exc
-        return SegmentOutput(res.mask.astype(np.uint8), float(res.score), res.plane, res.slice_index, res.summary())
+        return _output(res)
 
     def identify(self, volume: VolumeData, mask: np.ndarray, vocabulary: list[str] | None, top_k: int) -> list[dict]:
         session = self.session(volume)
@@ -166,7 +187,7 @@ class LocalBackend:
             res = session.find(text, mode=mode)
         except _user_errors() as exc:
             raise MedPCLIPError(str(exc)) from exc
-        return SegmentOutput(res.mask.astype(np.uint8), float(res.score), res.plane, res.slice_index, res.summary())
+        return _output(res)
 
     def close(self) -> None:
         self.forget()
@@ -174,42 +195,22 @@ class LocalBackend:
 
 # =============================================================================================== remote
 
-def _encode_multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
-    """multipart/form-data body. Values: str (text field) or (filename, bytes, content_type)."""
-    boundary = uuid.uuid4().hex
-    out = []
-    for name, value in fields.items():
-        out.append(f"--{boundary}\r\n".encode())
-        if isinstance(value, tuple):
-            filename, data, ctype = value
-            out.append(f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                       f"Content-Type: {ctype}\r\n\r\n".encode())
-            out.append(data)
-        else:
-            out.append(f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
-            out.append(str(value).encode())
-        out.append(b"\r\n")
-    out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+def _legacy_slab(volume: VolumeData, plane: str, slice_index: int | None, mask: np.ndarray):
+    """The slab of a server that does not report one (before results carried ``slab``): the reported slice, else
+    the mask's own single plane, along ``plane``'s array axis (the engine's ``VolumeGeometry``); None when
+    neither is known (then a 2D result replaces the whole segment)."""
+    from medpclip.data.geometry import VolumeGeometry
 
-
-def _decode_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
-    """{field name: (filename, payload)} of a multipart response (MONAI Label's ``output=all``)."""
-    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    parts = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition") or f"part{len(parts)}"
-        parts[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
-    return parts
-
-
-def _suffix(filename: str | None, default: str = ".nii.gz") -> str:
-    if not filename:
-        return default
-    for s in (".nii.gz", ".seg.nrrd", ".nrrd", ".nii", ".mha"):
-        if filename.lower().endswith(s):
-            return s
-    return default
+    try:
+        axis = VolumeGeometry(volume.affine, volume.array.shape[::-1]).array_axis(plane)
+    except (KeyError, ValueError):
+        return None
+    if slice_index is None:
+        used = np.flatnonzero(np.asarray(mask).any(axis=tuple(a for a in range(3) if a != axis)))
+        if len(used) != 1:
+            return None
+        slice_index = int(used[0])
+    return axis, int(slice_index), int(slice_index)
 
 
 class RemoteBackend:
@@ -221,10 +222,11 @@ class RemoteBackend:
     """
 
     name = "remote"
-    TOKEN_ENV = "MEDPCLIP_TOKEN"   # the server's optional shared secret (``medpclip serve --token``)
 
-    def __init__(self, url: str, timeout: float = 300.0, interactive_task: str = INTERACTIVE_TASK,
-                 identify_task: str = IDENTIFY_TASK, find_task: str = FIND_TASK, token: str | None = None) -> None:
+    def __init__(self, url: str, timeout: float = 300.0, interactive_task: str | None = None,
+                 identify_task: str | None = None, find_task: str | None = None, token: str | None = None) -> None:
+        from medpclip import service  # the task names and the token variable, as the server defines them
+
         url = (url or "").strip()
         if not url:
             raise MedPCLIPError("no MONAI Label server URL given")
@@ -235,8 +237,10 @@ class RemoteBackend:
             raise MedPCLIPError(f"'{url}' is not an http(s) URL")
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.tasks = {"segment": interactive_task, "identify": identify_task, "find": find_task}
-        token = (os.environ.get(self.TOKEN_ENV, "") if token is None else token).strip()
+        self.tasks = {"segment": interactive_task or service.INTERACTIVE_TASK,
+                      "identify": identify_task or service.IDENTIFY_TASK, "find": find_task or service.FIND_TASK}
+        self.token_env = service.TOKEN_ENV   # the server's optional shared secret (``medpclip serve --token``)
+        token = (os.environ.get(self.token_env, "") if token is None else token).strip()
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._uploaded: dict[str, str] = {}   # volume digest -> image id on the server
         self._lock = threading.Lock()
@@ -247,7 +251,7 @@ class RemoteBackend:
         url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data, headers = None, {"Accept": "*/*", **self._auth}
         if fields is not None:
-            data, ctype = _encode_multipart(fields)
+            data, ctype = encode_multipart(fields)
             headers["Content-Type"] = ctype
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
@@ -267,8 +271,8 @@ class RemoteBackend:
             if method == "HEAD" and exc.code != 401:
                 return exc.code, {}, b""
             if exc.code == 401:
-                detail = ("the server needs a token: set MEDPCLIP_TOKEN in Slicer's environment to the server's token"
-                          if not self._auth else "the server refused the token (MEDPCLIP_TOKEN) as wrong")
+                detail = (f"the server needs a token: set {self.token_env} in Slicer's environment to the server's token"
+                          if not self._auth else f"the server refused the token ({self.token_env}) as wrong")
             raise MedPCLIPError(f"MONAI Label server {self.url}: {detail or exc.reason} (HTTP {exc.code})") from None
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -293,8 +297,6 @@ class RemoteBackend:
                                 "start it with `medpclip serve`")
         return {"name": info.get("name", ""), "version": info.get("version", ""), "url": self.url,
                 "tasks": [t for t in self.tasks.values() if t in models], "models": list(models)}
-
-    describe = test_connection
 
     # -- datastore ----------------------------------------------------------------------------------
     def image_id(self, volume: VolumeData) -> str:
@@ -343,7 +345,7 @@ class RemoteBackend:
 
         tmpdir = tempfile.mkdtemp(prefix="medpclip-result-")
         try:
-            path = os.path.join(tmpdir, "result" + _suffix(filename))
+            path = os.path.join(tmpdir, "result" + label_suffix(filename))
             with open(path, "wb") as f:
                 f.write(data)
             try:
@@ -366,7 +368,7 @@ class RemoteBackend:
     def _segment_response(self, volume: VolumeData, status, headers, body) -> SegmentOutput:
         ctype = headers.get("content-type", "")
         if ctype.startswith("multipart/"):
-            parts = _decode_multipart(body, ctype)
+            parts = decode_multipart(body, ctype)
             params = json.loads(parts.get("params", (None, b"{}"))[1] or b"{}")
             files = [(fn, data) for name, (fn, data) in parts.items() if name != "params"]
             if not files:
@@ -381,8 +383,12 @@ class RemoteBackend:
         if isinstance(params, str):
             params = json.loads(params)
         score = params.get("score", params.get("quality", float("nan")))
-        return SegmentOutput(mask, float(score) if score is not None else float("nan"),
-                             params.get("plane", "axial"), params.get("slice"), params)
+        plane, slice_index = params.get("plane", "axial"), params.get("slice")
+        slab = _slab(params.get("slab"))
+        if slab is None:
+            slab = _legacy_slab(volume, plane, slice_index, mask)
+        return SegmentOutput(mask, float(score) if score is not None else float("nan"), plane, slice_index, params,
+                             slab)
 
     # -- tasks --------------------------------------------------------------------------------------
     def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None) -> SegmentOutput:

@@ -152,14 +152,6 @@ def roi_corners_world(roi_node) -> list[list[float]]:
     return (obj_to_world @ np.c_[corners, np.ones(8)].T).T[:, :3].tolist()
 
 
-def roi_box_world(roi_node) -> list[float] | None:
-    """Axis-aligned world box [x0, y0, z0, x1, y1, z1] enclosing an ROI (None without an ROI)."""
-    if roi_node is None:
-        return None
-    world = np.array(roi_corners_world(roi_node))
-    return world.min(0).tolist() + world.max(0).tolist()
-
-
 def slice_view_plane(scene, slice_view_name: str | None) -> tuple[str | None, np.ndarray | None]:
     """('axial' | 'coronal' | 'sagittal', slice origin in world) of a slice view ('Red', 'Yellow', 'Green', ...).
 

@@ -1,10 +1,12 @@
-"""Self-test run inside 3D Slicer (module "Reload and Test", or ctest through Testing/Python). No Qt imports here;
-the widget part is driven through the module's widget object when the Slicer GUI is present.
+"""Self-test run inside 3D Slicer (module "Reload and Test", or ctest: ``MedPCLIPModuleTest`` in MedPCLIPModule.py is
+its one entry point). No Qt imports here; the widget part is driven through the module's widget object when the
+Slicer GUI is present, the panel part (what the widget's buttons do) with a recording view, so it runs on
+``slicer-core`` too.
 
 It uses the real engine on a small synthetic CT (a soft-tissue ellipsoid in a body in air), so it runs offline.
 Model *quality* is tested with pytest on the sample CT (Testing/test_slicer_logic.py); here the checks are that
 every path works in the real application: geometry with parent transforms, writing / undo, identify, errors that
-leave segments untouched, and the GUI's background-job path.
+leave segments untouched, the panel's job runner (latest request wins, cancel) and the GUI's background-job path.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def run_all(log=print, scene=None, widget=None) -> None:
             raise AssertionError("a bad input did not raise")
     assert np.array_equal(mu.segment_array(seg, organ_id, volume), before)
 
+    _check_panel(log, scene, logic, volume, seg, organ)
+
     # -- the widget's background path (Slicer GUI only) -------------------------------------------------
     if widget is not None:
         log("MedPCLIP self-test: widget")
@@ -131,12 +135,108 @@ def run_all(log=print, scene=None, widget=None) -> None:
         p.autoSegment = False
         p.positivePoints = pos
         p.roi = roi
-        widget.onSegment()
-        deadline = time.time() + 300
-        while widget._future is not None and time.time() < deadline:
-            slicer.app.processEvents()
-            time.sleep(0.05)
-        assert widget._future is None, "the widget's job did not finish"
+        assert p.segmentation == seg and p.segmentId == organ_id, "the segment selector does not write the parameter node"
+        widget.panel.segment()
+        _wait(widget.logic.jobs, slicer.app.processEvents)
         log("  widget status: " + widget.ui.statusLabel.text)
-        widget.onUndo()
+        widget.panel.undo()
     log("MedPCLIP self-test passed")
+
+
+def _wait(jobs, step, seconds: float = 300.0) -> None:
+    deadline = time.time() + seconds
+    while jobs.busy and time.time() < deadline:
+        step()
+        time.sleep(0.05)
+    assert not jobs.busy, "the job did not finish"
+
+
+class _RecordingView:
+    """A ``panel.PanelView`` that records what the panel shows."""
+
+    def __init__(self):
+        self.status, self.errors, self.busy, self.ranking = [], [], [], None
+
+    def tr(self, text):
+        return text
+
+    def setStatus(self, text):
+        self.status.append(text)
+
+    def showError(self, text, detail=""):
+        self.errors.append(text)
+
+    def confirm(self, text, title):
+        return False
+
+    def installPackages(self, missing):
+        raise AssertionError("nothing to install here")
+
+    def setBusy(self, busy):
+        self.busy.append(busy)
+
+    def showRanking(self, ranking):
+        self.ranking = ranking
+
+    def focusFindText(self):
+        pass
+
+    def checkpointPath(self):
+        return dependencies.default_checkpoint() or ""
+
+    def serverToken(self):
+        return None
+
+
+def _check_panel(log, scene, logic, volume, seg, organ) -> None:
+    """What the widget's buttons do, without the widget: prompts placed in markups, the job runner polled."""
+    from types import SimpleNamespace
+
+    from .panel import BACKEND_LOCAL, Panel
+    from .prompts import PromptMarkups
+
+    log("MedPCLIP self-test: panel")
+    view = _RecordingView()
+    panel = Panel(logic, view)
+    changed = []
+    prompts = PromptMarkups(scene, lambda caller, event: changed.append(caller))
+    p = SimpleNamespace(inputVolume=volume, segmentation=seg, segmentId="", positivePoints=None, negativePoints=None,
+                        roi=None, useSegmentAsMask=False, mode3D=False, autoSegment=True, topK=3, findText="",
+                        backend=BACKEND_LOCAL, serverUrl="")
+    panel.parameters = p
+    panel.segment(quiet=True)                                   # no prompt yet: nothing, silently
+    panel.segment()
+    assert view.errors[-1].startswith("Place at least one positive point") and not logic.jobs.busy
+    node = prompts.node(p, "positive")
+    assert p.positivePoints is node and prompts.node(p, "positive") is node
+    prompts.watch(p)
+    node.AddControlPoint(_world(volume, [26, 30, 12]))
+    node.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent)
+    assert changed and prompts.autoSegment(p, node)
+    prompts.unwatch()
+    n = len(changed)
+    node.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent)
+    assert len(changed) == n, "an observer survived unwatch()"
+
+    segments = seg.GetSegmentation().GetNumberOfSegments()
+    panel.segment()                                             # runs
+    panel.segment(force3D=True)                                 # waits, replaced by the next one
+    panel.segment()                                             # the latest request wins
+    assert logic.jobs.busy and view.busy[-1] is True
+    _wait(logic.jobs, panel.poll)
+    assert not view.errors[1:], view.errors
+    assert view.status[-1].startswith("Quality"), view.status[-1]
+    assert seg.GetSegmentation().GetNumberOfSegments() == segments + 2, "two requests should have run"
+    assert p.segmentId == logic.lastResult.segmentId and view.busy[-1] is False
+    panel.undo()
+    panel.undo()
+    assert seg.GetSegmentation().GetNumberOfSegments() == segments
+    p.segmentId = ""                                            # what the segment selector does in the GUI
+
+    panel.segment()
+    panel.cancel()
+    _wait(logic.jobs, panel.poll)
+    assert view.status[-1] == "Cancelled; nothing was changed.", (view.status[-3:], view.errors)
+    assert seg.GetSegmentation().GetNumberOfSegments() == segments, "a cancelled result was written"
+    prompts.clearPoints(p)
+    assert node.GetNumberOfControlPoints() == 0
