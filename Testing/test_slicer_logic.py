@@ -426,8 +426,11 @@ def test_apply_name_and_undo(scene, case, logic):
     ids = import_reference(scene, seg, node, labels, names)
     segment = seg.GetSegmentation().GetSegment(ids[LIVER])
     segment.SetName("Segment_5")
-    logic.applyName(seg, ids[LIVER], "liver", "liver")
+    assert logic.applyName(seg, ids[LIVER], "liver", "liver") is True   # a terminology entry was set (issue 13)
     assert segment.GetName() == "liver"
+    entry = vtk.reference("")
+    segment.GetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), entry)
+    assert "SCT^10200004^Liver" in str(entry.get()) and "3D Slicer General Anatomy" in str(entry.get())
     logic.undo()
     assert segment.GetName() == "Segment_5"
     with pytest.raises(MedPCLIPError, match="empty"):
@@ -444,6 +447,16 @@ def test_find_liver_by_text(scene, case, logic):
     d = dice(mu.segment_array(seg, sid, node), labels == LIVER)
     report("dice_find_liver_text", d)
     assert d > DICE_FIND
+
+
+def test_find_not_found_is_a_clear_error_and_writes_nothing(scene, case, logic):
+    """A brain term on the abdominal CT: the engine says "not found"; no segment is created (issue 13)."""
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    with pytest.raises(MedPCLIPError, match="not found.*no segment was written"):
+        logic.find(node, "left thalamus", seg)
+    assert seg.GetSegmentation().GetNumberOfSegments() == 0
 
 
 # --------------------------------------------------------------------------------------- bad inputs

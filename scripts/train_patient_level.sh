@@ -27,5 +27,6 @@ if [ "${1:-}" != "--align" ]; then
 fi
 .venv/bin/medpclip align --data $DATA --holdout-patients $HOLDOUT --holdout-fraction 0 \
   --max-slices-per-plane 12 \
-  --init-from runs/patient_v2/medpclip.safetensors --out runs/patient_v2_aligned \
-  --steps 3000 --batch-size 128 --seed 0 --threads 2 --json
+  --init-from runs/patient_v2/medpclip.safetensors --out runs/align_v3 \
+  --steps 3000 --batch-size 128 --seed 0 --threads 1 --json
+# the bundled file: cp runs/align_v3/medpclip.safetensors Resources/Models/medpclip_tiny_default.safetensors

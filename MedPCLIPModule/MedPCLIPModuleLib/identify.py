@@ -51,7 +51,23 @@ def apply_name(segmentationNode, segmentId, name: str, conceptId: str | None, un
 
 
 def terminology_entry(name: str, conceptId: str | None) -> str | None:
-    """Serialized terminology entry from Slicer's loaded terminologies (matched by 3D Slicer label)."""
+    """Serialized terminology entry: from Slicer's loaded terminologies (matched by 3D Slicer label) when the
+    terminology module has the name, else from medpclip's coded vocabulary (the SNOMED CT codes ``identify``
+    returned with the name); None for free text."""
+    return _slicer_terminology_entry(name, conceptId) or _coded_vocabulary_entry(name, conceptId)
+
+
+def _coded_vocabulary_entry(name: str, conceptId: str | None) -> str | None:
+    from medpclip.data.terminology import coding, slicer_terminology_entry
+    from medpclip.data.vocabulary import lookup
+
+    concept = lookup(conceptId) if conceptId else None
+    concept = concept or (lookup(name) if len(name) <= 200 else None)
+    entry = coding(concept.id) if concept is not None else None
+    return slicer_terminology_entry(entry) if entry else None
+
+
+def _slicer_terminology_entry(name: str, conceptId: str | None) -> str | None:
     try:
         termLogic = slicer.modules.terminologies.logic()
     except Exception:

@@ -112,6 +112,10 @@ def write_result(kind: str, target: Target, out: SegmentOutput, undo: UndoStack)
     shape = mu.volume_array_shape(volumeNode)
     if mask.shape != shape:
         raise MedPCLIPError(f"result shape {mask.shape} does not match the volume {shape}; nothing written")
+    found = out.info.get("found") or {}
+    if found and not found.get("found", True):  # find: nothing in the image matches the text
+        raise MedPCLIPError(next((w for w in out.info.get("warnings") or [] if w.startswith("not found")),
+                                 "not found") + "; no segment was written")
     if not mask.any() and not target.allowEmpty:
         raise MedPCLIPError(f"no region found at the prompt (quality {out.score:.2f}); "
                             "the segment was left unchanged - try another point or a box")
