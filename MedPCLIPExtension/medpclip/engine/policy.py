@@ -48,8 +48,11 @@ PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {
 # -- find -------------------------------------------------------------------------------------------
 # the best-matching region counts as found when the search text ranks within the first FIND_MAX_RANK + 1 names the
 # region gets among the checkpoint's vocabulary (+ the text). On the sample CT / MR and a held-out BTCV slice, 4
-# abdominal organs ranked 0-0-0-0 / 0-0-0-0 / 0-0-0-4 and 7 terms of other regions 3-37 (docs/DESIGN-NOTES.md, "Find")
+# abdominal organs (liver, spleen, left kidney, aorta) ranked 0-0-1-2 / 0-1-5-0 / 0-0-2-13 and 7 terms of other
+# body regions 4-135 (docs/DESIGN-NOTES.md, "Find")
 FIND_MAX_RANK = 2
+# the best points of this many slices are re-ranked by what they segment (their 2D mask, named from the mask)
+FIND_REFINE_CANDIDATES = 3
 
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)

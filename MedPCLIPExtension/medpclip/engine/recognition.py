@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from ..data.geometry import extract_slice, plane_axes
-from ..data.masks import largest_slices
+from ..data.masks import largest_slices, max_edt_point
 from ..data.vocabulary import resolve
 from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
@@ -59,7 +59,7 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     context = session.context_window(plane)
     grid = session.grid(plane, context)
     x0, y0, x1, y1 = context
-    best = (-2.0, None)
+    found_points = []  # (similarity, slice, (x, y), region embedding): the best point of each slice
     for idx in candidates:
         img = extract_slice(session.canon, plane, idx)
         ys = y0 + (np.arange(grid_points) + 0.5) * (y1 - y0) / grid_points
@@ -76,26 +76,52 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
             out = session.model.prompted(batch, prompts, with_masks=False)
         sims = out.region_embedding.float() @ target
         j = int(torch.argmax(sims))
-        if float(sims[j]) > best[0]:
-            best = (float(sims[j]), (idx, pts[j], out.region_embedding[j].float()))
-    if best[1] is None:
+        found_points.append((float(sims[j]), idx, pts[j], out.region_embedding[j].float()))
+    if not found_points:
         raise PromptError("the image has no foreground to search")
-    idx, (x, y), region = best[1]
+    found_points.sort(key=lambda c: -c[0])
+    similarity, idx, (x, y), region = found_points[0]
+    if policy.FIND_REFINE_CANDIDATES:
+        similarity, idx, (x, y), region = _best_by_mask(session, found_points[:policy.FIND_REFINE_CANDIDATES], target)
     verdict = match_verdict(engine, region, target, text)
     if not verdict["found"]:
         shape = session.volume.array.shape
         return SegmentationResult(np.zeros(shape, np.uint8), 0.0, plane, session.input_slice_index(plane, idx), [],
-                                  {"find_total_ms": (time.perf_counter() - t0) * 1000, "similarity": best[0]},
+                                  {"find_total_ms": (time.perf_counter() - t0) * 1000, "similarity": similarity},
                                   warnings=[f"not found: nothing in the image matches {text!r} (the best-matching "
                                             f"region ranks it {verdict['rank'] + 1}th; it looks like "
                                             f"{verdict['region_name']!r})"], found=verdict)
-    ijk = session.geometry.to_input_ijk(np.array([x, y, idx], dtype=float))[0]
-    result = session.segment({"space": "ijk", "points": [ijk.tolist()], "point_labels": [1], "mode": mode},
-                             feedback=False)
+    result = session.segment(_click(session, idx, x, y, mode), feedback=False)
     result.latency_ms["find_total_ms"] = (time.perf_counter() - t0) * 1000
-    result.latency_ms["similarity"] = best[0]
+    result.latency_ms["similarity"] = similarity
     result.found = verdict
     return result
+
+
+def _click(session: "Session", idx: int, x: float, y: float, mode: str) -> dict:
+    """A one-click prompt at canonical axial slice ``idx``, pixel (x, y)."""
+    ijk = session.geometry.to_input_ijk(np.array([x, y, idx], dtype=float))[0]
+    return {"space": "ijk", "points": [ijk.tolist()], "point_labels": [1], "mode": mode}
+
+
+def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor):
+    """Re-rank the best points by what they segment: each point's 2D mask, named from the mask (the recognition
+    the model is aligned for), and its deepest point as the click (a grid point may sit on an organ's edge).
+    -> (similarity, slice, (x, y), region embedding) of the best."""
+    best = None
+    for _, idx, (x, y), _ in candidates:
+        res = session.segment(_click(session, idx, x, y, "2d"), feedback=False)
+        if not res.mask.any():
+            continue
+        region = session.region_embedding(mask=res.mask).float()
+        sim = float(region @ target)
+        if best is None or sim > best[0]:
+            mask2d = extract_slice(session.canonical_mask(res.mask), "axial", idx)
+            r, c = max_edt_point(mask2d)
+            best = (sim, idx, (float(c), float(r)), region)
+    if best is None:  # no candidate segments anything: keep the grid search's best
+        return candidates[0]
+    return best
 
 
 def match_verdict(engine, region: torch.Tensor, target: torch.Tensor, text: str) -> dict:
