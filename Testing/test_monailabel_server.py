@@ -198,6 +198,40 @@ def test_prior_mask_upload(server, ct_ref, tmp_path):
     assert out["label_names"] == {"liver": 1} and out["slice"] == k
 
 
+def test_strokes_label_map_and_lasso(server, ct_ref, tmp_path):
+    """Issue 14: the uploaded label file as a strokes map (``label_kind`` strokes), a lasso in the JSON, /info's
+    prompt types, and a bad ``label_kind`` (422, nothing run)."""
+    from scipy import ndimage
+
+    ref, img, (i, j, k) = ct_ref
+    liver = ref == LIVER
+    inner = ndimage.binary_erosion(liver[k], iterations=3)
+    cols = np.flatnonzero(inner[j])
+    strokes = np.zeros(ref.shape, np.uint8)
+    strokes[k, j, cols.min():cols.max() + 1] = 1
+    s_img = sitk.GetImageFromArray(strokes)
+    s_img.CopyInformation(img)
+    sitk.WriteImage(s_img, str(tmp_path / "strokes.nii.gz"))
+    with open(tmp_path / "strokes.nii.gz", "rb") as f:
+        r = infer(server, "medpclip_interactive", {"label_kind": "strokes", "mode": "2d", "identify": False},
+                  files={"label": ("strokes.nii.gz", f)})
+    out, path = parts(r, tmp_path, ".nii.gz")
+    mask = sitk.GetArrayFromImage(same_geometry(path, img))
+    assert out["slice"] == k and dice(mask[k], liver[k]) >= 0.45
+    grown = ndimage.binary_dilation(liver[k], iterations=2)
+    edge = np.argwhere(grown & ~ndimage.binary_erosion(grown))
+    cy, cx = edge.mean(0)
+    edge = edge[np.argsort(np.arctan2(edge[:, 0] - cy, edge[:, 1] - cx))][::4]
+    out, path = parts(infer(server, "medpclip_interactive", {"lasso": [[int(c), int(r_), k] for r_, c in edge],
+                                                                "identify": False}), tmp_path, ".nii.gz")
+    assert dice(sitk.GetArrayFromImage(sitk.ReadImage(str(path)))[k], liver[k]) >= 0.8
+    with open(tmp_path / "strokes.nii.gz", "rb") as f:
+        readable_4xx(infer(server, "medpclip_interactive", {"label_kind": "paint"}, files={"label": ("s.nii.gz", f)}),
+                     422, "label_kind")
+    prompts = info(server)["models"]["medpclip_interactive"]["prompts"]
+    assert {"scribbles", "strokes_label_map", "lasso", "points", "box"} <= set(prompts)
+
+
 def test_identify_returns_json_only(server, ct_ref, tmp_path):
     ref, img, (i, j, k) = ct_ref
     r = infer(server, "medpclip_identify", {"foreground": [[i, j, k]], "top_k": 3})

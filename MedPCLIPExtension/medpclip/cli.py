@@ -98,6 +98,15 @@ def _read_mask(path: str, session, value: int | None = None):
     return read_mask(path, session.volume, value, what=f"--mask {path}")
 
 
+def _read_strokes(path: str, session):
+    from .data.volume import read_label
+
+    strokes = read_label(path, like=session.volume).array
+    if not strokes.any():
+        raise CLIError(f"--scribbles {path}: the strokes map is empty (1 = positive, 2 = negative stroke)")
+    return strokes
+
+
 # -- segment --------------------------------------------------------------------------------------
 def add_segment(sub) -> None:
     p = sub.add_parser("segment", help="segment a region from clicks / a box (2D or 3D)")
@@ -105,6 +114,8 @@ def add_segment(sub) -> None:
     _add_prompt_flags(p)
     _add_model_flags(p)
     p.add_argument("--prior", metavar="MASK", help="a prior mask (label file) used as a mask prompt")
+    p.add_argument("--scribbles", metavar="STROKES", help="a strokes label map on the image grid (1 = positive, "
+                   "2 = negative stroke; as Slicer's paint tools make it)")
     p.add_argument("--out", required=True, help="output: .nii.gz, .nrrd, .seg.nrrd, or .dcm (DICOM SEG, DICOM input)")
     p.add_argument("--png", help="PNG overlay of the prompted slice")
     p.add_argument("--uncertainty", metavar="MAP", help="write a per-voxel uncertainty map (0..1)")
@@ -116,11 +127,14 @@ def cmd_segment(args) -> int:
     from .engine.outputs import save_overlay, save_result, write_float_map
 
     prompt = _prompt_from_args(args, args.mode)
+    if prompt is None and args.scribbles:
+        prompt = {"plane": args.plane, "mode": args.mode, **({"slice": args.slice} if args.slice is not None else {})}
     if prompt is None:
-        raise CLIError("give at least one --point, a --box or a --prompt file")
+        raise CLIError("give at least one --point, a --box, --scribbles or a --prompt file")
     _, session = _open(args)
     prior = _read_mask(args.prior, session) if args.prior else None
-    result = session.segment(prompt, prior_mask=prior, with_uncertainty=bool(args.uncertainty))
+    strokes = _read_strokes(args.scribbles, session) if args.scribbles else None
+    result = session.segment(prompt, prior_mask=prior, with_uncertainty=bool(args.uncertainty), scribbles=strokes)
     out = save_result(result.mask, session.volume, args.out)
     summary = {"output": str(out), **result.summary()}
     if args.uncertainty:

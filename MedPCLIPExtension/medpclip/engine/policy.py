@@ -54,6 +54,12 @@ FIND_MAX_RANK = 2
 # the best points of this many slices are re-ranked by what they segment (their 2D mask, named from the mask)
 FIND_REFINE_CANDIDATES = 3
 
+# -- strokes ----------------------------------------------------------------------------------------
+STROKE_TOKENS = 6  # point tokens per stroke and slice, spread evenly along it (docs/DESIGN-NOTES.md, "Strokes")
+# strokes on the prompted slice: the central positive token first, then up to this many correction passes at the
+# tokens the answer gets wrong (all tokens in one pass: liver from a row stroke 0.32; this way: 0.61)
+STROKE_ROUNDS = 3
+
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)
 

@@ -8,8 +8,10 @@ plus MONAI Label's own keys: ``foreground`` / ``background`` (ijk points) and ``
 ``[i0, i1, j0, j1, k0, k1]``, unsorted), as its Slicer plugin sends them, and two keys for viewers (the Slicer
 module): ``box_points`` (an ROI's corners in ``space``: the box is the voxel box enclosing them, clipped to the
 image) and ``view_point`` (a point of the slice shown in the view: a 2D prompt with a box and no positive point
-is answered on that slice when it cuts the box). A prior ``mask`` is given as an array to the engine (the CLI
-and server take it as a label file).
+is answered on that slice when it cuts the box). Strokes (issue 14): ``scribbles`` ``[{"points": [[x, y, z], ...],
+"label": 1 | 0}, ...]`` (polylines, positive / negative) and ``lasso`` ``[[x, y, z], ...]`` (a closed polygon on
+one slice whose inside is the rough region), both in ``space``. A prior ``mask`` and a strokes label map are given
+as arrays to the engine (the CLI and server take them as label files).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import numpy as np
 
 from ..data.geometry import PLANES, SPACES, GeometryError, VolumeGeometry, plane_axes, point_to_slice, to_ijk
 from ..errors import PromptError
+from .strokes import map_tokens, polygon_mask, stroke_tokens
 
 MAX_POINTS = 512
 # the request keys of the prompt contract (the MONAI Label tasks pass exactly these on)
 PROMPT_KEYS = ("space", "points", "point_labels", "box", "plane", "slice", "mode", "foreground", "background", "roi",
-               "box_points", "view_point")
+               "box_points", "view_point", "scribbles", "lasso")
+MAX_STROKES = 64
 SlicePoints = dict[int, list[tuple[float, float, int]]]   # canonical slice -> [(x, y, label)] in slice pixels
 
 
@@ -68,6 +72,8 @@ class PromptSpec:
 
     box_points: list[list[float]] = field(default_factory=list)  # an ROI's corners in ``space``
     view_point: list[float] | None = None     # a point of the slice shown in the viewer, in ``space``
+    scribbles: list[tuple[list[list[float]], int]] = field(default_factory=list)  # (polyline, label) in ``space``
+    lasso: list[list[float]] = field(default_factory=list)  # a closed polygon on one slice, in ``space``
 
     @classmethod
     def from_dict(cls, data: Any) -> "PromptSpec":
@@ -119,7 +125,11 @@ class PromptSpec:
         if box_points and box is not None:
             raise PromptError("give either box / roi or box_points, not both")
         view_point = None if data.get("view_point") is None else _number_list(data["view_point"], "view_point", 3)
-        return cls(space, points, labels, box, plane, slice_, mode, box_points, view_point)
+        scribbles = _scribbles(data.get("scribbles"))
+        lasso = _points(data.get("lasso"), "lasso")
+        if lasso and len(lasso) < 3:
+            raise PromptError(f"a lasso needs at least 3 points, got {len(lasso)}")
+        return cls(space, points, labels, box, plane, slice_, mode, box_points, view_point, scribbles, lasso)
 
     @classmethod
     def from_request(cls, request: dict[str, Any], default_mode: str | None = None) -> "PromptSpec":
@@ -135,11 +145,13 @@ class PromptSpec:
         prompt["mode"] = mode
         return cls.from_dict(prompt)
 
-    def resolve(self, geometry: VolumeGeometry, volume_name: str | None = None) -> "ResolvedPrompt":
+    def resolve(self, geometry: VolumeGeometry, volume_name: str | None = None,
+                stroke_map: np.ndarray | None = None) -> "ResolvedPrompt":
         """The prompt on ``geometry``'s canonical slices: the prompted slice, the points per slice, the 2D box
         and the box's range along the plane's axis. Every check that needs the image happens here: points and
         box corners inside it, a slice of it, 2D points on one slice, a positive point or a box on the prompted
-        slice. ``volume_name`` names the volume in the messages (default: "the image")."""
+        slice. ``volume_name`` names the volume in the messages (default: "the image"). ``stroke_map`` (canonical
+        [k, j, i], 1 = positive, 2 = negative stroke) adds its strokes."""
         plane = self.plane
         by_slice: SlicePoints = {}
         if self.points:
@@ -147,6 +159,22 @@ class PromptSpec:
             for p, lab in zip(canon, self.point_labels):
                 idx, x, y = point_to_slice(p, plane, geometry.shape)
                 by_slice.setdefault(idx, []).append((x, y, lab))
+        strokes: SlicePoints = {}
+        for n, (line, label) in enumerate(self.scribbles):
+            canon = _points_inside(geometry, line, [label] * len(line), self.space, volume_name, f"scribble {n + 1}")
+            for idx, tokens in stroke_tokens(canon, label, plane, geometry.shape).items():
+                strokes.setdefault(idx, []).extend(tokens)
+        if stroke_map is not None:
+            tokens = map_tokens(stroke_map, plane)
+            if not tokens:
+                raise PromptError("the strokes label map is empty (1 = positive stroke, 2 = negative stroke)")
+            for idx, found in tokens.items():
+                strokes.setdefault(idx, []).extend(found)
+        for idx, tokens in strokes.items():  # strokes act on their slices as points do (the start slice: see views)
+            by_slice.setdefault(idx, []).extend(tokens)
+        lasso_slice = region2d = None
+        if self.lasso:
+            lasso_slice, region2d = self._lasso(geometry, volume_name)
         box2d = box_range = None
         box = self.box
         if self.box_points:
@@ -166,7 +194,13 @@ class PromptSpec:
             box2d = (proj[:, 0].min(), proj[:, 1].min(), proj[:, 0].max(), proj[:, 1].max())
             n = geometry.n_slices(plane)  # a corner on the last voxel's outer face must not round past the image
             box_range = (int(np.clip(np.floor(lo + 0.5), 0, n - 1)), int(np.clip(np.floor(hi + 0.5), 0, n - 1)))
-        start = self._start_slice(geometry, by_slice, box_range)
+        if region2d is not None and box2d is None:
+            ys, xs = np.nonzero(region2d)
+            box2d = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+        start = self._start_slice(geometry, by_slice, box_range if lasso_slice is None else (lasso_slice, lasso_slice))
+        if lasso_slice is not None and start != lasso_slice:
+            raise PromptError(f"the lasso lies on {plane} slice {geometry.input_slice_index(plane, lasso_slice)}, "
+                              f"the prompt's positive points on slice {geometry.input_slice_index(plane, start)}")
         if self.mode == "2d":
             others = sorted(i for i in by_slice if i != start)
             if others:
@@ -175,7 +209,21 @@ class PromptSpec:
                                   "put them on one slice, give 'slice', or use mode 3d")
         if not any(p[2] == 1 for p in by_slice.get(start, [])) and box2d is None:
             raise PromptError("the prompted slice needs at least one positive point or a box")
-        return ResolvedPrompt(plane, self.mode, start, by_slice, box2d, box_range)
+        return ResolvedPrompt(plane, self.mode, start, by_slice, box2d, box_range, region2d, strokes)
+
+    def _lasso(self, geometry: VolumeGeometry, volume_name: str | None) -> tuple[int, np.ndarray]:
+        """The lasso's canonical slice and its inside on that slice."""
+        canon = _points_inside(geometry, self.lasso, [1] * len(self.lasso), self.space, volume_name, "lasso")
+        on = [point_to_slice(p, self.plane, geometry.shape) for p in canon]
+        slices = sorted({idx for idx, _, _ in on})
+        if len(slices) > 1:
+            raise PromptError(f"the lasso's points lie on several {self.plane} slices "
+                              f"({[geometry.input_slice_index(self.plane, i) for i in slices]}); draw it on one slice")
+        plane_shape = _slice_shape(geometry, self.plane)
+        region = polygon_mask(np.array([(x, y) for _, x, y in on]), plane_shape)
+        if not region.any():
+            raise PromptError("the lasso encloses no pixel (its points are too close together)")
+        return slices[0], region
 
     def _start_slice(self, geometry: VolumeGeometry, by_slice: SlicePoints, box_range: tuple[int, int] | None) -> int:
         plane = self.plane
@@ -207,6 +255,19 @@ class ResolvedPrompt:
     by_slice: SlicePoints                         # points per canonical slice, in slice pixels
     box2d: tuple[float, float, float, float] | None   # (x0, y0, x1, y1) in slice pixels
     box_range: tuple[int, int] | None             # the box's canonical slices along the plane's axis
+    region2d: np.ndarray | None = None            # a lasso's inside on the prompted slice (rows, cols)
+    strokes: SlicePoints = field(default_factory=dict)  # the stroke tokens among ``by_slice``, per slice
+
+    @property
+    def stroke_tokens(self) -> list[tuple[float, float, int]]:
+        """The prompted slice's stroke tokens."""
+        return self.strokes.get(self.start, [])
+
+    @property
+    def clicks(self) -> list[tuple[float, float, int]]:
+        """The prompted slice's points that are not stroke tokens."""
+        tokens = self.stroke_tokens
+        return [p for p in self.points if p not in tokens]
 
     @property
     def points(self) -> list[tuple[float, float, int]]:
@@ -214,12 +275,38 @@ class ResolvedPrompt:
         return self.by_slice.get(self.start, [])
 
 
+def _scribbles(value: Any) -> list[tuple[list[list[float]], int]]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise PromptError('scribbles must be a list of {"points": [[x, y, z], ...], "label": 1 | 0}')
+    if len(value) > MAX_STROKES:
+        raise PromptError(f"too many scribbles ({len(value)} > {MAX_STROKES})")
+    out = []
+    for n, stroke in enumerate(value):
+        if not isinstance(stroke, dict) or "points" not in stroke:
+            raise PromptError(f'scribbles[{n}] must be an object {{"points": [[x, y, z], ...], "label": 1 | 0}}')
+        points = _points(stroke["points"], f"scribbles[{n}].points")
+        if not points:
+            raise PromptError(f"scribbles[{n}] has no points")
+        label = stroke.get("label", 1)
+        if label not in (0, 1) or isinstance(label, bool):
+            raise PromptError(f"scribbles[{n}].label must be 1 (positive) or 0 (negative), got {label!r}")
+        out.append((points, int(label)))
+    return out
+
+
+def _slice_shape(geometry: VolumeGeometry, plane: str) -> tuple[int, int]:
+    _, row_axis, col_axis = plane_axes(plane)
+    return geometry.shape[row_axis], geometry.shape[col_axis]
+
+
 def _image_words(volume_name: str | None) -> str:
     return f"volume '{volume_name}'" if volume_name else "the image"
 
 
 def _points_inside(geometry: VolumeGeometry, points: list[list[float]], labels: list[int], space: str,
-                   volume_name: str | None) -> np.ndarray:
+                   volume_name: str | None, what: str | None = None) -> np.ndarray:
     """Canonical ijk of prompt points; the first point outside the image is named in a PromptError."""
     ijk = to_ijk(np.array(points), space, geometry.affine)
     upper = np.asarray(geometry.shape_ijk, dtype=float) - 0.5   # half-voxel margin, as check_inside
@@ -227,7 +314,7 @@ def _points_inside(geometry: VolumeGeometry, points: list[list[float]], labels: 
     for p_in, p_ijk, lab in zip(points, ijk, labels):
         counts[lab] += 1
         if np.any(p_ijk < -0.5) or np.any(p_ijk > upper):
-            kind = "positive" if lab == 1 else "negative"
+            kind = what or ("positive" if lab == 1 else "negative")
             where = "" if space == "ijk" else f" (ijk {np.round(p_ijk, 2).tolist()})"
             raise PromptError(f"{kind} point {counts[lab]} at {space.upper() if space != 'ijk' else 'ijk'} "
                               f"({', '.join(f'{v:.1f}' for v in p_in)}){where} lies outside {_image_words(volume_name)} "

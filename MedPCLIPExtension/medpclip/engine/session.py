@@ -28,7 +28,7 @@ from .features import FeatureCache
 from .prompt import PromptSpec, ResolvedPrompt
 from .propagate import propagate
 from .results import ClickHistory, SegmentationResult, SliceResult, uncertainty_map
-from .views import answer_slice
+from .views import answer_slice, answer_strokes
 from .worker import on_model_thread
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,18 @@ class Session:
     def to_input(self, canon_kji: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.orient.array_from_canonical(canon_kji))
 
-    def resolve(self, prompt: PromptSpec) -> ResolvedPrompt:
-        return prompt.resolve(self.geometry, self.name)
+    def resolve(self, prompt: PromptSpec, scribbles: np.ndarray | None = None) -> ResolvedPrompt:
+        """The prompt on this volume's canonical slices; ``scribbles`` a strokes label map ([k, j, i] input grid,
+        1 = positive, 2 = negative stroke)."""
+        stroke_map = None
+        if scribbles is not None:
+            scribbles = np.asarray(scribbles)
+            if scribbles.shape != self.volume.array.shape:
+                raise PromptError(f"strokes map shape {scribbles.shape} does not match the image {self.volume.array.shape}")
+            if not np.isin(scribbles, (0, 1, 2)).all():
+                raise PromptError("a strokes label map holds 0, 1 (positive stroke) and 2 (negative stroke) only")
+            stroke_map = self.orient.array_to_canonical(scribbles)
+        return prompt.resolve(self.geometry, self.name, stroke_map)
 
     def grid(self, plane: str, window: Window | None = None) -> SliceGrid:
         """The model-grid mapping of a view of a ``plane`` slice (default: the whole slice)."""
@@ -160,21 +170,25 @@ class Session:
     # -- segmentation -------------------------------------------------------------------------------
     @on_model_thread
     def segment(self, prompt: PromptSpec | dict, prior_mask: np.ndarray | None = None,
-                feedback: bool = True, with_uncertainty: bool = False) -> SegmentationResult:
-        """2D or 3D segmentation from a prompt; ``prior_mask`` ([k, j, i], input grid) is a mask prompt.
+                feedback: bool = True, with_uncertainty: bool = False,
+                scribbles: np.ndarray | None = None) -> SegmentationResult:
+        """2D or 3D segmentation from a prompt; ``prior_mask`` ([k, j, i], input grid) is a mask prompt,
+        ``scribbles`` a strokes label map on the same grid (1 = positive, 2 = negative stroke).
 
         With ``feedback``, a prompt that extends the previous prompt on the same slice (same points first,
         then new ones) reuses that slice's previous logits, as a correction click should.
         """
         t0 = time.perf_counter()
         spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
-        resolved = self.resolve(spec)
+        resolved = self.resolve(spec, scribbles)
         plane, start = resolved.plane, resolved.start
         prior2d = None
         if prior_mask is not None:
             prior2d = extract_slice(self.canonical_mask(prior_mask), plane, start)
             if not prior2d.any():
                 raise PromptError("the prior mask is empty on the prompted slice")
+        if resolved.region2d is not None:  # a lasso: its inside is the mask prompt
+            prior2d = resolved.region2d if prior2d is None else (prior2d | resolved.region2d)
         was_cached = self.cached(plane, start)
         if self.blank:  # nothing to see: an empty result, not an error
             return self._blank_result(resolved, t0, with_uncertainty)
@@ -185,7 +199,11 @@ class Session:
         hist = self._history.get((plane, start))
         extends = feedback and hist is not None and hist.box == resolved.box2d and len(points) > len(hist.points) \
             and points[: len(hist.points)] == hist.points
-        res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None)
+        if resolved.stroke_tokens:
+            res, window, points = answer_strokes(self, plane, start, resolved.clicks, resolved.stroke_tokens,
+                                                 resolved.box2d, prior2d)
+        else:
+            res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None)
         mask2d = res.mask
         self._history[(plane, start)] = ClickHistory(list(points), resolved.box2d, res.low_res, window, mask2d)
         t3 = time.perf_counter()

@@ -85,3 +85,29 @@ def touches_border(mask: np.ndarray, window: Window, margin: int = 1) -> bool:
     if y1 < rows:
         edges.append(mask[y1 - 1 - margin:y1, max(0, x0):min(cols, x1)])
     return any(e.any() for e in edges)
+
+
+def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tokens: Points, box2d: tuple | None,
+                   prior2d: np.ndarray | None) -> tuple[SliceResult, Window, Points]:
+    """Strokes on one slice, read the way the model was trained to be prompted: the positive stroke token nearest
+    the strokes' centre is the first click (unless the user clicked too), then up to ``policy.STROKE_ROUNDS``
+    correction clicks at the stroke tokens the answer gets wrong (a positive token outside the mask, a negative
+    one inside), each feeding the previous answer back. -> (answer, its view, the points used)."""
+    points = list(clicks)
+    if not any(p[2] == 1 for p in points):
+        positive = [t for t in tokens if t[2] == 1]
+        if positive:
+            cx, cy = np.mean([t[0] for t in positive]), np.mean([t[1] for t in positive])
+            points.append(min(positive, key=lambda t: (t[0] - cx) ** 2 + (t[1] - cy) ** 2))
+    res, window = answer_slice(session, plane, idx, points, box2d, prior2d, None)
+    for _ in range(policy.STROKE_ROUNDS):
+        mask = res.mask
+        rows, cols = mask.shape
+        wrong = [t for t in tokens if t not in points
+                 and bool(mask[min(rows - 1, int(round(t[1]))), min(cols - 1, int(round(t[0])))]) != (t[2] == 1)]
+        if not wrong:
+            break
+        hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
+        points.append(wrong[0])
+        res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist)
+    return res, window, points

@@ -41,12 +41,36 @@ def _int_param(request: dict, key: str, default: int, lo: int, hi: int) -> int:
     return out
 
 
+def _uploaded_label(request: dict) -> str | None:
+    path = request.get("label")
+    if not request.get(PRIOR_FLAG) or not isinstance(path, str) or not os.path.isfile(path):
+        return None
+    return path
+
+
+def _strokes_upload(request: dict) -> bool:
+    """Whether the uploaded label file is a strokes map (``label_kind`` ``strokes``) rather than a prior mask."""
+    kind = str(request.get("label_kind") or "prior").lower()
+    if kind not in ("prior", "strokes"):
+        raise PromptError(f"label_kind must be 'prior' (a mask prompt) or 'strokes' (1 = positive, 2 = negative "
+                          f"stroke), got {kind!r}")
+    return kind == "strokes"
+
+
+def _strokes_map(request: dict, session) -> Any:
+    """The uploaded strokes label map on the image grid, or None."""
+    path = _uploaded_label(request)
+    if path is None or not _strokes_upload(request):
+        return None
+    from ...data.volume import read_label
+
+    return read_label(path, like=session.volume).array
+
+
 def _prior_mask(request: dict, session) -> Any:
     """The uploaded label file as a [k, j, i] bool mask in the image grid, or None."""
-    if not request.get(PRIOR_FLAG):
-        return None
-    path = request.get("label")
-    if not isinstance(path, str) or not os.path.isfile(path):
+    path = _uploaded_label(request)
+    if path is None or _strokes_upload(request):
         return None
     from ...data.volume import read_mask
 
@@ -126,7 +150,14 @@ class _EngineTask(InferTask):
 
 
 class InteractiveTask(_EngineTask):
-    """Points / box / prior mask -> segment (2D on one slice, or 3D propagated), quality score, top-k names."""
+    """Points / box / prior mask / strokes / lasso -> segment (2D on one slice, or 3D propagated), quality score,
+    top-k names."""
+
+    PROMPTS = ("points", "foreground", "background", "box", "roi", "box_points", "prior_mask", "scribbles",
+               "strokes_label_map", "lasso")
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "prompts": list(self.PROMPTS)}
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(
@@ -143,8 +174,9 @@ class InteractiveTask(_EngineTask):
         t0 = time.perf_counter()
         session, info = self._open(request)
         prior = _prior_mask(request, session)
+        strokes = _strokes_map(request, session)
         prompt = PromptSpec.from_request(request)
-        res = session.segment(prompt, prior_mask=prior)
+        res = session.segment(prompt, prior_mask=prior, scribbles=strokes)
         top_k = _int_param(request, "top_k", 5, 1, 50)
         names, t_id = [], 0.0
         if truthy(request.get("identify"), True) and res.voxels:
@@ -169,6 +201,11 @@ class InteractiveTask(_EngineTask):
 
 class IdentifyTask(_EngineTask):
     """Region (uploaded label file, or prompts) -> ranked names. JSON only."""
+
+    PROMPTS = ("points", "foreground", "box", "roi", "box_points", "mask")
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "prompts": list(self.PROMPTS)}
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(
@@ -199,6 +236,9 @@ class IdentifyTask(_EngineTask):
 
 class FindTask(_EngineTask):
     """Text -> the best-matching region, segmented (3D by default)."""
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "prompts": ["text"]}
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(

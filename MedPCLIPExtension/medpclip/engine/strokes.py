@@ -1,0 +1,89 @@
+"""Scribbles and lassos as MedP-CLIP prompts (issue 14).
+
+A stroke enters the model the way every MedP-CLIP prompt does, at feature level: its pixels are turned into a few
+sparse point tokens spread evenly along it (positive or negative, like clicks), so one stroke costs one model call,
+as a click does. A lasso is a closed polygon on one slice: its inside is a dense mask prompt (the model's region
+map) and its bounds a box. Strokes come as polylines in the prompt (``scribbles``) or as a label map on the image
+grid (1 = positive stroke, 2 = negative stroke: what Slicer's paint tools and MONAI Label's scribble apps make).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..data.geometry import extract_slice, plane_axes, point_to_slice
+from . import policy
+
+POSITIVE, NEGATIVE = 1, 2   # values of a strokes label map
+
+
+def polyline_samples(canon_points: np.ndarray, step: float = 0.5) -> np.ndarray:
+    """(N, 3) canonical vertices -> points every ``step`` voxels along the polyline (the vertices included)."""
+    pts = np.asarray(canon_points, dtype=float).reshape(-1, 3)
+    out = [pts[:1]]
+    for a, b in zip(pts[:-1], pts[1:]):
+        n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
+        out.append(a + (b - a) * (np.arange(1, n + 1)[:, None] / n))
+    return np.concatenate(out)
+
+
+def spread(xy: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of the ordered points ``xy`` evenly spaced along them (by arc length); fewer when there are fewer."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(xy) <= n:
+        return xy
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))]
+    if arc[-1] == 0:
+        return xy[:1]
+    targets = (np.arange(n) + 0.5) * arc[-1] / n
+    return xy[np.searchsorted(arc, targets).clip(0, len(xy) - 1)]
+
+
+def stroke_tokens(canon_points: np.ndarray, label: int, plane: str, shape_ijk: tuple[int, int, int]
+                  ) -> dict[int, list[tuple[float, float, int]]]:
+    """A polyline stroke (canonical vertices) -> point tokens per canonical slice it crosses."""
+    by_slice: dict[int, list[np.ndarray]] = {}
+    for p in polyline_samples(canon_points):
+        idx, x, y = point_to_slice(p, plane, shape_ijk)
+        by_slice.setdefault(idx, []).append(np.array([x, y]))
+    return {idx: [(float(x), float(y), label) for x, y in spread(np.array(xy), policy.STROKE_TOKENS)]
+            for idx, xy in by_slice.items()}
+
+
+def ordered_pixels(component: np.ndarray) -> np.ndarray:
+    """(x, y) of a stroke's pixels ordered along the stroke's main direction (its first principal axis)."""
+    rows, cols = np.nonzero(component)
+    xy = np.c_[cols, rows].astype(float)
+    if len(xy) < 3:
+        return xy
+    centred = xy - xy.mean(0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    return xy[np.argsort(centred @ axis, kind="stable")]
+
+
+def map_tokens(canon_map: np.ndarray, plane: str) -> dict[int, list[tuple[float, float, int]]]:
+    """A canonical strokes label map -> point tokens per canonical slice (each connected stroke of each value)."""
+    fixed = plane_axes(plane)[0]
+    axis = 2 - fixed  # canonical array axis of the plane's slices
+    used = np.flatnonzero(np.asarray(canon_map).any(axis=tuple(a for a in range(3) if a != axis)))
+    out: dict[int, list[tuple[float, float, int]]] = {}
+    for idx in used:
+        sl = extract_slice(canon_map, plane, int(idx))
+        for value, label in ((POSITIVE, 1), (NEGATIVE, 0)):
+            components, n = ndimage.label(sl == value, structure=np.ones((3, 3)))
+            for c in range(1, n + 1):
+                pts = spread(ordered_pixels(components == c), policy.STROKE_TOKENS)
+                out.setdefault(int(idx), []).extend((float(x), float(y), label) for x, y in pts)
+    return out
+
+
+def polygon_mask(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The inside of a closed polygon (vertices (x, y) in slice pixels) as a (rows, cols) bool mask."""
+    from matplotlib.path import Path as PolygonPath
+
+    rows, cols = shape
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    # radius 0: matplotlib grows or shrinks a non-zero radius by the polygon's orientation
+    inside = PolygonPath(np.asarray(xy, dtype=float)).contains_points(np.c_[xx.ravel(), yy.ravel()], radius=0.0)
+    return inside.reshape(rows, cols)
