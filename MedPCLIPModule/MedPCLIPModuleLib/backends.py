@@ -166,10 +166,11 @@ class LocalBackend:
                 self._sessions.pop(k).close()
 
     # -- tasks --------------------------------------------------------------------------------------
-    def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None) -> SegmentOutput:
+    def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None,
+                scribbles: np.ndarray | None = None) -> SegmentOutput:
         session = self.session(volume)
         try:
-            res = session.segment(prompt, prior_mask=prior_mask)
+            res = session.segment(prompt, prior_mask=prior_mask, scribbles=scribbles)
         except _user_errors() as exc:
             raise MedPCLIPError(str(exc)) from exc
         return _output(res)
@@ -391,10 +392,17 @@ class RemoteBackend:
                              slab)
 
     # -- tasks --------------------------------------------------------------------------------------
-    def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None) -> SegmentOutput:
+    def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None,
+                scribbles: np.ndarray | None = None) -> SegmentOutput:
+        if prior_mask is not None and scribbles is not None:
+            raise MedPCLIPError("a MONAI Label request carries one label file: use the segment as mask prompt or "
+                                "strokes, not both")
         image_id = self.ensure_image(volume)
-        label = self._label_file(volume, prior_mask) if prior_mask is not None else None
+        upload = prior_mask if prior_mask is not None else scribbles
+        label = self._label_file(volume, upload) if upload is not None else None
         params = {**prompt, "identify": False}  # naming is a separate, explicit step in the module
+        if scribbles is not None:
+            params["label_kind"] = "strokes"
         return self._segment_response(volume, *self._infer(self.tasks["segment"], image_id, params, label))
 
     def identify(self, volume: VolumeData, mask: np.ndarray, vocabulary: list[str] | None, top_k: int) -> list[dict]:

@@ -34,7 +34,7 @@ from . import identify as identify_job
 from . import mrml_util as mu
 from .backends import LocalBackend, MedPCLIPError, RemoteBackend, VolumeData
 from .jobs import Job, JobRunner
-from .segment import LastResult, Target, build_prompt, segment_prior, writing_job
+from .segment import LastResult, Target, build_prompt, segment_prior, strokes_map, writing_job
 from .undo import UndoStack
 
 __all__ = ["Job", "LastResult", "MedPCLIPError", "MedPCLIPLogic"]
@@ -132,37 +132,45 @@ class MedPCLIPLogic:
         return data
 
     def buildPrompt(self, positivePointsRAS=(), negativePointsRAS=(), roiNode=None, mode: str = "2d",
-                    sliceViewName: str | None = None, plane: str | None = None) -> dict:
+                    sliceViewName: str | None = None, plane: str | None = None, lassoNode=None,
+                    hasStrokes: bool = False) -> dict:
         """The DESIGN section 6 prompt, in world ``ras``, that ``segment`` sends (see ``segment.build_prompt``)."""
-        return build_prompt(self.scene, positivePointsRAS, negativePointsRAS, roiNode, mode, sliceViewName, plane)
+        return build_prompt(self.scene, positivePointsRAS, negativePointsRAS, roiNode, mode, sliceViewName, plane,
+                            lassoNode, hasStrokes)
 
     # -- segment / find ---------------------------------------------------------------------------
     def prepareSegment(self, volumeNode, segmentationNode, segmentId, positivePointsRAS, negativePointsRAS=(),
                        roiNode=None, mode: str = "2d", sliceViewName: str | None = None,
                        useSegmentAsMask: bool = False, allowEmpty: bool = False, segmentName: str | None = None,
-                       plane: str | None = None) -> Job:
+                       plane: str | None = None, lassoNode=None, positiveStrokeId: str | None = None,
+                       negativeStrokeId: str | None = None) -> Job:
         if segmentationNode is None:
             raise MedPCLIPError("select a segmentation")
         volume = self.volumeData(volumeNode)
-        prompt = self.buildPrompt(positivePointsRAS, negativePointsRAS, roiNode, mode, sliceViewName, plane)
+        strokes = strokes_map(segmentationNode, positiveStrokeId, negativeStrokeId, volumeNode)
+        prompt = self.buildPrompt(positivePointsRAS, negativePointsRAS, roiNode, mode, sliceViewName, plane,
+                                  lassoNode, strokes is not None)
         if segmentId and not mu.has_segment(segmentationNode, segmentId):
             raise MedPCLIPError(f"segment '{segmentId}' is not in '{segmentationNode.GetName()}'")
         prior = segment_prior(segmentationNode, segmentId, volumeNode) if useSegmentAsMask else None
         backend = self.backend
         target = Target(volumeNode, segmentationNode, segmentId, mode, allowEmpty, segmentName)
-        return writing_job("segment", lambda: backend.segment(volume, prompt, prior), target, self.undoStack,
-                           lambda result: self._recordResult(result).score)
+        call = (lambda: backend.segment(volume, prompt, prior, strokes)) if strokes is not None \
+            else (lambda: backend.segment(volume, prompt, prior))
+        return writing_job("segment", call, target, self.undoStack, lambda result: self._recordResult(result).score)
 
     def segment(self, volumeNode, segmentationNode, segmentId, positivePointsRAS, negativePointsRAS=(),
                 roiNode=None, mode: str = "2d", sliceViewName: str | None = None, useSegmentAsMask: bool = False,
-                allowEmpty: bool = False, segmentName: str | None = None, plane: str | None = None) -> float:
+                allowEmpty: bool = False, segmentName: str | None = None, plane: str | None = None, lassoNode=None,
+                positiveStrokeId: str | None = None, negativeStrokeId: str | None = None) -> float:
         """Segment from prompts and write the result into ``segmentId`` (None: a new segment); returns the
         predicted quality score (0..1). Points are RAS world coordinates (lists, arrays or markups nodes); the
-        ROI node gives a box. 2D replaces the prompted slice of the segment, 3D the whole segment.
-        ``lastResult.segmentId`` names the written segment."""
+        ROI node gives a box, a closed-curve node a lasso; ``positiveStrokeId`` / ``negativeStrokeId`` name
+        segments of ``segmentationNode`` painted as strokes (issue 14). 2D replaces the prompted slice of the
+        segment, 3D the whole segment. ``lastResult.segmentId`` names the written segment."""
         return self.prepareSegment(volumeNode, segmentationNode, segmentId, positivePointsRAS, negativePointsRAS,
                                    roiNode, mode, sliceViewName, useSegmentAsMask, allowEmpty, segmentName,
-                                   plane).run()
+                                   plane, lassoNode, positiveStrokeId, negativeStrokeId).run()
 
     def prepareFind(self, volumeNode, text: str, segmentationNode, mode: str = "3d") -> Job:
         if segmentationNode is None:

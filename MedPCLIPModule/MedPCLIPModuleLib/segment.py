@@ -52,7 +52,8 @@ class Target:
 
 
 def build_prompt(scene, positivePointsRAS=(), negativePointsRAS=(), roiNode=None, mode: str = "2d",
-                 sliceViewName: str | None = None, plane: str | None = None) -> dict:
+                 sliceViewName: str | None = None, plane: str | None = None, lassoNode=None,
+                 hasStrokes: bool = False) -> dict:
     """The DESIGN section 6 prompt from world points (lists, arrays or markups nodes), an ROI node and the slice
     view prompted in, all in ``ras`` (parent transforms included): ``box_points`` are the ROI's 8 world corners
     (the engine takes the voxel box enclosing them, so it is tight for an ROI rotated like the volume),
@@ -60,18 +61,43 @@ def build_prompt(scene, positivePointsRAS=(), negativePointsRAS=(), roiNode=None
     try:
         pos, neg = mu.as_points(positivePointsRAS), mu.as_points(negativePointsRAS)
         corners = mu.roi_corners_world(roiNode) if roiNode is not None else None
+        lasso = mu.as_points(lassoNode) if lassoNode is not None else []
         viewPlane, viewOrigin = mu.slice_view_plane(scene, sliceViewName)
     except (ValueError, mu.MRMLGeometryError) as exc:
         raise MedPCLIPError(str(exc)) from None
-    if not pos and corners is None:
-        raise MedPCLIPError("place at least one positive point or an ROI box")
+    if not pos and corners is None and not lasso and not hasStrokes:
+        raise MedPCLIPError("place at least one positive point, an ROI box, a lasso or a positive stroke")
     prompt: dict[str, Any] = {"space": "ras", "points": pos + neg, "point_labels": [1] * len(pos) + [0] * len(neg),
                               "plane": plane or viewPlane or "axial", "mode": mode}
     if corners is not None:
         prompt["box_points"] = corners
+    if lasso:
+        prompt["lasso"] = lasso  # a closed curve: the engine checks it lies on one slice
     if viewOrigin is not None:
         prompt["view_point"] = [float(v) for v in viewOrigin]
     return prompt
+
+
+def strokes_map(segmentationNode, positiveId: str | None, negativeId: str | None, volumeNode) -> np.ndarray | None:
+    """Painted stroke segments as the engine's strokes label map on the volume's grid (1 = positive, 2 = negative
+    stroke; a voxel painted in both counts as negative); None when no stroke segment is given."""
+    if segmentationNode is None or not (positiveId or negativeId):
+        return None
+    out = None
+    for segmentId, value in ((positiveId, 1), (negativeId, 2)):
+        if not segmentId:
+            continue
+        if not mu.has_segment(segmentationNode, segmentId):
+            raise MedPCLIPError(f"stroke segment '{segmentId}' is not in '{segmentationNode.GetName()}'")
+        try:
+            painted = mu.segment_array(segmentationNode, segmentId, volumeNode) > 0
+        except mu.MRMLGeometryError as exc:
+            raise MedPCLIPError(str(exc)) from None
+        out = np.zeros(painted.shape, np.uint8) if out is None else out
+        out[painted] = value
+    if not out.any():
+        raise MedPCLIPError("the stroke segments are empty: paint a positive stroke first")
+    return out
 
 
 def segment_prior(segmentationNode, segmentId, volumeNode) -> np.ndarray:
