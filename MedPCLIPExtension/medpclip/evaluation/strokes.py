@@ -1,0 +1,99 @@
+"""The scribble protocol (issue 14): simulated strokes, the same strokes for MedP-CLIP and GrowCut.
+
+First stroke: a straight stroke through the structure's deepest point along its main axis, kept 2 px inside it and
+at most 60 % of its length (a hurried annotator's centre-line stroke). Each next stroke: the same rule on the
+largest error component (positive where the answer missed, negative where it spilled). MedP-CLIP gets the strokes
+so far as ``scribbles`` polylines; GrowCut ("Grow from seeds") gets every stroke pixel as a seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..data.masks import dice, largest_error_component, max_edt_point
+from .baselines import growcut_2d
+
+Stroke = tuple[list[tuple[int, int]], int]     # ([(row, col), ...], label)
+
+
+def stroke_through(region: np.ndarray, label: int, inset: int = 2, share: float = 0.6) -> Stroke | None:
+    """A straight stroke through the deepest point of a 2D region along its main axis (see the module doc)."""
+    region = np.asarray(region, bool)
+    if not region.any():
+        return None
+    inner = ndimage.binary_erosion(region, iterations=inset)
+    inner = inner if inner.any() else region
+    r, c = max_edt_point(inner)
+    rows, cols = np.nonzero(region)
+    pts = np.c_[rows, cols].astype(float)
+    axis = np.array([1.0, 0.0]) if len(pts) < 3 else np.linalg.svd(pts - pts.mean(0), full_matrices=False)[2][0]
+    extent = float(np.ptp((pts - pts.mean(0)) @ axis)) * share / 2
+    path = [(r, c)]
+    for sign in (1, -1):
+        for t in np.arange(1.0, max(1.0, extent) + 1.0):
+            y, x = int(round(r + sign * t * axis[0])), int(round(c + sign * t * axis[1]))
+            if not (0 <= y < region.shape[0] and 0 <= x < region.shape[1]) or not inner[y, x]:
+                break
+            path.append((y, x)) if sign == 1 else path.insert(0, (y, x))
+    return list(dict.fromkeys(path)), label
+
+
+def correction_stroke(pred: np.ndarray, target: np.ndarray) -> Stroke | None:
+    """A stroke in the largest error component: positive where the answer missed, negative where it spilled."""
+    error = largest_error_component(pred, target)
+    if error is None:
+        return None
+    label, comp = error
+    return stroke_through(comp, label, inset=1)
+
+
+@dataclass
+class StrokeTrial:
+    dice: list[float]
+    ms: list[float]
+
+
+def run_medpclip(session, canon_idx: int, target: np.ndarray, n: int) -> StrokeTrial:
+    """Strokes on canonical axial slice ``canon_idx`` (``target`` its 2D reference), sent as scribbles in ijk."""
+    geometry = session.geometry
+    strokes: list[Stroke] = [stroke_through(target, 1)]
+    dices, ms = [], []
+    for _ in range(n):
+        prompt = {"space": "ijk", "mode": "2d", "scribbles": [
+            {"points": geometry.to_input_ijk(np.array([[c, r, canon_idx] for r, c in path], float)).tolist(),
+             "label": label} for path, label in strokes]}
+        t0 = time.perf_counter()
+        res = session.segment(prompt, feedback=False)
+        ms.append((time.perf_counter() - t0) * 1000)
+        pred = np.asarray(session.orient.array_to_canonical(res.mask))[canon_idx] > 0
+        dices.append(dice(pred, target))
+        nxt = correction_stroke(pred, target)
+        if nxt is None:
+            break
+        strokes.append(nxt)
+    return StrokeTrial(dices, ms)
+
+
+def run_growcut(image2d: np.ndarray, target: np.ndarray, n: int) -> StrokeTrial:
+    strokes: list[Stroke] = [stroke_through(target, 1)]
+    dices, ms = [], []
+    for _ in range(n):
+        seeds = [(r, c, label) for path, label in strokes for r, c in path]
+        t0 = time.perf_counter()
+        pred = growcut_2d(image2d, seeds, radius=1)
+        ms.append((time.perf_counter() - t0) * 1000)
+        dices.append(dice(pred, target))
+        nxt = correction_stroke(pred, target)
+        if nxt is None:
+            break
+        strokes.append(nxt)
+    return StrokeTrial(dices, ms)
+
+
+def dice_at(trials: list[StrokeTrial], k: int) -> float:
+    """Mean Dice after k strokes (a trial that reached the reference keeps its last Dice)."""
+    return float(np.mean([t.dice[min(k, len(t.dice)) - 1] for t in trials])) if trials else float("nan")
