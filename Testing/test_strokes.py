@@ -142,3 +142,24 @@ def test_cli_scribbles(liver, tmp_path):
     sitk.WriteImage(empty, str(tmp_path / "empty.nii.gz"))
     p = _cli("segment", CT_CASE / "image.nii.gz", "--scribbles", tmp_path / "empty.nii.gz", "--out", tmp_path / "y.nii.gz")
     assert p.returncode == 3 and "empty" in p.stderr and not (tmp_path / "y.nii.gz").exists()
+
+
+def test_simulated_strokes_follow_the_protocol():
+    from medpclip.evaluation.strokes import correction_stroke, stroke_through
+
+    target = np.zeros((60, 80), bool)
+    target[20:40, 10:70] = True                       # a wide bar: the stroke runs along it
+    path, label = stroke_through(target, 1)
+    rows, cols = zip(*path)
+    assert label == 1 and all(target[r, c] for r, c in path)
+    assert max(cols) - min(cols) >= 25 and max(rows) - min(rows) <= 2   # along the main axis, ~60 % of its length
+    assert all(ndimage.binary_erosion(target, iterations=2)[r, c] for r, c in path)
+    pred = target.copy()
+    pred[20:40, 40:70] = False                        # missed the right half -> a positive stroke there
+    path, label = correction_stroke(pred, target)
+    assert label == 1 and all(c >= 40 for _, c in path)
+    pred = target.copy()
+    pred[0:15, :] = True                              # spilled above -> a negative stroke there
+    path, label = correction_stroke(pred, target)
+    assert label == 0 and all(r < 15 for r, _ in path)
+    assert correction_stroke(target, target) is None and stroke_through(np.zeros((5, 5), bool), 1) is None
