@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -57,41 +58,40 @@ class StrokeTrial:
     ms: list[float]
 
 
+def simulate_strokes(predict: Callable[[list[Stroke]], np.ndarray], target: np.ndarray, n: int) -> StrokeTrial:
+    """Up to ``n`` strokes: ``predict(strokes so far)`` -> 2D mask; stops early when the answer is exact."""
+    strokes: list[Stroke] = [stroke_through(target, 1)]
+    dices, ms = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        pred = predict(strokes)
+        ms.append((time.perf_counter() - t0) * 1000)
+        dices.append(dice(pred, target))
+        nxt = correction_stroke(pred, target)
+        if nxt is None:
+            break
+        strokes.append(nxt)
+    return StrokeTrial(dices, ms)
+
+
 def run_medpclip(session, canon_idx: int, target: np.ndarray, n: int) -> StrokeTrial:
     """Strokes on canonical axial slice ``canon_idx`` (``target`` its 2D reference), sent as scribbles in ijk."""
     geometry = session.geometry
-    strokes: list[Stroke] = [stroke_through(target, 1)]
-    dices, ms = [], []
-    for _ in range(n):
+
+    def predict(strokes: list[Stroke]) -> np.ndarray:
         prompt = {"space": "ijk", "mode": "2d", "scribbles": [
             {"points": geometry.to_input_ijk(np.array([[c, r, canon_idx] for r, c in path], float)).tolist(),
              "label": label} for path, label in strokes]}
-        t0 = time.perf_counter()
         res = session.segment(prompt, feedback=False)
-        ms.append((time.perf_counter() - t0) * 1000)
-        pred = np.asarray(session.orient.array_to_canonical(res.mask))[canon_idx] > 0
-        dices.append(dice(pred, target))
-        nxt = correction_stroke(pred, target)
-        if nxt is None:
-            break
-        strokes.append(nxt)
-    return StrokeTrial(dices, ms)
+        return np.asarray(session.orient.array_to_canonical(res.mask))[canon_idx] > 0
+
+    return simulate_strokes(predict, target, n)
 
 
 def run_growcut(image2d: np.ndarray, target: np.ndarray, n: int) -> StrokeTrial:
-    strokes: list[Stroke] = [stroke_through(target, 1)]
-    dices, ms = [], []
-    for _ in range(n):
-        seeds = [(r, c, label) for path, label in strokes for r, c in path]
-        t0 = time.perf_counter()
-        pred = growcut_2d(image2d, seeds, radius=1)
-        ms.append((time.perf_counter() - t0) * 1000)
-        dices.append(dice(pred, target))
-        nxt = correction_stroke(pred, target)
-        if nxt is None:
-            break
-        strokes.append(nxt)
-    return StrokeTrial(dices, ms)
+    """The same strokes as GrowCut seeds (every stroke pixel, 1 px discs)."""
+    return simulate_strokes(lambda strokes: growcut_2d(image2d, [(r, c, label) for path, label in strokes
+                                                                 for r, c in path], radius=1), target, n)
 
 
 def dice_at(trials: list[StrokeTrial], k: int) -> float:
