@@ -299,3 +299,13 @@ def test_nifti_label_beside_its_dicom_series_trains_and_evaluates(ct_image_path,
     case = load_case(load_cases(datalist)[0], strict_names=False)
     assert case.image.is_dicom
     np.testing.assert_array_equal(np.where(case.label.array == LIVER, LIVER, 0), only_liver)
+
+
+def test_naming_a_click_from_its_result(session, liver_click):
+    """identify(result=...) ranks the click's own region embedding (no second pass): the server's interactive
+    task names its answers this way (issue 13: naming adds only the ranking to a click)."""
+    res = session.segment({"points": [liver_click]}, feedback=False)
+    names = session.identify(result=res, top_k=5)
+    assert len(names) == 5 and res.region_embedding is not None
+    assert "liver" in [n["id"] for n in names]
+    assert names == session.engine.rank(res.region_embedding, None, 5, session.volume.modality)

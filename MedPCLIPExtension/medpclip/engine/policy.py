@@ -23,6 +23,8 @@ BORDER_GUARD = True
 REFINE_MIN_KEEP = 0.6
 # boxes / prior masks answered in their object view; 3D propagation in object views (else: the context view)
 BOX_OBJECT_VIEW = True
+# ... and also in the context view, keeping the answer with the higher predicted quality (off: one pass)
+BOX_PICK_BY_SCORE = False
 PROPAGATION_OBJECT_VIEW = False
 PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow
 

@@ -26,6 +26,7 @@ class SegmentationResult:
     # replaces that slice of a segment and keeps the others, a 3D result its whole range
     slab_range: tuple[int, int, int] | None = None
     found: dict[str, Any] | None = None  # find: whether the text matched a region, its rank, the region's own top name
+    region_embedding: torch.Tensor | None = field(default=None, repr=False)  # (E,) of the prompted slice's answer
 
     @property
     def voxels(self) -> int:

@@ -235,7 +235,7 @@ class Session:
             self.prefetch(plane, start)
         latency["total_ms"] = (time.perf_counter() - t0) * 1000
         return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency,
-                                  unc, warnings, stops, self._slab_range(plane, slices))
+                                  unc, warnings, stops, self._slab_range(plane, slices), region_embedding=res.region)
 
     def _slab_range(self, plane: str, canon_slices: list[int]) -> tuple[int, int, int]:
         written = [self.input_slice_index(plane, i) for i in canon_slices]
@@ -260,10 +260,15 @@ class Session:
 
     @on_model_thread
     def identify(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None,
-                 vocabulary: list[str] | None = None, top_k: int = 5) -> list[dict[str, Any]]:
-        """Ranked names (probabilities over the vocabulary) for a region given as a mask or a prompt."""
+                 vocabulary: list[str] | None = None, top_k: int = 5,
+                 result: SegmentationResult | None = None) -> list[dict[str, Any]]:
+        """Ranked names (probabilities over the vocabulary) for a region given as a mask, a prompt, or a
+        segmentation ``result`` (its prompted slice's region embedding, computed with the answer: naming a click
+        then costs only the ranking)."""
+        if result is not None and result.region_embedding is not None:
+            return self.engine.rank(result.region_embedding, vocabulary, top_k, self.volume.modality)
         if mask is None and prompt is None:
-            raise PromptError("identify needs a mask or a prompt")
+            raise PromptError("identify needs a mask, a prompt or a result")
         region = self.region_embedding(mask, prompt)
         return self.engine.rank(region, vocabulary, top_k, self.volume.modality)
 

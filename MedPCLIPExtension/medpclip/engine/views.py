@@ -43,7 +43,13 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         window = object_window(bounds, spacing)
         grid = session.grid(plane, window)
         prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
-        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+        answer = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window)
+        if policy.BOX_PICK_BY_SCORE:  # the context view's answer too; the one the model rates higher wins
+            prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
+            other = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context)
+            if other.score > answer.score:
+                return other, context
+        return answer, window
     first = session.predict_slice(plane, idx, points, None, None, None, window=context)
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)

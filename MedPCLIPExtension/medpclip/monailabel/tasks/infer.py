@@ -181,7 +181,7 @@ class InteractiveTask(_EngineTask):
         names, t_id = [], 0.0
         if truthy(request.get("identify"), True) and res.voxels:
             t1 = time.perf_counter()
-            names = session.identify(mask=res.mask, vocabulary=_vocabulary(request), top_k=top_k)
+            names = session.identify(result=res, vocabulary=_vocabulary(request), top_k=top_k)
             t_id = (time.perf_counter() - t1) * 1000
         path, t_write = _write(res.mask, session, request)
         label_name = request.get("label_name") or (names[0]["name"] if names else "region")
