@@ -66,7 +66,8 @@ def build_prompt(scene, positivePointsRAS=(), negativePointsRAS=(), roiNode=None
     except (ValueError, mu.MRMLGeometryError) as exc:
         raise MedPCLIPError(str(exc)) from None
     if not pos and corners is None and not lasso and not hasStrokes:
-        raise MedPCLIPError("place at least one positive point, an ROI box, a lasso or a positive stroke")
+        raise MedPCLIPError("place at least one positive point or an ROI box "
+                            "(or draw a lasso, or paint a positive stroke)")
     prompt: dict[str, Any] = {"space": "ras", "points": pos + neg, "point_labels": [1] * len(pos) + [0] * len(neg),
                               "plane": plane or viewPlane or "axial", "mode": mode}
     if corners is not None:

@@ -268,7 +268,7 @@ class Session:
         if result is not None and result.region_embedding is not None:
             return self.engine.rank(result.region_embedding, vocabulary, top_k, self.volume.modality)
         if mask is None and prompt is None:
-            raise PromptError("identify needs a mask, a prompt or a result")
+            raise PromptError("identify needs a mask or a prompt (or a segmentation result)")
         region = self.region_embedding(mask, prompt)
         return self.engine.rank(region, vocabulary, top_k, self.volume.modality)
 
