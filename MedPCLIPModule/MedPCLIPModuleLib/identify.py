@@ -58,12 +58,9 @@ def terminology_entry(name: str, conceptId: str | None) -> str | None:
 
 
 def _coded_vocabulary_entry(name: str, conceptId: str | None) -> str | None:
-    from medpclip.data.terminology import coding, slicer_terminology_entry
-    from medpclip.data.vocabulary import lookup
+    from medpclip.data.terminology import coding_for_name, slicer_terminology_entry
 
-    concept = lookup(conceptId) if conceptId else None
-    concept = concept or (lookup(name) if len(name) <= 200 else None)
-    entry = coding(concept.id) if concept is not None else None
+    entry = (coding_for_name(conceptId) if conceptId else None) or coding_for_name(name)
     return slicer_terminology_entry(entry) if entry else None
 
 

@@ -107,16 +107,22 @@ class Orientation:
         return np.transpose(arr, order)
 
 
+def first_outside(ijk: np.ndarray, shape_ijk: tuple[int, int, int]) -> int | None:
+    """Index of the first continuous ijk point outside the voxel grid (half-voxel margin), or None."""
+    pts = np.asarray(ijk, dtype=float).reshape(-1, 3)
+    outside = np.any(pts < -0.5, axis=1) | np.any(pts > np.asarray(shape_ijk, dtype=float) - 0.5, axis=1)
+    return int(np.argmax(outside)) if outside.any() else None
+
+
 def check_inside(ijk: np.ndarray, shape_ijk: tuple[int, int, int], what: str = "point") -> None:
     """Raise GeometryError if any continuous ijk point lies outside the voxel grid (half-voxel margin)."""
     pts = np.asarray(ijk, dtype=float).reshape(-1, 3)
     if not np.all(np.isfinite(pts)):
         raise GeometryError(f"{what} coordinates must be finite numbers")
-    upper = np.asarray(shape_ijk, dtype=float) - 0.5
-    for p in pts:
-        if np.any(p < -0.5) or np.any(p > upper):
-            raise GeometryError(f"{what} at ijk {np.round(p, 2).tolist()} lies outside the image "
-                                f"(size {list(shape_ijk)})")
+    n = first_outside(pts, shape_ijk)
+    if n is not None:
+        raise GeometryError(f"{what} at ijk {np.round(pts[n], 2).tolist()} lies outside the image "
+                            f"(size {list(shape_ijk)})")
 
 
 def plane_axes(plane: str) -> tuple[int, int, int]:

@@ -29,6 +29,14 @@ def coding(concept_id: str) -> dict[str, Any] | None:
     return _table()["concepts"].get(concept_id)
 
 
+def coding_for_name(name: str) -> dict[str, Any] | None:
+    """The codes of a segment name (a concept's name, synonym or dataset alias), or None (free text)."""
+    from .vocabulary import lookup
+
+    concept = lookup(name) if isinstance(name, str) and 0 < len(name) <= 200 else None
+    return coding(concept.id) if concept is not None else None
+
+
 def code_text(entry: dict[str, Any]) -> str:
     """``SCT 15825003 Aorta`` (+ ``, Left``): the type code (and modifier) in one line."""
     text = f"{entry['type']['scheme']} {entry['type']['value']} {entry['type']['meaning']}"

@@ -9,8 +9,7 @@ import numpy as np
 
 from ..data.geometry import extract_slice, plane_axes, point_to_slice, to_ijk
 from ..data.masks import largest_slices
-from ..data.terminology import GENERIC, coding, slicer_terminology_entry
-from ..data.vocabulary import lookup
+from ..data.terminology import GENERIC, coding_for_name, slicer_terminology_entry
 from ..fileio import atomic_write
 from ..data.volume import Volume, VolumeError, write_array, write_label
 from .session import Session
@@ -29,7 +28,7 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
     spacing, origin, direction = sitk_geometry_from_affine(like.affine)
     image.SetSpacing(spacing), image.SetOrigin(origin), image.SetDirection(direction)
     k, j, i = mask_kji.shape
-    entry = coding_of(name)
+    entry = coding_for_name(name)
     color = " ".join(f"{c / 255:.3g}" for c in entry["color"]) if entry and entry.get("color") else "0.9 0.5 0.2"
     meta = {"Segment0_ID": "Segment_1", "Segment0_Name": name, "Segment0_LabelValue": "1", "Segment0_Layer": "0",
             "Segment0_Color": color, "Segment0_Extent": f"0 {i - 1} 0 {j - 1} 0 {k - 1}",
@@ -38,12 +37,6 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
     for key, value in meta.items():
         image.SetMetaData(key, value)
     return atomic_write(path, lambda tmp: sitk.WriteImage(image, tmp, useCompression=True))
-
-
-def coding_of(name: str) -> dict | None:
-    """The standard codes of a segment name (a concept's name, synonym or dataset alias), or None (free text)."""
-    concept = lookup(name) if isinstance(name, str) and 0 < len(name) <= 200 else None
-    return coding(concept.id) if concept is not None else None
 
 
 def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
@@ -64,7 +57,7 @@ def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: 
     if missing:
         raise VolumeError(f"{path}: the DICOM series has no {' / '.join(missing)} on every slice (an anonymised "
                           "export?), so a DICOM SEG cannot reference it; write .seg.nrrd or .nii.gz instead")
-    entry = coding_of(name) or GENERIC
+    entry = coding_for_name(name) or GENERIC
 
     def concept(c: dict[str, str]):
         return hd.sr.CodedConcept(c["value"], c["scheme"], c["meaning"])

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.geometry import PLANES, SPACES, GeometryError, VolumeGeometry, plane_axes, point_to_slice, to_ijk
+from ..data.geometry import (PLANES, SPACES, GeometryError, VolumeGeometry, first_outside, plane_axes, point_to_slice,
+                             to_ijk)
 from ..errors import PromptError
 from .strokes import map_tokens, polygon_mask, stroke_tokens
 
@@ -309,14 +310,13 @@ def _points_inside(geometry: VolumeGeometry, points: list[list[float]], labels: 
                    volume_name: str | None, what: str | None = None) -> np.ndarray:
     """Canonical ijk of prompt points; the first point outside the image is named in a PromptError."""
     ijk = to_ijk(np.array(points), space, geometry.affine)
-    upper = np.asarray(geometry.shape_ijk, dtype=float) - 0.5   # half-voxel margin, as check_inside
-    counts = {1: 0, 0: 0}
-    for p_in, p_ijk, lab in zip(points, ijk, labels):
-        counts[lab] += 1
-        if np.any(p_ijk < -0.5) or np.any(p_ijk > upper):
-            kind = what or ("positive" if lab == 1 else "negative")
-            where = "" if space == "ijk" else f" (ijk {np.round(p_ijk, 2).tolist()})"
-            raise PromptError(f"{kind} point {counts[lab]} at {space.upper() if space != 'ijk' else 'ijk'} "
-                              f"({', '.join(f'{v:.1f}' for v in p_in)}){where} lies outside {_image_words(volume_name)} "
-                              f"(size {list(geometry.shape_ijk)})")
+    n = first_outside(ijk, geometry.shape_ijk)
+    if n is not None:
+        lab = labels[n]
+        kind = what or ("positive" if lab == 1 else "negative")
+        number = sum(1 for other in labels[:n + 1] if other == lab)   # "negative point 2": counted per kind
+        where = "" if space == "ijk" else f" (ijk {np.round(ijk[n], 2).tolist()})"
+        raise PromptError(f"{kind} point {number} at {space.upper() if space != 'ijk' else 'ijk'} "
+                          f"({', '.join(f'{v:.1f}' for v in points[n])}){where} lies outside {_image_words(volume_name)} "
+                          f"(size {list(geometry.shape_ijk)})")
     return geometry.orient.ijk_to_canonical(ijk)

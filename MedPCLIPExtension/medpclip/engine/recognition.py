@@ -31,9 +31,8 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
         order = largest_slices(canon, 2 - plane_axes(plane)[0], max_slices)
         if not order:
             raise PromptError("the mask is empty: nothing to identify")
-        embs = [session.predict_slice(plane, i, [], None, extract_slice(canon, plane, i), None, with_masks=False).region
-                for i in order]
-        return F.normalize(torch.stack(embs).mean(0), dim=0)
+        return F.normalize(torch.stack([_mask_embedding(session, plane, i, extract_slice(canon, plane, i))
+                                        for i in order]).mean(0), dim=0)
     if prompt is not None:
         spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
         spec = PromptSpec(**{**spec.__dict__, "mode": "3d"})  # points may lie on several slices
@@ -43,6 +42,11 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
     n = session.n_slices(plane)
     ones = np.ones(extract_slice(session.canon, plane, 0).shape, bool)
     return session.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
+
+
+def _mask_embedding(session: "Session", plane: str, idx: int, mask2d: np.ndarray) -> torch.Tensor:
+    """(E,) region embedding of a 2D mask on one slice (the mask as the region prompt, no mask decoding)."""
+    return session.predict_slice(plane, idx, [], None, mask2d, None, with_masks=False).region
 
 
 def find(session: "Session", text: str, mode: str, grid_points: int, max_slices: int) -> SegmentationResult:
@@ -111,12 +115,13 @@ def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor):
     best = None
     for _, idx, (x, y), _ in candidates:
         res = session.segment(_click(session, idx, x, y, "2d"), feedback=False)
-        if not res.mask.any():
+        # the answer lies on slice idx: read it through the canonical view (no full-volume copy)
+        mask2d = extract_slice(session.orient.array_to_canonical(res.mask), "axial", idx) > 0
+        if not mask2d.any():
             continue
-        region = session.region_embedding(mask=res.mask).float()
+        region = F.normalize(_mask_embedding(session, "axial", idx, mask2d), dim=0).float()
         sim = float(region @ target)
         if best is None or sim > best[0]:
-            mask2d = extract_slice(session.canonical_mask(res.mask), "axial", idx)
             r, c = max_edt_point(mask2d)
             best = (sim, idx, (float(c), float(r)), region)
     if best is None:  # no candidate segments anything: keep the grid search's best
