@@ -14,6 +14,7 @@ from medpclip.errors import PromptError
 from medpclip.data.masks import dice
 
 from conftest import CT_CASE, LIVER
+from helpers import write_dicom_series
 
 
 @pytest.fixture(scope="module")
@@ -68,31 +69,8 @@ def test_oblique_affine(engine, session, liver_click):
     assert ref.sum() > 50 and np.array_equal(ref, out)
 
 
-def _write_dicom_series(vol_path, folder):
-    img = sitk.Cast(sitk.ReadImage(str(vol_path)), sitk.sitkInt16)
-    folder.mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    direction = img.GetDirection()
-    series_uid = "1.2.826.0.1.3680043.2.1125.1.77"
-    for k in range(img.GetDepth()):
-        sl = img[:, :, k]
-        for tag, value in {"0008|0060": "CT", "0020|000e": series_uid, "0020|000d": series_uid + ".1",
-                           "0020|0013": str(k + 1), "0008|0018": f"{series_uid}.{k + 2}",
-                           "0020|0037": "\\".join(f"{v:.6f}" for v in (direction[0], direction[3], direction[6],
-                                                                         direction[1], direction[4], direction[7])),
-                           "0020|0032": "\\".join(f"{v:.6f}" for v in img.TransformIndexToPhysicalPoint((0, 0, k))),
-                           "0028|1053": "1", "0028|1052": "0", "0020|0052": series_uid + ".99",
-                           "0008|0016": "1.2.840.10008.5.1.4.1.1.2", "0010|0010": "Sample^CT", "0010|0020": "TS001",
-                           "0008|0020": "20200101", "0020|0011": "1", "0008|0050": "1",
-                           "0018|0050": f"{img.GetSpacing()[2]:.4f}"}.items():
-            sl.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"{k:03d}.dcm"))
-        writer.Execute(sl)
-
-
 def test_dicom_series_input(engine, ct_image_path, tmp_path, liver_click):
-    _write_dicom_series(ct_image_path, tmp_path / "dicom")
+    write_dicom_series(ct_image_path, tmp_path / "dicom")
     vol = read_image(tmp_path / "dicom")
     assert vol.is_dicom and vol.modality == "CT" and len(vol.dicom_files) == 30
     ref_vol = read_image(ct_image_path)
@@ -228,7 +206,7 @@ def test_dicom_seg_output_for_dicom_input(engine, ct_image_path, tmp_path, liver
 
     from medpclip.engine.outputs import save_result
 
-    _write_dicom_series(ct_image_path, tmp_path / "dicom")
+    write_dicom_series(ct_image_path, tmp_path / "dicom")
     vol = read_image(tmp_path / "dicom")
     res = engine.open(vol).segment({"points": [liver_click]}, feedback=False)
     out = save_result(res.mask, vol, tmp_path / "seg.dcm", name="liver")
@@ -284,7 +262,7 @@ def test_nifti_label_beside_its_dicom_series_trains_and_evaluates(ct_image_path,
     from medpclip.data.volume import read_label
 
     (tmp_path / "case").mkdir()
-    _write_dicom_series(ct_image_path, tmp_path / "case" / "dicom")
+    write_dicom_series(ct_image_path, tmp_path / "case" / "dicom")
     src = nib.load(str(ct_label_path))
     data = np.asarray(src.dataobj).astype(np.uint8)
     data = np.where(data == LIVER, LIVER, 0).astype(np.uint8)

@@ -20,7 +20,7 @@ from medpclip.data.vocabulary import all_concepts, resolve
 from medpclip.data.volume import VolumeError, read_image
 from medpclip.engine.outputs import save_result
 
-from test_engine import _write_dicom_series
+from helpers import write_dicom_series
 
 VOCABULARY = Path(__file__).resolve().parents[2] / "shared" / "training" / "vocabulary"
 SCT_CODE = re.compile(r"^\d{5,18}$")
@@ -77,7 +77,7 @@ def test_identify_returns_codes(engine, ct_image_path, ct_label_path, ct_labels)
 
 
 def test_dicom_seg_carries_the_coded_description(engine, ct_image_path, tmp_path):
-    _write_dicom_series(ct_image_path, tmp_path / "dicom")
+    write_dicom_series(ct_image_path, tmp_path / "dicom")
     vol = read_image(tmp_path / "dicom")
     mask = np.zeros(vol.array.shape, np.uint8)
     mask[2:5, 20:40, 20:40] = 1
@@ -102,7 +102,7 @@ def _strip_uids(folder: Path) -> None:
 
 
 def test_dicom_seg_of_a_series_without_sop_instance_uids_is_one_clear_line(engine, ct_image_path, tmp_path):
-    _write_dicom_series(ct_image_path, tmp_path / "dicom")
+    write_dicom_series(ct_image_path, tmp_path / "dicom")
     _strip_uids(tmp_path / "dicom")
     vol = read_image(tmp_path / "dicom")
     mask = np.ones(vol.array.shape, np.uint8)

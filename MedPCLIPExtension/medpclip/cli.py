@@ -318,8 +318,14 @@ def _add_benchmark(sub) -> None:
     add_benchmark(sub)
 
 
+def _add_web(sub) -> None:
+    from .web.command import add_web
+
+    add_web(sub)
+
+
 COMMANDS: list[Callable] = [add_segment, add_identify, add_find, add_embed, add_info, _add_training, _add_evaluate, _add_demo,
-                            _add_serve, _add_benchmark]
+                            _add_serve, _add_benchmark, _add_web]
 
 
 def _itk_warnings(show: bool) -> None:

@@ -98,6 +98,15 @@ def volume_array(volume_node) -> np.ndarray:
     return array_from_vtk_image(img)
 
 
+def add_scalar_volume(scene, array_kji: np.ndarray, ijk_to_ras: np.ndarray, name: str):
+    """A scalar volume node (with default display) holding a copy of a [k, j, i] array on ``ijk_to_ras``."""
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    node.SetAndObserveImageData(vtk_image_from_array(array_kji))
+    node.SetIJKToRASMatrix(numpy_to_matrix(np.asarray(ijk_to_ras, float)))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
 def volume_content_mtime(volume_node) -> int:
     """A number that changes whenever the voxels change (the geometry is keyed by the world affine)."""
     img = volume_node.GetImageData()

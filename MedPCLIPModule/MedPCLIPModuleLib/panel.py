@@ -188,14 +188,15 @@ class Panel:
         except Exception as exc:
             self.error(exc, traceback.format_exc(), status=False)
 
-    def poll(self) -> None:
-        """Called by the widget's timer while a job runs: the elapsed time, then how the job ended."""
+    def poll(self):
+        """Called by the widget's timer while a job runs: the elapsed time, then how the job ended (returned:
+        the ``jobs.Outcome`` of a job that just ended, else None)."""
         jobs = self.logic.jobs
         outcome = jobs.poll()
         if outcome is None:
             if jobs.busy:
                 self.view.setStatus(f"{jobs.message} {jobs.elapsed:.1f} s")
-            return
+            return None
         if outcome.error is not None:
             self.error(outcome.error, outcome.traceback)
         elif outcome.cancelled:
@@ -205,6 +206,7 @@ class Panel:
         except Exception as exc:
             self.error(exc, traceback.format_exc(), status=False)
         self.view.setBusy(jobs.busy)
+        return outcome
 
     def cancel(self) -> None:
         if self.logic.jobs.cancel():

@@ -41,6 +41,7 @@ class PromptMarkups:
                 color = POSITIVE_COLOR if kind == "positive" else NEGATIVE_COLOR
                 display.SetSelectedColor(*color)
                 display.SetColor(*color)
+                display.SetActiveColor(*color)  # a point under the mouse keeps its meaning's colour
                 display.SetPointLabelsVisibility(False)
             setattr(parameters, attr, node)
         return node

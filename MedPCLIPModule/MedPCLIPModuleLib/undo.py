@@ -50,6 +50,10 @@ class UndoStack:
     def __bool__(self) -> bool:
         return bool(self._records)
 
+    @property
+    def newest(self) -> UndoRecord | None:
+        return self._records[-1] if self._records else None
+
     def description(self) -> str:
         return self._records[-1].description if self._records else ""
 

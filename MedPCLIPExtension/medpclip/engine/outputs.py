@@ -41,44 +41,66 @@ def write_mask(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str =
 
 def write_dicom_seg(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
     """DICOM SEG (binary, one segment) referencing the source series; only for volumes read from DICOM."""
+    return write_dicom_seg_segments([(mask_kji, name)], like, path)
+
+
+def write_dicom_seg_segments(segments: list[tuple[np.ndarray, str]], like: Volume, path: str | Path) -> Path:
+    """DICOM SEG (binary) with one coded segment per (mask [k, j, i], name), referencing the source series."""
     import highdicom as hd
     import pydicom
-    from pydicom.sr.codedict import codes
-
-    from .. import __version__
 
     if not like.is_dicom or not like.dicom_files:
         raise VolumeError(f"{path}: DICOM SEG output needs a DICOM series as input")
-    if mask_kji.shape != like.array.shape:
-        raise VolumeError(f"mask shape {mask_kji.shape} does not match the image {like.array.shape}")
+    if not segments:
+        raise VolumeError(f"{path}: no non-empty segment to write")
+    for mask_kji, _ in segments:
+        if mask_kji.shape != like.array.shape:
+            raise VolumeError(f"mask shape {mask_kji.shape} does not match the image {like.array.shape}")
     sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in like.dicom_files]
     missing = [key for key in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
                if not all(str(getattr(ds, key, "") or "").strip() for ds in sources)]
     if missing:
         raise VolumeError(f"{path}: the DICOM series has no {' / '.join(missing)} on every slice (an anonymised "
                           "export?), so a DICOM SEG cannot reference it; write .seg.nrrd or .nii.gz instead")
+    # (frames, rows, columns, segments); like.dicom_files are in the order of the array's slices
+    pixels = np.stack([(np.asarray(m) > 0) for m, _ in segments], axis=-1).astype(np.uint8)
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=pixels if len(segments) > 1 else pixels[..., 0],
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[_segment_description(n + 1, name) for n, (_, name) in enumerate(segments)],
+        series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="medpclip", manufacturer_model_name="MedP-CLIP", software_versions=_version(),
+        device_serial_number="0", omit_empty_frames=False)
+    return atomic_write(Path(path), lambda tmp: seg.save_as(tmp))
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _segment_description(number: int, name: str):
+    """The coded DICOM segment description of a named segment (type + laterality modifier + anatomic region)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
     entry = coding_for_name(name) or GENERIC
 
     def concept(c: dict[str, str]):
         return hd.sr.CodedConcept(c["value"], c["scheme"], c["meaning"])
 
     description = hd.seg.SegmentDescription(
-        segment_number=1, segment_label=name[:64] or "segment",
+        segment_number=number, segment_label=name[:64] or "segment",
         segmented_property_category=concept(entry["category"]), segmented_property_type=concept(entry["type"]),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="MedP-CLIP", version=__version__, family=codes.cid7162.ArtificialIntelligence),
+            name="MedP-CLIP", version=_version(), family=codes.cid7162.ArtificialIntelligence),
         anatomic_regions=[concept(entry["region"])] if entry.get("region") else None)
     if entry.get("modifier"):  # laterality: a modifier of the property type (DICOM PS3.3 C.8.20.2)
         description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
             concept(entry["modifier"])]
-    seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=(np.asarray(mask_kji) > 0).astype(np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[description],
-        series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer="medpclip", manufacturer_model_name="MedP-CLIP", software_versions=__version__,
-        device_serial_number="0", omit_empty_frames=False)
-    return atomic_write(Path(path), lambda tmp: seg.save_as(tmp))
+    return description
 
 
 def save_result(mask_kji: np.ndarray, like: Volume, path: str | Path, name: str = "segment") -> Path:
