@@ -100,7 +100,7 @@ class WebPage:
                     with v.VList(density="compact", id="segments"):
                         with v.VListItem(v_for="s in segments", key="s.id", click=(c.select_segment, "[s.id]"),
                                          active=("s.id === active_segment",), classes="segment-row"):
-                            html.Span("&#9632; ", style=("{ color: s.color }",))
+                            html.Span("\u25a0 ", style=("{ color: s.color }",), classes="segment-swatch")
                             html.Span("{{ s.name }}", classes="segment-name")
                     with html.Div(classes="d-flex ga-1 my-2"):
                         v.VBtn("Name it", id="identify", click=c.identify, disabled=("busy || !active_segment",),
@@ -122,11 +122,18 @@ class WebPage:
                     html.Div("{{ saved }}", id="saved", classes="text-caption")
             with layout.content:
                 with html.Div(style="height: 100%; display: flex; flex-direction: column;"):
-                    v.VProgressLinear(indeterminate=True, v_show=("busy",), id="busy", height=3)
-                    v.VAlert(v_show=("error",), text=("error",), type="error", density="compact", closable=True,
-                             id="error", click_close="error = ''", classes="ma-1")
                     with html.Div(style="flex: 1; position: relative;"):
                         self._layout_manager.initialize_layout_grid(layout)
+                        # progress and errors float over the views, so showing them never resizes a view
+                        with html.Div(style="position: absolute; top: 0; left: 0; right: 0; z-index: 10;"):
+                            v.VProgressLinear(indeterminate=True, v_show=("busy",), id="busy", height=3)
+                            # not Vuetify's "closable" (it hides the alert for good): the button clears the message
+                            with v.VAlert(v_show=("error",), type="error", density="compact", id="error",
+                                          classes="ma-1"):
+                                html.Span("{{ error }}", id="error-text")
+                                with v.Template(v_slot_append=True):
+                                    v.VBtn(icon="mdi-close", size="x-small", variant="text", id="error-close",
+                                           click="error = ''")
                     html.Div("{{ status }}", id="status", classes="text-body-2 pa-1",
                              style="white-space: pre-line; min-height: 1.6em;")
         return layout
