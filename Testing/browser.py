@@ -55,10 +55,10 @@ def web_server(*args: str, timeout: float = 120.0):
     """``medpclip web ARGS --port P`` in a subprocess; yields its URL once it serves, stops it afterwards."""
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"medpclip-web-{port}.log"
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "medpclip", "web", *args, "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        debug = ["-v"] if os.environ.get("MEDPCLIP_WEB_DEBUG") else []  # the controller's timings in the log
+        proc = subprocess.Popen([sys.executable, "-m", "medpclip", *debug, "web", *args, "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         end = time.monotonic() + timeout
         while time.monotonic() < end:

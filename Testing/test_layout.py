@@ -13,7 +13,7 @@ PACKAGE = REPO / "MedPCLIPExtension" / "medpclip"
 MODULE = REPO / "MedPCLIPModule"
 SOURCES = sorted([*PACKAGE.rglob("*.py"), *MODULE.rglob("*.py")])
 LOWER = ("model", "data", "engine", "training")
-UPPER = ("evaluation", "monailabel", "cli")
+UPPER = ("evaluation", "monailabel", "web", "cli")
 
 
 def _imports(path: Path) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, MutableMapping
@@ -112,6 +113,7 @@ class WebController:
         self._placed: list[tuple[Any, str]] = []   # (markups node, control point id) not yet in a result
         self._points_of: dict[int, list[tuple[Any, str]]] = {}  # id(undo record) -> the points that made it
         self._observed_views: set[str] = set()
+        self._pressed = False  # a mouse button is down in a view (its prompt's job has not started yet)
         for key, value in {"status": "Open a volume to start.", "error": "", "busy": False, "ranking": [],
                            "segments": [], "active_segment": "", "volume_name": "", "tool": POINT,
                            "can_undo": False, "saved": ""}.items():
@@ -169,13 +171,17 @@ class WebController:
             self._observed_views.add(plane)
 
     def _on_press(self, iren, view_name: str) -> None:
-        log.debug("press in %s at %s, shift %s", view_name, iren.GetEventPosition(), iren.GetShiftKey())
+        self._pressed = True
+        self.scene.hold_renders()  # until the prompt's answer is in (poll)
+        log.debug("press in %s at %s, shift %s (t %.3f)", view_name, iren.GetEventPosition(), iren.GetShiftKey(),
+                  time.monotonic())
         self.panel.sliceViewName = view_name
         if self.tool == POINT and self.parameters.inputVolume is not None:
             self._place("negative" if iren.GetShiftKey() else "positive")
             self._on_release(iren)
 
     def _on_release(self, iren) -> None:
+        self._pressed = False  # a placement and its job start right after, in this same event
         # Slicer's markups interaction places no point on a modified click: the Shift that chose the negative
         # list is taken off the event before the interaction sees it
         if self.tool == POINT:
@@ -183,7 +189,8 @@ class WebController:
 
     def _prompt_placed(self, caller, _event=None) -> None:
         """A point or a box was placed: segment again (as the module's auto-segment does)."""
-        log.debug("placed on %s (%d points)", caller.GetName(), caller.GetNumberOfControlPoints())
+        log.debug("placed on %s (%d points) (t %.3f)", caller.GetName(), caller.GetNumberOfControlPoints(),
+                  time.monotonic())
         if caller.IsA("vtkMRMLMarkupsROINode") and sorted(caller.GetSize())[1] <= 0:
             return  # the first corner of a box: wait for the second
         if caller.IsA("vtkMRMLMarkupsFiducialNode") and caller.GetNumberOfControlPoints():
@@ -191,7 +198,9 @@ class WebController:
         if self.logic.jobs.busy:
             self.view.setStatus("Busy: the latest prompt runs when the current job ends.")
         if self.markups.autoSegment(self.parameters, caller):
+            t0 = time.perf_counter()
             self.panel.segment(quiet=True)
+            log.debug("segment requested in %.1f ms", 1000 * (time.perf_counter() - t0))
         elif caller.IsA("vtkMRMLMarkupsFiducialNode"):
             self._drop_placed()
             self.view.showError("Place a positive point (click) before a negative one (Shift-click).")
@@ -286,8 +295,11 @@ class WebController:
         """Called while a job runs (the page's timer, or tests): shows progress and applies a finished result.
         Returns whether a job is still running."""
         newest = self.logic.undoStack.newest
+        t0 = time.perf_counter()
         outcome = self.panel.poll()
         if outcome is not None:
+            log.debug("job '%s' ended after %.3f s; applied in %.1f ms (t %.3f)", outcome.message, outcome.seconds,
+                      1000 * (time.perf_counter() - t0), time.monotonic())
             written = self.logic.undoStack.newest
             if written is not None and written is not newest:  # a result was written: its points are kept
                 self._points_of[id(written)] = self._placed
@@ -297,7 +309,18 @@ class WebController:
             if self.tool == BOX and not self.logic.jobs.busy:
                 self._place("roi")  # the box was answered: the next two clicks draw a new one
             self._refresh()
-        return self.logic.jobs.busy
+        busy = self.logic.jobs.busy
+        if not busy and not self._pressed and self.scene.renders_held():
+            self._release_renders()
+        return busy
+
+    def _release_renders(self) -> None:
+        """The prompted view draws first; the other two on the next poll (the user looks at the first)."""
+        prompted = self.scene.plane_of(self.panel.sliceViewName)
+        if prompted is not None and self.scene.slice_views()[prompted].is_render_blocked:
+            self.scene.hold_renders(False, (prompted,))
+        else:
+            self.scene.hold_renders(False)
 
     def wait(self, timeout: float = 60.0) -> None:
         """Poll until the job runner is idle (tests and scripted use)."""

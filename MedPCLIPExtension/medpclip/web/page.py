@@ -20,6 +20,7 @@ from .studies import list_studies, save_uploads
 log = logging.getLogger(__name__)
 POLL_BUSY_S, POLL_IDLE_S = 0.02, 0.1   # how often the page applies finished jobs / flushes state
 LAYOUT_ID = "MedPCLIP"
+STILL_QUALITY = 90  # trame-rca's still-frame JPEG quality
 
 
 class WebPage:
@@ -35,8 +36,9 @@ class WebPage:
         self.server.enable_module(trame_slicer_module)
         self.state = self.server.state
         self.scene = WebScene()
+        # one frame per change at full quality (the default renders each change twice: a draft, then a still)
         register_rca_factories(self.scene.app.view_manager, self.server, slice_view_ui_f=slice_slider_ui,
-                               rca_encoder="jpeg")
+                               rca_encoder="jpeg", interactive_quality=STILL_QUALITY)
         self.controller = WebController(self.scene, self.state, server_url=server_url, checkpoint=checkpoint,
                                         out_dir=out_dir, modality=modality)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="medpclip-web-uploads-"))  # the engine's own copies
