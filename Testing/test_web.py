@@ -344,3 +344,21 @@ def test_studies_lists_images_and_dicom_folders(tmp_path, ct_image_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no image file"):
         list_studies(tmp_path / "empty")
+
+
+def test_the_command_says_in_one_line_what_stops_it(ct_image_path, tmp_path):
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = {"in use; choose another with --port": [str(ct_image_path), "--port", str(port)],
+                 "no such file or folder": [str(tmp_path / "missing.nii.gz"), "--port", "0"],
+                 "no image file (NIfTI, NRRD, MHA) or DICOM series": [str(tmp_path), "--port", "0"]}
+        for message, args in cases.items():
+            run = subprocess.run([sys.executable, "-m", "medpclip", "web", *args], capture_output=True, text=True,
+                                 timeout=120)
+            lines = run.stderr.strip().splitlines()
+            assert run.returncode == 3 and len(lines) == 1 and message in lines[0], (run.returncode, lines)
