@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import stop_process
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("MEDPCLIP_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("MEDPCLIP_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -72,15 +74,11 @@ def web_server(*args: str, timeout: float = 120.0):
             raise RuntimeError(f"medpclip web did not start in {timeout} s:\n{log.read_text()[-3000:]}")
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 20)
 
 
 @contextmanager
-def chromium():
+def chromium(downloads: Path | None = None):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -88,6 +86,9 @@ def chromium():
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver

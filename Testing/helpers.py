@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import SimpleITK as sitk
 
 
@@ -27,3 +29,12 @@ def write_dicom_series(vol_path, folder):
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{k:03d}.dcm"))
         writer.Execute(sl)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Terminate a server started by a test; kill it when it does not stop within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "MedPCLIPModule"))
 from MedPCLIPModuleLib import mrml_util as mu  # noqa: E402
 from MedPCLIPModuleLib.backends import BackendUnavailable, LocalBackend, MedPCLIPError, RemoteBackend  # noqa: E402
 from MedPCLIPModuleLib.logic import MedPCLIPLogic  # noqa: E402
+from helpers import stop_process  # noqa: E402
 
 CASE = REPO / "Resources" / "SampleData" / "totalseg_ct_abdomen"
 LIVER = 5
@@ -623,11 +624,7 @@ def server(tmp_path_factory):
             time.sleep(1.0)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 30)
         log.close()
 
 

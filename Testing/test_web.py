@@ -362,3 +362,17 @@ def test_the_command_says_in_one_line_what_stops_it(ct_image_path, tmp_path):
                                  timeout=120)
             lines = run.stderr.strip().splitlines()
             assert run.returncode == 3 and len(lines) == 1 and message in lines[0], (run.returncode, lines)
+
+
+def test_uploaded_dicom_files_open_as_one_series(page, ct_image_path, tmp_path):
+    from medpclip.web.studies import save_uploads
+
+    write_dicom_series(ct_image_path, tmp_path / "series")
+    files = [{"name": f.name, "content": f.read_bytes()} for f in sorted((tmp_path / "series").iterdir())]
+    (tmp_path / "uploads").mkdir()
+    folder = save_uploads(files, tmp_path / "uploads")
+    assert folder.is_dir() and len(list(folder.iterdir())) == len(files)
+    page.open(folder)
+    assert page.state["error"] == ""
+    assert page.scene.current.volume.is_dicom and page.scene.current.volume.array.shape == (30, 101, 122)
+    assert page.logic.modality == "CT"  # from the DICOM tag

@@ -21,11 +21,16 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def driver():
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def driver(downloads):
     missing = browser_missing()
     if missing:
         pytest.fail(missing)
-    with chromium() as d:
+    with chromium(downloads) as d:
         yield d
 
 
@@ -130,7 +135,7 @@ def test_a_server_that_is_down_shows_a_message(driver, ct_image_path, tmp_path):
         assert segment_rows(driver) == []
 
 
-def test_save_from_the_page_writes_the_named_segmentation(driver, ct_page):
+def test_save_from_the_page_writes_and_downloads_the_named_segmentation(driver, ct_page, downloads):
     from selenium.webdriver.common.by import By
 
     url, out = ct_page
@@ -138,5 +143,13 @@ def test_save_from_the_page_writes_the_named_segmentation(driver, ct_page):
     assert segment_rows(driver), "expected the segment of the first test"
     driver.find_element(By.ID, "save-segnrrd").click()
     wait_for(lambda: text(driver, "saved").endswith("image.seg.nrrd"), 30, "the saved file")
-    header = (out / "image.seg.nrrd").read_bytes()[:4000].decode("latin-1")
-    assert "Segment0_Name:=MedPCLIP 1" in header
+    on_server = (out / "image.seg.nrrd").read_bytes()
+    assert "Segment0_Name:=MedPCLIP 1" in on_server[:4000].decode("latin-1")
+    downloaded = wait_for(lambda: (downloads / "image.seg.nrrd").is_file() and (downloads / "image.seg.nrrd"),
+                          30, "the download")
+    wait_for(lambda: downloaded.read_bytes() == on_server, 10, "the whole download")
+    # DICOM SEG of a NIfTI: a message, nothing downloaded
+    driver.find_element(By.ID, "save-dicomseg").click()
+    wait_for(lambda: "needs a DICOM series" in text(driver, "error"), 30, "the DICOM SEG message")
+    time.sleep(1.0)
+    assert sorted(p.name for p in downloads.iterdir()) == ["image.seg.nrrd"]

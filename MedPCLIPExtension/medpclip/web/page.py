@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 POLL_BUSY_S, POLL_IDLE_S = 0.02, 0.1   # how often the page applies finished jobs / flushes state
 LAYOUT_ID = "MedPCLIP"
 STILL_QUALITY = 90  # trame-rca's still-frame JPEG quality
+SAVE_TRIGGER = "medpclip_save"
+
+
+def download_expression(fmt: str) -> str:
+    """The client-side click handler of a Save button: save on the server, then download what it returns."""
+    return (f"trigger('{SAVE_TRIGGER}', ['{fmt}']).then(f => f && "
+            "utils.download(f.name, f.content, 'application/octet-stream'))")
 
 
 class WebPage:
@@ -50,6 +57,7 @@ class WebPage:
         self.server.state.change("study")(self._on_study)
         self.server.state.change("upload")(self._on_upload)
         self.server.controller.on_server_ready.add(self._start)
+        self.server.trigger(SAVE_TRIGGER)(self._save_file)
         self._initial = self.studies[0] if len(self.studies) == 1 else None
 
     # -- layout ---------------------------------------------------------------------------------------
@@ -117,9 +125,10 @@ class WebPage:
                         v.VBtn("Find", id="find", click=(c.find, "[find_text]"), disabled=("busy || !volume_name",),
                                size="small")
                     with html.Div(classes="d-flex ga-1 my-2"):
-                        v.VBtn("Save .seg.nrrd", id="save-segnrrd", click=(c.save, "['seg.nrrd']"),
+                        # written into --out-dir on the server, and downloaded by the browser
+                        v.VBtn("Save .seg.nrrd", id="save-segnrrd", click=download_expression("seg.nrrd"),
                                disabled=("!segments.length",), size="small", prepend_icon="mdi-content-save")
-                        v.VBtn("Save DICOM SEG", id="save-dicomseg", click=(c.save, "['dicom-seg']"),
+                        v.VBtn("Save DICOM SEG", id="save-dicomseg", click=download_expression("dicom-seg"),
                                disabled=("!segments.length",), size="small")
                     html.Div("{{ saved }}", id="saved", classes="text-caption")
             with layout.content:
@@ -157,6 +166,13 @@ class WebPage:
                 log.exception("poll failed")
                 busy = False
             await asyncio.sleep(POLL_BUSY_S if busy else POLL_IDLE_S)
+
+    def _save_file(self, fmt: str) -> dict | None:
+        """Save on the server (``--out-dir``) and hand the file to the browser; None (and the error in the page)
+        when it cannot be written."""
+        with self.state:
+            path = self.controller.save(fmt)
+        return None if path is None else {"name": path.name, "content": path.read_bytes()}
 
     def _on_study(self, study=None, **_):
         match = next((s for s in self.studies if s.name == study), None)
