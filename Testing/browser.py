@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import stop_process
+from helpers import free_port, stop_process  # noqa: F401  (free_port: for the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("MEDPCLIP_CHROMIUM", "/usr/bin/chromium")
@@ -38,12 +38,6 @@ images.forEach((img, i) => new MutationObserver(() => window.medpclip.frames.pus
   .observe(img, {attributes: true, attributeFilter: ['src']}));
 return images.length;
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def browser_missing() -> str | None:

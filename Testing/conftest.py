@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from helpers import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "Resources" / "SampleData"
@@ -64,3 +71,45 @@ def liver_click(ct_reference) -> list[float]:
     k = int(np.argmax(liver.sum(axis=(1, 2))))
     r, c = max_edt_point(liver[k])
     return [float(c), float(r), float(k)]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real MONAI Label server running the medpclip app (``medpclip serve``), started once for the tests that
+    talk to one (the Slicer logic's and the web page's remote backend)."""
+    from medpclip.model.checkpoint import default_checkpoint_path
+
+    studies = tmp_path_factory.mktemp("studies")
+    port = free_port()
+    log_path = studies.parent / "medpclip_serve.log"
+    exe = shutil.which("medpclip", path=str(Path(sys.executable).parent)) or shutil.which("medpclip")
+    has_serve = exe is not None and subprocess.run([exe, "serve", "--help"], capture_output=True).returncode == 0
+    # `medpclip serve` (the documented command); `python -m medpclip.monailabel.serve` is the same entry point
+    base = [exe, "serve"] if has_serve else [sys.executable, "-m", "medpclip.monailabel.serve"]
+    cmd = base + ["--studies", str(studies), "--port", str(port), "--checkpoint", str(default_checkpoint_path()),
+                  "--app-dir", str(studies.parent / "app"), "--conf", "threads", "1",
+                  "--conf", "use_finetuned", "false"]
+    env = dict(os.environ, MEDPCLIP_THREADS="1", OMP_NUM_THREADS="1")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    try:
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                pytest.fail(f"the MONAI Label server exited ({proc.returncode}): {' '.join(cmd)}\n"
+                            + log_path.read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(url + "/info/", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("the MONAI Label server did not answer /info/ within 300 s\n" + log_path.read_text()[-3000:])
+            time.sleep(1.0)
+        yield url
+    finally:
+        stop_process(proc, 30)
+        log.close()

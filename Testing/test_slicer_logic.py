@@ -9,12 +9,8 @@ The Qt widget (MedPCLIPModule.py) needs the Slicer application and is not exerci
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -30,7 +26,7 @@ sys.path.insert(0, str(REPO / "MedPCLIPModule"))
 from MedPCLIPModuleLib import mrml_util as mu  # noqa: E402
 from MedPCLIPModuleLib.backends import BackendUnavailable, LocalBackend, MedPCLIPError, RemoteBackend  # noqa: E402
 from MedPCLIPModuleLib.logic import MedPCLIPLogic  # noqa: E402
-from helpers import stop_process  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 CASE = REPO / "Resources" / "SampleData" / "totalseg_ct_abdomen"
 LIVER = 5
@@ -581,53 +577,6 @@ def test_background_job_does_not_touch_mrml_until_applied(scene, case, logic, li
 
 # ------------------------------------------------------------------------------------------- remote
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real MONAI Label server running the medpclip app (``medpclip serve``), started for these tests."""
-    from medpclip.model.checkpoint import default_checkpoint_path
-
-    studies = tmp_path_factory.mktemp("studies")
-    port = _free_port()
-    log_path = studies.parent / "medpclip_serve.log"
-    exe = shutil.which("medpclip", path=str(Path(sys.executable).parent)) or shutil.which("medpclip")
-    has_serve = exe is not None and subprocess.run([exe, "serve", "--help"], capture_output=True).returncode == 0
-    # `medpclip serve` (the documented command); `python -m medpclip.monailabel.serve` is the same entry point
-    base = [exe, "serve"] if has_serve else [sys.executable, "-m", "medpclip.monailabel.serve"]
-    cmd = base + ["--studies", str(studies), "--port", str(port), "--checkpoint", str(default_checkpoint_path()),
-                  "--app-dir", str(studies.parent / "app"), "--conf", "threads", "1",
-                  "--conf", "use_finetuned", "false"]
-    env = dict(os.environ, MEDPCLIP_THREADS="1", OMP_NUM_THREADS="1")
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                pytest.fail(f"the MONAI Label server exited ({proc.returncode}): {' '.join(cmd)}\n"
-                            + log_path.read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(url + "/info/", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("the MONAI Label server did not answer /info/ within 300 s\n" + log_path.read_text()[-3000:])
-            time.sleep(1.0)
-        yield url
-    finally:
-        stop_process(proc, 30)
-        log.close()
-
-
 def test_remote_test_connection(server):
     info = MedPCLIPLogic(backend=RemoteBackend(server), scene=slicer.vtkMRMLScene()).testConnection(server)
     assert "medpclip_interactive" in info["tasks"]
@@ -694,7 +643,7 @@ def test_server_down_is_a_clear_error_and_changes_nothing(scene, case, liver_pro
     seg = add_segmentation(scene)
     ids = import_reference(scene, seg, node, labels, names)
     before = all_segments(seg, node)
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     remote_logic = MedPCLIPLogic(backend=RemoteBackend(url), scene=scene)
     with pytest.raises(BackendUnavailable, match="cannot reach the MONAI Label server"):
         remote_logic.testConnection()

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("trame_slicer", reason="needs the web extra (pip install -e .[web])")
 
-from helpers import write_dicom_series  # noqa: E402
+from helpers import free_port, write_dicom_series  # noqa: E402
 
 VIEW_W, VIEW_H = 400, 300
 
@@ -310,9 +310,7 @@ def test_a_server_that_is_down_is_an_error_in_the_page(ct_image_path, liver_clic
     from medpclip.web.controller import WebController
     from medpclip.web.scene import WebScene
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     scene = WebScene(view_factory=DirectViewFactory(do_render_offscreen=True))
     scene.create_views()
     state: dict = {}
@@ -376,3 +374,37 @@ def test_uploaded_dicom_files_open_as_one_series(page, ct_image_path, tmp_path):
     assert page.state["error"] == ""
     assert page.scene.current.volume.is_dicom and page.scene.current.volume.array.shape == (30, 101, 122)
     assert page.logic.modality == "CT"  # from the DICOM tag
+
+
+def test_the_page_on_a_monai_label_server_segments_what_the_local_page_segments(page, server, ct_image_path,
+                                                                                liver_click, tmp_path):
+    """--server URL: the same click through the module's remote backend (a real MONAI Label server) gives the
+    in-process page's segment."""
+    from trame_slicer.views import DirectViewFactory
+
+    from medpclip.web.controller import WebController
+    from medpclip.web.scene import WebScene
+
+    page.open(ct_image_path)
+    click(page.scene.slice_views()["axial"], show_point(page, "axial", liver_ras(page, liver_click)))
+    page.wait()
+    local = only_segment(page)
+    scene = WebScene(view_factory=DirectViewFactory(do_render_offscreen=True))
+    scene.create_views()
+    remote = WebController(scene, {}, server_url=server, out_dir=tmp_path)
+    try:
+        for view in scene.slice_views().values():
+            view.update_size(VIEW_W, VIEW_H)
+            view.render_window().SetSize(VIEW_W, VIEW_H)
+            view.interactor().InvokeEvent("WindowResizeEvent")
+        remote.open(ct_image_path)
+        click(scene.slice_views()["axial"], show_point(remote, "axial", liver_ras(remote, liver_click)))
+        remote.wait(timeout=300)
+        assert remote.state["error"] == "", remote.state["error"]
+        masks = scene.segment_masks()
+        assert len(masks) == 1
+        dice = 2 * (masks[0][0] & local).sum() / (masks[0][0].sum() + local.sum())
+        assert dice >= 0.99, dice  # same engine; the server runs it on 1 thread
+    finally:
+        remote.logic.cleanup()
+        scene.clear()
