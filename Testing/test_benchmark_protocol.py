@@ -313,3 +313,23 @@ def test_benchmark_bad_input_is_one_line(tmp_path):
     p = run_cli("benchmark", "--data", tmp_path / "missing", "--out", tmp_path / "x", "--methods", "growcut")
     assert p.returncode == 3 and "Traceback" not in p.stderr
     assert not (tmp_path / "x" / "results.json").exists()
+
+
+def test_benchmark_stroke_protocol_compares_the_same_strokes(tmp_path):
+    out = tmp_path / "strokes"
+    p = run_cli("benchmark", "--data", CT_CASE, "--out", out, "--protocol", "strokes", "--strokes", "2",
+                "--max-items", "3", "--threads", "1", "--json")
+    assert p.returncode == 0, p.stderr[-3000:]
+    printed = json.loads(p.stdout)
+    res = json.loads((out / "results.json").read_text())
+    assert printed["items"] == res["items"] == len(res["trials"]) == 3
+    for method in ("medpclip", "growcut"):
+        assert set(res[method]) == {"dice@1", "dice@2"}
+        assert all(0 <= v <= 1 for v in res[method].values())
+    for t in res["trials"]:
+        assert len(t["medpclip"]) == len(t["growcut"]) == 2  # Dice after each stroke, both methods
+    assert res["first_stroke_ms_median"] > 0 and res["click_ms_median"] > 0
+    assert "| medpclip |" in (out / "results.md").read_text()
+    p = run_cli("benchmark", "--data", CT_CASE, "--out", tmp_path / "x", "--protocol", "strokes", "--strokes", "0")
+    assert p.returncode == 3 and "Traceback" not in p.stderr and "--strokes" in p.stderr
+    assert not (tmp_path / "x").exists()

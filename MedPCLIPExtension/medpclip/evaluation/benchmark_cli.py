@@ -49,6 +49,11 @@ def add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--views", choices=("prompt", "context", "whole"),
                    help="what MedP-CLIP looks at: prompt-centred views (default), the body's view only, or the whole "
                         "slice as the first release did (docs/DESIGN-NOTES.md)")
+    p.add_argument("--protocol", choices=("clicks", "strokes"), default="clicks",
+                   help="clicks (default): the click / box protocol; strokes: Dice after 1..N simulated strokes, "
+                        "MedP-CLIP vs GrowCut on the same strokes (docs/BENCHMARK.md 'Strokes')")
+    p.add_argument("--strokes", type=int, default=3, help="strokes per item (--protocol strokes)")
+    p.add_argument("--max-items", type=int, default=60, help="items in all (--protocol strokes)")
     p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
@@ -63,6 +68,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from .report import brief
 
     patient_mode = args.patients is not None or args.patients_file is not None
+    if args.protocol == "strokes":
+        return _stroke_benchmark(args, patient_mode)
     if args.clicks is None:
         args.clicks = PATIENT_CLICKS if patient_mode else 9
     if args.noc_max is None:
@@ -118,6 +125,38 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         _print_patient_summary(results, args.out)
     else:
         _print_summary(results, args.out)
+    return 0
+
+
+def _stroke_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
+    from ..engine import Engine
+    from ..errors import CLIError
+    from .items import load_specs
+    from .patients import PatientSelectionError, parse_patients, select_patients
+    from .stroke_benchmark import run_stroke_benchmark, write_stroke_results
+
+    if args.strokes < 1 or args.max_items < 1:
+        raise CLIError("--strokes and --max-items must be at least 1")
+    specs = load_specs(args.data, walk=True)
+    if patient_mode:
+        try:
+            specs = select_patients(specs, parse_patients(args.patients, args.patients_file))
+        except PatientSelectionError as exc:
+            raise CLIError(str(exc)) from None
+    if not specs:
+        raise CLIError(f"no labelled case in {', '.join(args.data)}")
+    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+    results = run_stroke_benchmark(engine, specs, args.strokes, args.max_items, progress=not args.json,
+                                   command="medpclip " + " ".join(sys.argv[1:]))
+    path = write_stroke_results(results, args.out)
+    brief = {k: v for k, v in results.items() if k != "trials"}
+    if args.json:
+        print(json.dumps(brief, indent=2))
+    else:
+        for method in ("medpclip", "growcut"):
+            print(f"{method:<9} " + " ".join(f"{k} {v}" for k, v in results[method].items()))
+        print(f"first stroke {results['first_stroke_ms_median']} ms, click {results['click_ms_median']} ms; "
+              f"{results['items']} items; wrote {path}")
     return 0
 
 
