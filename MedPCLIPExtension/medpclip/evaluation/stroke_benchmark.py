@@ -65,8 +65,7 @@ def run_stroke_benchmark(engine, specs: list, strokes: int = 3, max_items: int =
 def write_stroke_results(results: dict[str, Any], out: str | Path) -> Path:
     """``out/results.json`` (with the per-item trials) and ``out/results.md`` (the table)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(results, indent=1) + "\n"))
+    atomic_write(out / "results.json", json.dumps(results, indent=1) + "\n")
     ks = range(1, results["strokes"] + 1)
     lines = [f"# Stroke protocol ({results['items']} items)", "",
              "| method | " + " | ".join(f"Dice@{k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
@@ -74,5 +73,5 @@ def write_stroke_results(results: dict[str, Any], out: str | Path) -> Path:
         lines.append(f"| {method} | " + " | ".join(str(results[method].get(f"dice@{k}", "-")) for k in ks) + " |")
     lines += ["", f"First stroke {results['first_stroke_ms_median']} ms, click {results['click_ms_median']} ms "
               "(medians, same items).", ""]
-    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text("\n".join(lines)))
+    atomic_write(out / "results.md", "\n".join(lines))
     return out / "results.json"

@@ -3,7 +3,7 @@
 with the page's state (a trame ``State`` or, in tests, a dict) as what the panel shows.
 
 Prompts are Slicer markups placed by Slicer's own markups interaction in the slice views (``PromptMarkups``): a
-click places a positive point, a Shift-click a negative one, in box mode a click-drag places an ROI; every placed
+click places a positive point, a Shift-click a negative one, in box mode two clicks place an ROI; every placed
 prompt segments again, as in the Slicer module. So the page converts no coordinates: the markups are world
 points, and the engine maps them to voxels (DESIGN section 6).
 """
@@ -173,8 +173,7 @@ class WebController:
     def _on_press(self, iren, view_name: str) -> None:
         self._pressed = True
         self.scene.hold_renders()  # until the prompt's answer is in (poll)
-        log.debug("press in %s at %s, shift %s (t %.3f)", view_name, iren.GetEventPosition(), iren.GetShiftKey(),
-                  time.monotonic())
+        log.debug("press in %s at %s, shift %s", view_name, iren.GetEventPosition(), iren.GetShiftKey())
         self.panel.sliceViewName = view_name
         if self.tool == POINT and self.parameters.inputVolume is not None:
             self._place("negative" if iren.GetShiftKey() else "positive")
@@ -189,8 +188,7 @@ class WebController:
 
     def _prompt_placed(self, caller, _event=None) -> None:
         """A point or a box was placed: segment again (as the module's auto-segment does)."""
-        log.debug("placed on %s (%d points) (t %.3f)", caller.GetName(), caller.GetNumberOfControlPoints(),
-                  time.monotonic())
+        log.debug("placed on %s (%d points)", caller.GetName(), caller.GetNumberOfControlPoints())
         if caller.IsA("vtkMRMLMarkupsROINode") and sorted(caller.GetSize())[1] <= 0:
             return  # the first corner of a box: wait for the second
         if caller.IsA("vtkMRMLMarkupsFiducialNode") and caller.GetNumberOfControlPoints():
@@ -198,9 +196,7 @@ class WebController:
         if self.logic.jobs.busy:
             self.view.setStatus("Busy: the latest prompt runs when the current job ends.")
         if self.markups.autoSegment(self.parameters, caller):
-            t0 = time.perf_counter()
             self.panel.segment(quiet=True)
-            log.debug("segment requested in %.1f ms", 1000 * (time.perf_counter() - t0))
         elif caller.IsA("vtkMRMLMarkupsFiducialNode"):
             self._drop_placed()
             self.view.showError("Place a positive point (click) before a negative one (Shift-click).")
@@ -269,11 +265,10 @@ class WebController:
             if fmt not in SAVE_FORMATS:
                 raise MedPCLIPError(f"unknown format {fmt!r} (choose {', '.join(SAVE_FORMATS)})")
             path = self.out_dir / (current.path.name.split(".")[0] + SAVE_FORMATS[fmt])
-            self.out_dir.mkdir(parents=True, exist_ok=True)
             if fmt == "dicom-seg":
                 write_dicom_seg_segments(self.scene.segment_masks(), current.volume, path)
             else:
-                atomic_write(path, lambda tmp: self._write_seg_nrrd(tmp))
+                atomic_write(path, self._write_seg_nrrd)
         except (MedPCLIPError, VolumeError, OSError) as exc:
             self.view.showError(f"not saved: {exc}")
             return None
@@ -295,11 +290,9 @@ class WebController:
         """Called while a job runs (the page's timer, or tests): shows progress and applies a finished result.
         Returns whether a job is still running."""
         newest = self.logic.undoStack.newest
-        t0 = time.perf_counter()
         outcome = self.panel.poll()
         if outcome is not None:
-            log.debug("job '%s' ended after %.3f s; applied in %.1f ms (t %.3f)", outcome.message, outcome.seconds,
-                      1000 * (time.perf_counter() - t0), time.monotonic())
+            log.debug("job '%s' ended after %.3f s", outcome.message, outcome.seconds)
             written = self.logic.undoStack.newest
             if written is not None and written is not newest:  # a result was written: its points are kept
                 self._points_of[id(written)] = self._placed
@@ -324,8 +317,6 @@ class WebController:
 
     def wait(self, timeout: float = 60.0) -> None:
         """Poll until the job runner is idle (tests and scripted use)."""
-        import time
-
         end = time.monotonic() + timeout
         while self.poll():
             if time.monotonic() > end:

@@ -45,6 +45,7 @@ class WebScene:
                                  "sagittal": ViewLayoutDefinition.sagittal_view()}
         self.current: OpenVolume | None = None
         self.segmentation = None
+        self._fitted_on_resize: set[str] = set()  # views whose resizes refit them
 
     @property
     def scene(self):
@@ -106,10 +107,10 @@ class WebScene:
     def fit_on_resize(self) -> None:
         """Fit each slice view to the volume whenever the browser resizes it (the first size arrives after the
         volume was opened)."""
-        for view in self.slice_views().values():
-            if not getattr(view, "_medpclip_fit_observed", False):
+        for plane, view in self.slice_views().items():
+            if plane not in self._fitted_on_resize:
                 view.interactor().AddObserver("WindowResizeEvent", lambda *_a, v=view: self._fit(v), -1.0)
-                view._medpclip_fit_observed = True
+                self._fitted_on_resize.add(plane)
 
     def _fit(self, view) -> None:
         if self.current is not None:
