@@ -37,6 +37,7 @@ from MedPCLIPModuleLib.backends import MedPCLIPError  # noqa: E402
 from MedPCLIPModuleLib.logic import MedPCLIPLogic  # noqa: E402
 from MedPCLIPModuleLib.panel import BACKEND_LOCAL, BACKEND_REMOTE, Panel  # noqa: E402
 from MedPCLIPModuleLib.prompts import PromptMarkups  # noqa: E402
+from MedPCLIPModuleLib.strokes import StrokeSegments  # noqa: E402
 
 
 # ================================================================================================ module
@@ -54,7 +55,10 @@ class MedPCLIPModule(ScriptedLoadableModule):
             "name the segment. <b>Find</b> segments a structure from a short text. The model (MedP-CLIP, a "
             "promptable medical CLIP with a SAM-style mask decoder) runs in Slicer (CUDA GPU when present) or on a "
             "MONAI Label server.<br>Scripting: <code>from MedPCLIPModuleLib.logic import MedPCLIPLogic</code>.<br>"
-            "Shortcuts: A positive point, D negative point, X box, G segment, P propagate 3D, C clear points, "
+            "Paint positive / negative strokes (S / Shift+S, the Segment Editor's Paint brush on a 'MedPCLIP strokes' "
+            "segmentation): each finished stroke segments again.<br>"
+            "Shortcuts: A positive point, D negative point, X box, S paint positive stroke, Shift+S paint negative "
+            "stroke, G segment, P propagate 3D, C clear points and strokes, "
             "I identify, N apply name, F find, U undo last result, Esc cancel.")
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, MONAI / MONAI Label and PyTorch. Design follows SlicerTotalSegmentator (logic "
@@ -71,6 +75,7 @@ class MedPCLIPModuleParameterNode:
     positivePoints: vtkMRMLMarkupsFiducialNode
     negativePoints: vtkMRMLMarkupsFiducialNode
     roi: vtkMRMLMarkupsROINode
+    strokes: vtkMRMLSegmentationNode
     useSegmentAsMask: bool = False
     mode3D: bool = False
     autoSegment: bool = True
@@ -92,6 +97,9 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic: Optional[MedPCLIPModuleLogic] = None
         self.panel: Optional[Panel] = None
         self.prompts: Optional[PromptMarkups] = None
+        self.strokes: Optional[StrokeSegments] = None
+        self.strokeEditor = None
+        self.paintPositiveButton = self.paintNegativeButton = None
         self._parameterNode: Optional[MedPCLIPModuleParameterNode] = None
         self._parameterNodeGuiTag = None
         self._timer = None
@@ -111,6 +119,9 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = MedPCLIPModuleLogic()
         self.panel = Panel(self.logic, self, os.path.dirname(__file__))
         self.prompts = PromptMarkups(slicer.mrmlScene, self.onPromptChanged)
+        self.strokes = StrokeSegments(slicer.mrmlScene, self.onStrokesChanged)
+        self.panel.strokes = self.strokes
+        self._setupStrokeTools()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -130,6 +141,73 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._timer.connect("timeout()", self.panel.poll)
         self.ui.checkpointPathLineEdit.currentPath = qt.QSettings().value("MedPCLIP/checkpointPath", "") or ""
         self.initializeParameterNode()
+
+    def _setupStrokeTools(self) -> None:
+        """Paint + / Paint - / Clear strokes below the prompt buttons, and a Segment Editor (its Paint effect's
+        brush options) painting into the strokes segmentation, never into the user's."""
+        row = qt.QWidget()
+        layout = qt.QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.paintPositiveButton = qt.QPushButton(_("Paint + stroke (S)"))
+        self.paintNegativeButton = qt.QPushButton(_("Paint - stroke (Shift+S)"))
+        self.clearStrokesButton = qt.QPushButton(_("Clear strokes"))
+        for button, positive in ((self.paintPositiveButton, True), (self.paintNegativeButton, False)):
+            button.checkable = True
+            button.toolTip = _("Paint in a slice view: each finished stroke segments again. Esc stops painting.")
+            button.connect("clicked(bool)", lambda on, positive=positive: self.onPaint(positive, on))
+            layout.addWidget(button)
+        self.clearStrokesButton.connect("clicked(bool)", lambda _on=False: self.act(self.panel.clearStrokes))
+        layout.addWidget(self.clearStrokesButton)
+        grid = self.ui.promptsCollapsibleButton.layout()
+        grid.addWidget(row, grid.rowCount(), 0, 1, 2)
+        self.strokeEditor = slicer.qMRMLSegmentEditorWidget()
+        self.strokeEditor.setMRMLScene(slicer.mrmlScene)
+        editorNode = slicer.mrmlScene.GetSingletonNode("MedPCLIPStrokes", "vtkMRMLSegmentEditorNode") \
+            or slicer.mrmlScene.AddNode(slicer.vtkMRMLSegmentEditorNode())
+        editorNode.SetSingletonTag("MedPCLIPStrokes")
+        self.strokeEditor.setMRMLSegmentEditorNode(editorNode)
+        self.strokeEditor.setEffectNameOrder(["Paint", "Erase"])
+        self.strokeEditor.unorderedEffectsVisible = False
+        self.strokeEditor.setSegmentationNodeSelectorVisible(False)
+        self.strokeEditor.setSourceVolumeNodeSelectorVisible(False)
+        self.strokeEditor.setSwitchToSegmentationsButtonVisible(False)
+        self.strokeEditor.hide()
+        grid.addWidget(self.strokeEditor, grid.rowCount(), 0, 1, 2)
+
+    def onPaint(self, positive: bool, on: bool = True) -> None:
+        """Paint positive / negative strokes with the Segment Editor's Paint effect (toggled by its button)."""
+        p = self._parameterNode
+        self.paintPositiveButton.checked = on and positive
+        self.paintNegativeButton.checked = on and not positive
+        if not on or p is None:
+            return self.stopPainting()
+        try:
+            node = self.strokes.node(p)
+        except ValueError as exc:
+            self.paintPositiveButton.checked = self.paintNegativeButton.checked = False
+            return self.showError(str(exc))
+        self.stopPlacing()
+        editor = self.strokeEditor
+        editor.setSegmentationNode(node)
+        editor.setSourceVolumeNode(p.inputVolume)
+        editor.setCurrentSegmentID(self.strokes.segmentId(node, positive))
+        editor.show()
+        editor.setActiveEffectByName("Paint")
+
+    def stopPainting(self) -> None:
+        if self.strokeEditor is not None:
+            self.strokeEditor.setActiveEffect(None)
+            self.strokeEditor.hide()
+        for button in (self.paintPositiveButton, self.paintNegativeButton):
+            if button is not None:
+                button.checked = False
+
+    def onStrokesChanged(self, caller, event) -> None:
+        """A stroke was painted (or erased): segment again when auto-segment is on."""
+        p = self._parameterNode
+        if p is not None and p.autoSegment:
+            self.panel.sliceViewName = self.prompts.viewUnderCursor() or self.panel.sliceViewName
+            self.act(lambda: self.panel.segment(quiet=True))
 
     def _actions(self) -> list:
         return [(self.ui.segmentButton, lambda: self.panel.segment()),
@@ -161,6 +239,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Called each time the user opens a different module: no shortcuts, no placing, no observers."""
         self.removeShortcuts()
         self.stopPlacing()
+        self.stopPainting()
         self._disconnectParameterNode()
 
     def onSceneStartClose(self, caller, event) -> None:
@@ -199,6 +278,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(p, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
         if self.prompts is not None:
             self.prompts.unwatch()
+        if self.strokes is not None:
+            self.strokes.unwatch()
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """Show the parameter node: segment selection, watched prompts, backend fields, buttons."""
@@ -211,6 +292,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     and p.segmentation and p.segmentation.GetSegmentation().GetSegment(p.segmentId):
                 selector.setCurrentSegmentID(p.segmentId)
             self.prompts.watch(p)
+            if p.strokes is not None:
+                self.strokes.watch(p.strokes)
         remote = bool(p and p.backend == BACKEND_REMOTE)
         for w in (self.ui.serverUrlLineEdit, self.ui.serverTokenLineEdit, self.ui.testConnectionButton):
             w.enabled = remote
@@ -241,7 +324,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         panel = self.panel
         for key, action in (("A", lambda: self.onPlace("positive")), ("D", lambda: self.onPlace("negative")),
-                            ("X", lambda: self.onPlace("roi")), ("G", lambda: panel.segment()),
+                            ("X", lambda: self.onPlace("roi")), ("S", lambda: self.onPaint(True)),
+                            ("Shift+S", lambda: self.onPaint(False)), ("G", lambda: panel.segment()),
                             ("P", lambda: panel.segment(force3D=True)), ("C", self.onClearPoints),
                             ("I", panel.identify), ("N", self.onApplyName), ("F", self.focusFindText),
                             ("U", panel.undo), ("Esc", self.onEscape)):
@@ -258,6 +342,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onEscape(self) -> None:
         self.panel.cancel()
         self.stopPlacing()
+        self.stopPainting()
 
     # -- prompts ----------------------------------------------------------------------------------------
     def _placeButtons(self) -> dict:
@@ -274,6 +359,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._checkPlaceButton(kind if on else None)
         if not on:
             return self.stopPlacing()
+        self.stopPainting()
         appLogic = slicer.app.applicationLogic()
         self.prompts.place(self._parameterNode, kind, appLogic.GetSelectionNode(), appLogic.GetInteractionNode())
 
@@ -283,6 +369,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onClearPoints(self) -> None:
         self.prompts.clearPoints(self._parameterNode)
+        self.panel.clearStrokes()
 
     def onPromptChanged(self, caller, event) -> None:
         """A point was placed or moved: remember the view it was in; segment again when that is wanted."""

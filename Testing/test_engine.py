@@ -13,7 +13,7 @@ from medpclip.engine.outputs import write_mask
 from medpclip.errors import PromptError
 from medpclip.data.masks import dice
 
-from conftest import CT_CASE, LIVER
+from conftest import CT_CASE, LIVER, REPO
 from helpers import write_dicom_series
 
 
@@ -115,6 +115,7 @@ def test_name_stop_ends_propagation_that_walks_off_its_structure(session, monkey
     depth = ndimage.distance_transform_edt(ref[k])
     j, i = np.unravel_index(int(np.argmax(depth)), depth.shape)
     prompt = {"space": "ijk", "points": [[int(i), int(j), k]], "mode": "3d"}
+    monkeypatch.setattr(session_module, "INTENSITY_DRIFT", None)  # the name rule alone (the intensity rule: below)
     monkeypatch.setattr(session_module, "TOP_K", 5)    # off by default since the patient-level calibration
     with_stop = session.segment(prompt, feedback=False)
     monkeypatch.setattr(session_module, "TOP_K", None)
@@ -287,3 +288,31 @@ def test_naming_a_click_from_its_result(session, liver_click):
     assert len(names) == 5 and res.region_embedding is not None
     assert "liver" in [n["id"] for n in names]
     assert names == session.engine.rank(res.region_embedding, None, 5, session.volume.modality)
+
+
+def test_intensity_stop_ends_propagation_that_walks_onto_other_tissue(engine, monkeypatch):
+    """The held-out BRATS patient's oedema (FLAIR) from one click: without the intensity rule the mask walks on
+    through the brain and out of it (the model rates those slices *higher*); with it (policy.INTENSITY_DRIFT) the
+    propagation stops where the region's intensity leaves the prompted slice's, says so, and 3D Dice rises."""
+    import medpclip.engine.policy as policy
+    from medpclip.data.masks import max_edt_point
+    from medpclip.data.volume import read_image, read_label
+
+    case = REPO / "Resources" / "SampleData" / "heldout_patients" / "brats_pat0006_flair"
+    image = read_image(case / "image.nii.gz")
+    ref = read_label(case / "label.nii.gz", like=image).array == 2   # peritumoral edema
+    session = engine.open(image)
+    canon = session.orient.array_to_canonical(ref)
+    k = int(np.argmax(canon.sum(axis=(1, 2))))
+    r, c = max_edt_point(canon[k])
+    point = session.geometry.to_input_ijk(np.array([[c, r, k]], float))[0].tolist()
+    prompt = {"space": "ijk", "points": [point], "mode": "3d"}
+    with_rule = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(policy, "INTENSITY_DRIFT", None)
+    without = session.segment(prompt, feedback=False)
+    d_with, d_without = dice(with_rule.mask > 0, ref), dice(without.mask > 0, ref)
+    print(f"held-out BRATS oedema 3D Dice: {d_with:.3f} with the intensity stop ({len(with_rule.slices)} slices), "
+          f"{d_without:.3f} without ({len(without.slices)} slices); reference {int(canon.any(axis=(1, 2)).sum())}")
+    assert len(with_rule.slices) < len(without.slices)
+    assert d_with > d_without + 0.02
+    assert any("intensity" in w for w in with_rule.warnings)

@@ -163,3 +163,68 @@ def test_simulated_strokes_follow_the_protocol():
     path, label = correction_stroke(pred, target)
     assert label == 0 and all(r < 15 for r, _ in path)
     assert correction_stroke(target, target) is None and stroke_through(np.zeros((5, 5), bool), 1) is None
+
+
+# -- simulated strokes (training) and the dense stroke map --------------------------------------------------------
+def test_simulated_strokes_keep_to_their_regions():
+    """Training strokes: positive inside the structure, negative outside it, the first click on a positive stroke;
+    a correction stroke lies in the error region with its sign."""
+    import random
+
+    from medpclip.data.stroke_sim import correction_stroke, sample_strokes
+
+    mask = np.zeros((256, 256), bool)
+    mask[80:160, 60:200] = True
+    labels = mask.astype(int)
+    labels[160:200, 60:200] = 2
+    rng = random.Random(0)
+    kinds = set()
+    for _ in range(40):
+        strokes, (x, y) = sample_strokes(mask, labels, rng)
+        assert strokes[0].any() and not (strokes[0] & ~mask).any() and not (strokes[1] & mask).any()
+        assert strokes[0][int(y), int(x)]
+        kinds.add(bool(strokes[1].any()))
+    assert kinds == {True, False}          # some samples with negative strokes, some without
+    pred = np.zeros_like(mask)
+    pred[80:130, 60:200] = True            # missed the lower part: a positive correction there
+    (x, y), label, stroke = correction_stroke(pred, mask, rng)
+    assert label == 1 and stroke.any() and not (stroke & (pred | ~mask)).any() and stroke[int(y), int(x)]
+    assert correction_stroke(mask, mask, rng) is None
+
+
+def test_strokes_reach_the_model_as_a_dense_map():
+    """A 1 px stroke on a 512 px slice survives the view's resize (at least 3 model px wide), negative strokes go to
+    the negative channel, a stroke outside the view is cut; the prompt encoder paints them where clicks draw."""
+    import torch
+
+    from medpclip.data.slices import SliceGrid
+    from medpclip.model.prompt_encoder import PromptEncoder
+
+    strokes = np.zeros((512, 512), np.uint8)
+    strokes[200, 100:300] = 1
+    strokes[400, 100:300] = 2
+    whole = SliceGrid.create(512, 512, (0.8, 0.8), 256).strokes_to_model(strokes)
+    assert whole.shape == (2, 256, 256)
+    assert whole[0, 98:103, 100].sum() >= 3 and whole[0, :, 100].sum() <= 5 and whole[0, 200].sum() == 0
+    assert whole[1, 198:203, 100].sum() >= 3 and whole[1, 90:110].sum() == 0
+    view = SliceGrid.create(512, 512, (0.8, 0.8), 256, window=(0, 150, 400, 300)).strokes_to_model(strokes)
+    assert view[0].sum() > 0 and view[1].sum() == 0
+    enc = PromptEncoder(32, 256, 16)
+    dense = enc.dense_prompt_map(None, None, None, None, 1, whole[None])
+    assert torch.equal(dense[0, :2], whole) and dense[0, 2].sum() == 0
+
+
+def test_a_stroke_trained_checkpoint_gets_the_dense_map(engine, ct_image_path, liver, monkeypatch):
+    """The engine paints strokes into the prompt map only for checkpoints trained that way (``dense_strokes``);
+    the map changes the answer, and the result still covers the stroke."""
+    ref, k = liver
+    r, c0, c1 = row_stroke(ref[k])
+    strokes = np.zeros(ref.shape, np.uint8)
+    strokes[k, r, c0:c1 + 1] = 1
+    session = engine.open(ct_image_path)
+    masks = {}
+    for dense in (False, True):
+        monkeypatch.setattr(engine, "dense_strokes", dense)
+        masks[dense] = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask[k] > 0
+    assert (masks[True] != masks[False]).any()
+    assert masks[True][r, c0:c1 + 1].mean() > 0.5

@@ -137,3 +137,34 @@ def test_unknown_holdout_patient_is_a_clear_error(tmp_path):
 
     with pytest.raises(VolumeError, match="not found"):
         Trainer(_opts(tmp_path, holdout_patients=("nobody",), holdout_fraction=0.0))
+
+
+def test_stroke_samples_paint_the_dense_map_and_mark_the_checkpoint(tmp_path):
+    """--stroke-share: samples prompted by simulated strokes carry them as a dense map (positive inside the target,
+    negative outside), the first click on a positive stroke; the checkpoint says it reads painted strokes."""
+    import random
+
+    trainer = Trainer(_opts(tmp_path, stroke_share=1.0, global_share=0.0, max_steps=1))
+    batch = trainer.make_batch(0)
+    assert bool(batch.is_stroke.all())
+    for b in range(len(batch.points)):
+        pos, neg, target = batch.stroke_map[b, 0] > 0, batch.stroke_map[b, 1] > 0, batch.targets[b] > 0.5
+        x, y = batch.points[b][0]
+        assert pos.any() and bool(pos[int(y), int(x)]) and batch.labels[b] == [1]
+        assert not bool((pos & ~target).any()) and not bool((neg & target).any())
+    stats = trainer.train_step(batch, random.Random(0))
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    summary = trainer.fit(progress=False)
+    from medpclip.model.checkpoint import load_checkpoint
+
+    assert load_checkpoint(summary["checkpoint"]).dense_strokes
+    plain = Trainer(_opts(tmp_path / "plain", max_steps=1)).fit(progress=False)["checkpoint"]
+    assert not load_checkpoint(plain).dense_strokes
+    # a fine-tune of a stroke-trained checkpoint keeps reading strokes, even without stroke samples of its own
+    tuned = Trainer(_opts(tmp_path / "tuned", max_steps=1, init_from=summary["checkpoint"])).fit(progress=False)
+    assert load_checkpoint(tuned["checkpoint"]).dense_strokes
+
+
+def test_train_cli_rejects_a_stroke_share_outside_0_1(tmp_path):
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--stroke-share", "1.5")
+    assert p.returncode != 0 and "--stroke-share must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr

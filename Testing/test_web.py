@@ -329,6 +329,76 @@ def test_a_server_that_is_down_is_an_error_in_the_page(ct_image_path, liver_clic
         scene.clear()
 
 
+def drag(view, path, shift: bool = False) -> None:
+    """A mouse drag along display points ``path`` (press at the first, release at the last)."""
+    send(view, "MouseMove", path[0], shift)
+    send(view, "LeftButtonPress", path[0], shift)
+    for xy in path[1:]:
+        send(view, "MouseMove", xy, shift)
+    send(view, "LeftButtonRelease", path[-1], shift)
+
+
+def liver_row_stroke(page, ct_reference, liver_click) -> tuple[list, np.ndarray, int]:
+    """Display points of a stroke along the liver's deepest row (3 px inside it), its voxels' ijk, the slice."""
+    from scipy import ndimage
+
+    c, r, k = (int(round(v)) for v in liver_click)
+    inner = ndimage.binary_erosion(ct_reference[k] == 5, iterations=3)
+    cols = np.flatnonzero(inner[r])
+    ijk = np.array([[x, r, k] for x in np.linspace(cols.min(), cols.max(), 8)])
+    affine = page.scene.current.volume.affine
+    path = [show_point(page, "axial", (affine @ np.r_[p, 1.0])[:3]) for p in ijk]
+    return path, ijk, k
+
+
+def test_a_painted_stroke_segments_like_the_engine_given_that_stroke(page, ct_image_path, liver_click,
+                                                                     ct_reference, engine):
+    """Paint tool: a drag paints a positive stroke into the module's stroke segments on the dragged voxels, and that
+    change segments again: the segment is the engine's answer to the same painted voxels; no window / level drag."""
+    page.open(ct_image_path)
+    page.set_tool("paint")
+    view = page.scene.slice_views()["axial"]
+    window = page.parameters.inputVolume.GetDisplayNode().GetWindow()
+    path, ijk, k = liver_row_stroke(page, ct_reference, liver_click)
+    drag(view, path)
+    page.wait()
+    assert page.state["error"] == "", page.state["error"]
+    assert page.parameters.inputVolume.GetDisplayNode().GetWindow() == window
+    from MedPCLIPModuleLib import mrml_util as mu
+
+    painted = mu.segment_array(page.parameters.strokes, "positive stroke", page.parameters.inputVolume) > 0
+    assert painted.any() and set(np.flatnonzero(painted.any(axis=(1, 2)))) == {k}
+    assert all(painted[k, int(round(y)), int(round(x))] for x, y, _ in ijk)  # every dragged point is painted
+    mask = only_segment(page)
+    strokes = painted.astype(np.uint8)
+    direct = engine.open(page.scene.current.volume).segment({"mode": "2d", "plane": "axial"}, scribbles=strokes,
+                                                           feedback=False).mask
+    assert np.array_equal(mask > 0, direct > 0)
+    liver = ct_reference[k] == 5
+    dice = 2 * (mask[k] & liver).sum() / (mask[k].sum() + liver.sum())
+    assert dice >= 0.4, dice
+    # a negative stroke (Shift-drag) in the spleen's direction paints the other segment and segments again
+    negative_before = mu.segment_array(page.parameters.strokes, "negative stroke", page.parameters.inputVolume).sum()
+    drag(view, [(x, y - 25) for x, y in path[:3]], shift=True)
+    page.wait()
+    assert mu.segment_array(page.parameters.strokes, "negative stroke", page.parameters.inputVolume).sum() > \
+        negative_before
+    assert len(page.scene.segment_masks()) == 1  # the same segment, corrected
+    page.clear_strokes()
+    assert not page.strokes.ids(page.parameters)[0]
+    assert len(page.scene.segment_masks()) == 1  # clearing strokes keeps the segments they made
+
+
+def test_a_stroke_outside_the_image_paints_nothing(page, ct_image_path):
+    page.open(ct_image_path)
+    page.set_tool("paint")
+    view = page.scene.slice_views()["axial"]
+    drag(view, [(2, 2), (3, 2), (4, 3)])  # the view's corner, outside the fitted volume
+    page.wait()
+    assert "outside the image" in page.state["error"]
+    assert page.scene.segments() == [] and not page.strokes.ids(page.parameters)[0]
+
+
 def test_studies_lists_images_and_dicom_folders(tmp_path, ct_image_path):
     from medpclip.web.studies import list_studies
 

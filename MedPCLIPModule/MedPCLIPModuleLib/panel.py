@@ -41,6 +41,7 @@ class Panel:
         self.module_dir = module_dir
         self.parameters = None
         self.sliceViewName: str | None = None     # the slice view the last prompt was placed in
+        self.strokes = None                       # the front-end's ``strokes.StrokeSegments`` (None: no painting)
 
     # -- state ----------------------------------------------------------------------------------------
     def buttons(self, namesRows: int) -> dict[str, bool]:
@@ -103,13 +104,18 @@ class Panel:
         if p.inputVolume is None or p.segmentation is None:
             return None if quiet else self.view.showError(tr("Select an input volume and a segmentation."))
         roi = p.roi if (p.roi is not None and p.roi.GetNumberOfControlPoints() > 0) else None
-        if (p.positivePoints is None or p.positivePoints.GetNumberOfControlPoints() == 0) and roi is None:
-            return None if quiet else self.view.showError(tr("Place at least one positive point (A) or a box (X)."))
+        positiveStroke, negativeStroke = self.strokes.ids(p) if self.strokes is not None else (None, None)
+        if (p.positivePoints is None or p.positivePoints.GetNumberOfControlPoints() == 0) and roi is None \
+                and positiveStroke is None:
+            return None if quiet else self.view.showError(
+                tr("Place at least one positive point (A) or a box (X), or paint a positive stroke (S)."))
         if not self.ensureBackend():
             return
         mode = "3d" if (force3D or p.mode3D) else "2d"
         args = (p.inputVolume, p.segmentation, p.segmentId or None, p.positivePoints, p.negativePoints, roi)
         options = {"mode": mode, "sliceViewName": self.sliceViewName, "useSegmentAsMask": p.useSegmentAsMask}
+        if positiveStroke or negativeStroke:
+            options.update(positiveStrokeId=positiveStroke, negativeStrokeId=negativeStroke, strokeNode=p.strokes)
         self.run(lambda: self.logic.prepareSegment(*args, **options), self.segmentDone,
                  tr("Segmenting ({mode})...").format(mode=mode.upper()))
 
@@ -168,6 +174,12 @@ class Panel:
             args = (p.inputVolume, text, p.segmentation, "3d" if p.mode3D else "2d")
             self.run(lambda: self.logic.prepareFind(*args), lambda sid: self.segmentDone(self.logic.lastResult.score),
                      tr("Finding '{text}'...").format(text=text))
+
+    def clearStrokes(self) -> None:
+        """Erase the painted strokes (the segments they made are kept)."""
+        if self.strokes is not None and self.parameters is not None:
+            self.strokes.clear(self.parameters)
+            self.view.setStatus(self.view.tr("Strokes cleared."))
 
     def undo(self) -> None:
         if self.logic.jobs.busy:

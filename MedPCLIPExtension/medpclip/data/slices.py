@@ -101,6 +101,15 @@ class SliceGrid:
         t = F.interpolate(t, size=(self.h, self.w), mode="nearest")
         return F.pad(t, (0, self.size - self.w, 0, self.size - self.h))[0, 0]
 
+    def strokes_to_model(self, strokes: np.ndarray) -> torch.Tensor:
+        """(rows, cols) strokes map (1 positive, 2 negative) -> (2, S, S) binary: every pixel a stroke touches,
+        at least 3 model pixels wide (a thin stroke must survive a zoomed-out view; training paints 1-5 px)."""
+        t = self._crop(torch.as_tensor(np.ascontiguousarray(strokes)).float())
+        t = torch.stack([t == 1, t == 2]).float()[None]
+        t = F.interpolate(t, size=(self.h, self.w), mode="bilinear", align_corners=False, antialias=True) > 0.05
+        t = F.max_pool2d(t.float(), 3, stride=1, padding=1)
+        return F.pad(t, (0, self.size - self.w, 0, self.size - self.h))[0]
+
     def logits_to_slice(self, logits: torch.Tensor) -> torch.Tensor:
         """(..., s, s) low-res logits of the padded grid -> (..., rows, cols) logits of the whole slice
         (``OUTSIDE_LOGIT`` where the view does not reach)."""

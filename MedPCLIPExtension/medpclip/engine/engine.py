@@ -36,6 +36,8 @@ class Engine:
         self.model = checkpoint.model.to(self.device).eval()
         self.cfg = self.model.cfg
         self.autocast = self.device.type == "cuda"
+        # strokes painted into the dense prompt map as well as read as tokens (docs/DESIGN-NOTES.md, "Strokes")
+        self.dense_strokes = checkpoint.dense_strokes
         self.vocab_embeddings = self.worker.call(self._project_vocabulary)
         self.vocab_index = {v["id"]: i for i, v in enumerate(checkpoint.vocabulary)}
 

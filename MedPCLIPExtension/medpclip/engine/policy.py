@@ -39,6 +39,12 @@ SHRINK = 0.15
 GROW = 4.0
 GROW_TOTAL = 3.0
 MIN_AREA = 4
+# ... and where the region's mean intensity (the engine's normalised image, 0..1) differs from the prompted slice's
+# region by more than INTENSITY_DRIFT: the mask walked onto other tissue or out of the body, where the model often
+# answers with a *higher* predicted quality (Testing/benchmarks/trace_propagation.py; chosen on training patients'
+# volumes, 35 structures: 3D Dice 0.157 -> 0.243 BRATS, 0.442 -> 0.457 CT / MR abdomen; the held-out BRATS patient
+# 0.255 -> 0.332; None = off)
+INTENSITY_DRIFT: float | None = 0.25
 # ... and where the prompted region's top name drops out of the TOP_K names of the propagated slice's region
 # (MedP-CLIP's own signal; None = off, the default since the patient-level calibration)
 TOP_K: int | None = None
@@ -76,4 +82,6 @@ def stop_reason(reason: str) -> str:
         "grew": f"the region grew beyond {GROW}x the previous slice's (or {GROW_TOTAL}x the prompted slice's): "
                 "it was spilling into a neighbour",
         "name": f"the region's name left the top {TOP_K} of the prompted slice's (it walked onto another structure)",
+        "intensity": f"the region's mean intensity moved more than {INTENSITY_DRIFT} (of the image's normalised range) "
+                     "from the prompted slice's: it walked onto other tissue",
     }[reason]

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data.geometry import (PLANES, SPACES, GeometryError, VolumeGeometry, first_outside, plane_axes, point_to_slice,
-                             to_ijk)
+from ..data.geometry import (PLANES, SPACES, GeometryError, VolumeGeometry, extract_slice, first_outside, plane_axes,
+                             point_to_slice, to_ijk)
 from ..errors import PromptError
-from .strokes import map_tokens, polygon_mask, stroke_tokens
+from .strokes import draw_samples, map_tokens, polygon_mask, stroke_samples, stroke_tokens
 
 MAX_POINTS = 512
 # the request keys of the prompt contract (the MONAI Label tasks pass exactly these on)
@@ -161,16 +161,22 @@ class PromptSpec:
                 idx, x, y = point_to_slice(p, plane, geometry.shape)
                 by_slice.setdefault(idx, []).append((x, y, lab))
         strokes: SlicePoints = {}
+        maps: dict[int, np.ndarray] = {}  # per slice, the strokes' pixels (1 positive, 2 negative)
         for n, (line, label) in enumerate(self.scribbles):
             canon = _points_inside(geometry, line, [label] * len(line), self.space, volume_name, f"scribble {n + 1}")
-            for idx, tokens in stroke_tokens(canon, label, plane, geometry.shape).items():
+            samples = stroke_samples(canon, plane, geometry.shape)
+            for idx, tokens in stroke_tokens(samples, label).items():
                 strokes.setdefault(idx, []).extend(tokens)
+                draw_samples(maps.setdefault(idx, np.zeros(_slice_shape(geometry, plane), np.uint8)), samples[idx],
+                             label)
         if stroke_map is not None:
             tokens = map_tokens(stroke_map, plane)
             if not tokens:
                 raise PromptError("the strokes label map is empty (1 = positive stroke, 2 = negative stroke)")
             for idx, found in tokens.items():
                 strokes.setdefault(idx, []).extend(found)
+                painted = extract_slice(stroke_map, plane, idx)
+                maps[idx] = np.where(painted > 0, painted, maps[idx]) if idx in maps else np.asarray(painted, np.uint8)
         for idx, tokens in strokes.items():  # strokes act on their slices as points do (the start slice: see views)
             by_slice.setdefault(idx, []).extend(tokens)
         lasso_slice = region2d = None
@@ -210,7 +216,7 @@ class PromptSpec:
                                   "put them on one slice, give 'slice', or use mode 3d")
         if not any(p[2] == 1 for p in by_slice.get(start, [])) and box2d is None:
             raise PromptError("the prompted slice needs at least one positive point or a box")
-        return ResolvedPrompt(plane, self.mode, start, by_slice, box2d, box_range, region2d, strokes)
+        return ResolvedPrompt(plane, self.mode, start, by_slice, box2d, box_range, region2d, strokes, maps)
 
     def _lasso(self, geometry: VolumeGeometry, volume_name: str | None) -> tuple[int, np.ndarray]:
         """The lasso's canonical slice and its inside on that slice."""
@@ -258,6 +264,7 @@ class ResolvedPrompt:
     box_range: tuple[int, int] | None             # the box's canonical slices along the plane's axis
     region2d: np.ndarray | None = None            # a lasso's inside on the prompted slice (rows, cols)
     strokes: SlicePoints = field(default_factory=dict)  # the stroke tokens among ``by_slice``, per slice
+    stroke_maps: dict[int, np.ndarray] = field(default_factory=dict)  # per slice: stroke pixels (1 pos, 2 neg)
 
     @property
     def stroke_tokens(self) -> list[tuple[float, float, int]]:

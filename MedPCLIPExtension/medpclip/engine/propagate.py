@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..data.geometry import insert_slice, slice_pixel_spacing
+from ..data.geometry import extract_slice, insert_slice, slice_pixel_spacing
 from ..data.masks import max_edt_point
 from ..data.slices import Window
 from ..data.views import mask_extent, object_window
@@ -55,6 +55,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
     pad_fraction, pad_mm = policy.BOX_PAD["roi" if box2d is not None else "free"]
     pad_px = max(1.0, pad_mm / float(np.mean(spacing)))
     rows, cols = prev_mask.shape
+    seed_intensity = region_intensity(session, plane, prompt.start, prev_mask)
     name_embs = seed_name = None
     if policy.TOP_K is not None and len(session.engine.vocab_embeddings):
         name_embs = session.engine.concept_embeddings(None)[1].float()
@@ -86,6 +87,9 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
             m &= clip
         area = int(m.sum())
         reason = _stop_rule(res, area, prev_area, max_area, name_embs, seed_name)
+        if reason is None and policy.INTENSITY_DRIFT is not None and area \
+                and abs(region_intensity(session, plane, idx, m) - seed_intensity) > policy.INTENSITY_DRIFT:
+            reason = "intensity"
         if reason is not None:
             return done, (idx, reason)
         insert_slice(canon_mask, plane, idx, m)
@@ -110,6 +114,11 @@ def _stop_rule(res: SliceResult, area: int, prev_area: int, max_area: float, nam
             and _rank_of(name_embs @ res.region.float(), seed_name) >= policy.TOP_K:
         return "name"
     return None
+
+
+def region_intensity(session: "Session", plane: str, idx: int, mask: np.ndarray) -> float:
+    """Mean normalised intensity (0..1) of a slice's region."""
+    return float(extract_slice(session.canon, plane, idx)[mask].mean()) if mask.any() else 0.0
 
 
 def describe_stop(session: "Session", plane: str, direction: int, done: list[int],

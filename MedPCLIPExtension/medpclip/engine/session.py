@@ -138,9 +138,10 @@ class Session:
     def predict_slice(self, plane: str, idx: int, points: list[tuple[float, float, int]],
                       box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
                       prev_low_res: torch.Tensor | None = None, with_masks: bool = True,
-                      window: Window | None = None) -> SliceResult:
+                      window: Window | None = None, strokes2d: np.ndarray | None = None) -> SliceResult:
         """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool;
-        ``window`` the view (default: the context view); ``prev_low_res`` logits in that view."""
+        ``window`` the view (default: the context view); ``prev_low_res`` logits in that view; ``strokes2d``
+        (rows, cols) painted strokes (1 positive, 2 negative) for the dense prompt map."""
         window = window or self.context_window(plane)
         grid = self.grid(plane, window)
         feats = self.features(plane, [idx], window)[0]
@@ -155,7 +156,8 @@ class Session:
             boxes = torch.tensor(c.reshape(1, 4), dtype=torch.float32, device=dev)
         if region_mask is not None:
             rmask = (grid.mask_to_model(region_mask) > 0.5).float()[None, None].to(dev)
-        prompts = Prompts(pts, lab, boxes, rmask, prev_low_res.to(dev) if prev_low_res is not None else None)
+        strokes = None if strokes2d is None or not self.engine.dense_strokes else grid.strokes_to_model(strokes2d)[None].to(dev)
+        prompts = Prompts(pts, lab, boxes, rmask, prev_low_res.to(dev) if prev_low_res is not None else None, strokes)
         with torch.inference_mode(), self.autocast():
             out = self.model.prompted(feats, prompts, with_masks=with_masks)
         if not with_masks:
@@ -201,7 +203,7 @@ class Session:
             and points[: len(hist.points)] == hist.points
         if resolved.stroke_tokens:
             res, window, points = answer_strokes(self, plane, start, resolved.clicks, resolved.stroke_tokens,
-                                                 resolved.box2d, prior2d)
+                                                 resolved.box2d, prior2d, resolved.stroke_maps.get(start))
         else:
             res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None)
         mask2d = res.mask

@@ -1,8 +1,8 @@
 """Scribbles and lassos as MedP-CLIP prompts (issue 14).
 
-A stroke enters the model the way every MedP-CLIP prompt does, at feature level: its pixels are turned into a few
-sparse point tokens spread evenly along it (positive or negative, like clicks), so one stroke costs one model call,
-as a click does. A lasso is a closed polygon on one slice: its inside is a dense mask prompt (the model's region
+A stroke enters the model the way every MedP-CLIP prompt does, at feature level: its pixels are painted into the
+dense prompt map the trunk fuses (where clicks draw their discs), and a few sparse point tokens are spread evenly
+along it (positive or negative, like clicks) for the decoder and the correction rounds. A lasso is a closed polygon on one slice: its inside is a dense mask prompt (the model's region
 map) and its bounds a box. Strokes come as polylines in the prompt (``scribbles``) or as a label map on the image
 grid (1 = positive stroke, 2 = negative stroke: what Slicer's paint tools and MONAI Label's scribble apps make).
 """
@@ -40,15 +40,33 @@ def spread(xy: np.ndarray, n: int) -> np.ndarray:
     return xy[np.searchsorted(arc, targets).clip(0, len(xy) - 1)]
 
 
-def stroke_tokens(canon_points: np.ndarray, label: int, plane: str, shape_ijk: tuple[int, int, int]
-                  ) -> dict[int, list[tuple[float, float, int]]]:
-    """A polyline stroke (canonical vertices) -> point tokens per canonical slice it crosses."""
+def stroke_samples(canon_points: np.ndarray, plane: str, shape_ijk: tuple[int, int, int]) -> dict[int, np.ndarray]:
+    """A polyline stroke (canonical vertices) -> its samples (x, y) per canonical slice it crosses, in order."""
     by_slice: dict[int, list[np.ndarray]] = {}
     for p in polyline_samples(canon_points):
         idx, x, y = point_to_slice(p, plane, shape_ijk)
         by_slice.setdefault(idx, []).append(np.array([x, y]))
-    return {idx: [(float(x), float(y), label) for x, y in spread(np.array(xy), policy.STROKE_TOKENS)]
-            for idx, xy in by_slice.items()}
+    return {idx: np.array(xy) for idx, xy in by_slice.items()}
+
+
+def stroke_tokens(samples: dict[int, np.ndarray], label: int) -> dict[int, list[tuple[float, float, int]]]:
+    """A stroke's samples per slice -> point tokens per slice, spread evenly along it."""
+    return {idx: [(float(x), float(y), label) for x, y in spread(xy, policy.STROKE_TOKENS)]
+            for idx, xy in samples.items()}
+
+
+def draw_samples(stroke_map: np.ndarray, xy: np.ndarray, label: int) -> None:
+    """Mark a stroke's samples (x, y) on a (rows, cols) slice strokes map (1 positive, 2 negative stroke)."""
+    rows, cols = stroke_map.shape
+    c = np.clip(np.floor(xy[:, 0] + 0.5).astype(int), 0, cols - 1)
+    r = np.clip(np.floor(xy[:, 1] + 0.5).astype(int), 0, rows - 1)
+    stroke_map[r, c] = POSITIVE if label == 1 else NEGATIVE
+
+
+def used_slices(canon_map: np.ndarray, plane: str) -> list[int]:
+    """The canonical ``plane`` slices on which a canonical strokes label map has strokes."""
+    axis = 2 - plane_axes(plane)[0]  # canonical array axis of the plane's slices
+    return [int(i) for i in np.flatnonzero(np.asarray(canon_map).any(axis=tuple(a for a in range(3) if a != axis)))]
 
 
 def ordered_pixels(component: np.ndarray) -> np.ndarray:
@@ -64,12 +82,9 @@ def ordered_pixels(component: np.ndarray) -> np.ndarray:
 
 def map_tokens(canon_map: np.ndarray, plane: str) -> dict[int, list[tuple[float, float, int]]]:
     """A canonical strokes label map -> point tokens per canonical slice (each connected stroke of each value)."""
-    fixed = plane_axes(plane)[0]
-    axis = 2 - fixed  # canonical array axis of the plane's slices
-    used = np.flatnonzero(np.asarray(canon_map).any(axis=tuple(a for a in range(3) if a != axis)))
     out: dict[int, list[tuple[float, float, int]]] = {}
-    for idx in used:
-        sl = extract_slice(canon_map, plane, int(idx))
+    for idx in used_slices(canon_map, plane):
+        sl = extract_slice(canon_map, plane, idx)
         for value, label in ((POSITIVE, 1), (NEGATIVE, 0)):
             components, n = ndimage.label(sl == value, structure=np.ones((3, 3)))
             for c in range(1, n + 1):

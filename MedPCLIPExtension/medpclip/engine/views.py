@@ -21,8 +21,10 @@ Points = list[tuple[float, float, int]]
 
 
 def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d: tuple | None,
-                 prior2d: np.ndarray | None, hist: ClickHistory | None) -> tuple[SliceResult, Window]:
-    """The answer to one slice's prompt and the view it was answered in."""
+                 prior2d: np.ndarray | None, hist: ClickHistory | None, strokes2d: np.ndarray | None = None
+                 ) -> tuple[SliceResult, Window]:
+    """The answer to one slice's prompt and the view it was answered in (``strokes2d``: the slice's painted
+    strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map)."""
     spacing = slice_pixel_spacing(session.spacing, plane)
     low = session.engine.cfg.image_size // 4
     point_bounds = union_bounds(*[(p[0], p[1], p[0], p[1]) for p in points if p[2] == 1])
@@ -32,25 +34,25 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         if not session.grid(plane, window).contains(xy, margin=2):  # the click left the view: widen it
             window = object_window(union_bounds(mask_extent(hist.mask), point_bounds), spacing)
             prev = session.grid(plane, window).slice_mask_to_low_res(hist.mask, low)[None, None]
-        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window), window
+        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window, strokes2d=strokes2d), window
     context = session.context_window(plane)
     in_context = session.views != "prompt" or (not policy.BOX_OBJECT_VIEW and (box2d is not None or prior2d is not None))
     if in_context:  # every prompt in the context view (ablations, the first release's behaviour)
         prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
-        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context), context
+        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context, strokes2d=strokes2d), context
     if box2d is not None or prior2d is not None:
         bounds = union_bounds(box2d, mask_extent(prior2d) if prior2d is not None else None, point_bounds)
         window = object_window(bounds, spacing)
         grid = session.grid(plane, window)
         prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
-        answer = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window)
+        answer = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window, strokes2d=strokes2d)
         if policy.BOX_PICK_BY_SCORE:  # the context view's answer too; the one the model rates higher wins
             prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
-            other = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context)
+            other = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context, strokes2d=strokes2d)
             if other.score > answer.score:
                 return other, context
         return answer, window
-    first = session.predict_slice(plane, idx, points, None, None, None, window=context)
+    first = session.predict_slice(plane, idx, points, None, None, None, window=context, strokes2d=strokes2d)
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
     if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
@@ -58,7 +60,7 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     prev = None
     if policy.REFINE_FEEDBACK:
         prev = session.grid(plane, window).slice_mask_to_low_res(first_mask, low)[None, None]
-    refined = session.predict_slice(plane, idx, points, None, None, prev, window=window)
+    refined = session.predict_slice(plane, idx, points, None, None, prev, window=window, strokes2d=strokes2d)
     refined_mask = refined.mask
     if policy.BORDER_GUARD and touches_border(refined_mask, window):
         return first, context  # the view cut the object: the first answer was too small to frame it
@@ -94,18 +96,20 @@ def touches_border(mask: np.ndarray, window: Window, margin: int = 1) -> bool:
 
 
 def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tokens: Points, box2d: tuple | None,
-                   prior2d: np.ndarray | None) -> tuple[SliceResult, Window, Points]:
-    """Strokes on one slice, read the way the model was trained to be prompted: the positive stroke token nearest
-    the strokes' centre is the first click (unless the user clicked too), then up to ``policy.STROKE_ROUNDS``
-    correction clicks at the stroke tokens the answer gets wrong (a positive token outside the mask, a negative
-    one inside), each feeding the previous answer back. -> (answer, its view, the points used)."""
+                   prior2d: np.ndarray | None, strokes2d: np.ndarray | None = None
+                   ) -> tuple[SliceResult, Window, Points]:
+    """Strokes on one slice, read the way the model was trained to be prompted: the strokes' pixels in the dense
+    prompt map (``strokes2d``) with the positive stroke token nearest the strokes' centre as the first click
+    (unless the user clicked too), then up to ``policy.STROKE_ROUNDS`` correction clicks at the stroke tokens the
+    answer gets wrong (a positive token outside the mask, a negative one inside), each feeding the previous answer
+    back. -> (answer, its view, the points used)."""
     points = list(clicks)
     if not any(p[2] == 1 for p in points):
         positive = [t for t in tokens if t[2] == 1]
         if positive:
             cx, cy = np.mean([t[0] for t in positive]), np.mean([t[1] for t in positive])
             points.append(min(positive, key=lambda t: (t[0] - cx) ** 2 + (t[1] - cy) ** 2))
-    res, window = answer_slice(session, plane, idx, points, box2d, prior2d, None)
+    res, window = answer_slice(session, plane, idx, points, box2d, prior2d, None, strokes2d)
     for _ in range(policy.STROKE_ROUNDS):
         mask = res.mask
         rows, cols = mask.shape
@@ -115,5 +119,5 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
             break
         hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
         points.append(wrong[0])
-        res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist)
+        res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist, strokes2d)
     return res, window, points

@@ -46,6 +46,13 @@ class Checkpoint:
     def trained(self) -> bool:
         return bool(self.provenance.get("trained", False))
 
+    @property
+    def dense_strokes(self) -> bool:
+        """Whether the model was trained with strokes painted into its dense prompt map (issue 14); older
+        checkpoints read strokes as point tokens only."""
+        p = self.provenance
+        return bool(p.get("dense_strokes") or (p.get("options") or {}).get("stroke_share", 0) > 0)
+
 
 def default_checkpoint_path() -> Path:
     """``$MEDPCLIP_CHECKPOINT`` or the bundled ``Resources/Models/medpclip_tiny_default.safetensors``."""
@@ -132,6 +139,18 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
         raise CheckpointError(f"{path}: vocabulary has {len(vocabulary)} names but {text_features.shape[0]} embeddings")
     model.to(device).eval()
     return Checkpoint(model, vocabulary, text_features, provenance, metrics, path, sha256_file(path))
+
+
+def checkpoint_provenance(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's provenance metadata, without loading its weights ({} when it has none)."""
+    from safetensors import safe_open
+
+    _check_header(Path(path))
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return json.loads((f.metadata() or {}).get("provenance", "{}"))
+    except Exception as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
 
 
 def load_matching_weights(model: MedPCLIP, path: str | Path) -> list[str]:

@@ -21,7 +21,8 @@ class Prompts:
     """Prompts in model-grid pixel coordinates (x, y); every field optional.
 
     points (B, N, 2) float, labels (B, N) long (1 pos, 0 neg, -1 pad), boxes (B, 4) float (x0, y0, x1, y1),
-    region_mask (B, 1, S, S) binary prior / region to describe, prev_low_res (B, 1, 4g, 4g) previous logits.
+    region_mask (B, 1, S, S) binary prior / region to describe, prev_low_res (B, 1, 4g, 4g) previous logits,
+    stroke_map (B, 2, S, S) painted strokes (channel 0 positive, 1 negative), rendered into the dense prompt map.
     """
 
     points: torch.Tensor | None = None
@@ -29,6 +30,7 @@ class Prompts:
     boxes: torch.Tensor | None = None
     region_mask: torch.Tensor | None = None
     prev_low_res: torch.Tensor | None = None
+    stroke_map: torch.Tensor | None = None
 
 
 @dataclass
@@ -116,7 +118,8 @@ class MedPCLIP(nn.Module):
         b = feats.tokens.shape[0]
         pe = self.prompt_encoder
         sparse = pe.sparse(prompts.points, prompts.labels, prompts.boxes, b)
-        prompt_map = pe.dense_prompt_map(prompts.points, prompts.labels, prompts.boxes, prompts.region_mask, b)
+        prompt_map = pe.dense_prompt_map(prompts.points, prompts.labels, prompts.boxes, prompts.region_mask, b,
+                                         prompts.stroke_map)
         x = feats.tokens
         pooled = self.region_pool(x[:, 1:], prompt_map)
         sparse = torch.cat([sparse, self.region_pool_token(pooled)[:, None].to(sparse.dtype)], dim=1)

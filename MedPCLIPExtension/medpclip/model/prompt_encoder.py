@@ -100,8 +100,10 @@ class PromptEncoder(nn.Module):
 
     def dense_prompt_map(self, points: torch.Tensor | None, labels: torch.Tensor | None,
                          boxes: torch.Tensor | None, region_mask: torch.Tensor | None,
-                         batch: int) -> torch.Tensor:
-        """Render prompts as (B, 3, S, S) in [0, 1]: ch0 positive discs + region mask, ch1 negative discs, ch2 box."""
+                         batch: int, stroke_map: torch.Tensor | None = None) -> torch.Tensor:
+        """Render prompts as (B, 3, S, S) in [0, 1]: ch0 positive discs + region mask + positive strokes, ch1
+        negative discs + negative strokes, ch2 box. Strokes (B, 2, S, S) are drawn where the clicks' discs are:
+        a stroke is a long click for the trunk (issue 14)."""
         s = self.image_size
         ref = next(self.parameters())
         out = torch.zeros(batch, 3, s, s, dtype=ref.dtype, device=ref.device)
@@ -119,4 +121,6 @@ class PromptEncoder(nn.Module):
             out[:, 2] = ((xs >= b[:, 0]) & (xs <= b[:, 2]) & (ys >= b[:, 1]) & (ys <= b[:, 3])).to(out.dtype)
         if region_mask is not None:
             out[:, 0] = torch.maximum(out[:, 0], region_mask[:, 0].to(out.dtype))
+        if stroke_map is not None:
+            out[:, :2] = torch.maximum(out[:, :2], stroke_map.to(out.dtype))
         return out

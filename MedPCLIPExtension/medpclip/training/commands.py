@@ -38,6 +38,8 @@ def add_train(sub) -> None:
     p.add_argument("--synth-volumes", type=int, default=2, help="synthetic images per label map")
     p.add_argument("--max-slices-per-plane", type=int, help="per case and plane, at most this many slices "
                    "(evenly over the labelled extent)")
+    p.add_argument("--stroke-share", type=float, default=0.0, help="share of region samples prompted by simulated "
+                   "strokes (painted into the dense prompt map) instead of clicks / boxes / masks (issue 14)")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -59,13 +61,16 @@ def cmd_train(args) -> int:
         raise CLIError(f"--planes: unknown plane(s) {bad or args.planes!r}; use axial, coronal, sagittal")
     if args.max_steps < 1 or args.batch_size < 1:
         raise CLIError("--max-steps and --batch-size must be positive")
+    if not 0.0 <= args.stroke_share <= 1.0:
+        raise CLIError(f"--stroke-share must lie in [0, 1], got {args.stroke_share}")
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
                         holdout_fraction=args.holdout_fraction, init_from=args.init_from, warmup=args.warmup,
                         max_minutes=args.max_minutes, save_every=args.save_every, threads=args.threads,
                         holdout_patients=_patient_list(args.holdout_patients),
                         synth=args.synth, synth_volumes=args.synth_volumes,
-                        max_slices_per_plane=args.max_slices_per_plane, command="medpclip " + " ".join(sys.argv[1:]))
+                        max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
+                        command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:
         _print_json(summary)

@@ -24,10 +24,12 @@ from torch.nn import functional as F
 
 from ..data.cases import Case
 from ..data.holdout import DEFAULT_FRACTION
-from ..data.region_prompts import sample_prompt
+from ..data.region_prompts import SampledPrompt, sample_prompt
 from ..data.masks import correction_click
+from ..data.stroke_sim import correction_stroke, sample_strokes
 from ..fileio import atomic_write
-from ..model.checkpoint import Checkpoint, load_checkpoint, load_matching_weights, save_checkpoint
+from ..model.checkpoint import (Checkpoint, checkpoint_provenance, load_checkpoint, load_matching_weights,
+                                save_checkpoint)
 from ..model.config import get_config
 from ..model.medpclip import MedPCLIP, Prompts
 from .augment import SliceAugmenter
@@ -66,6 +68,7 @@ class TrainOptions:
     synth_volumes: int = 2                 # synthetic images per label map
     max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
+    stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
     command: str = ""
 
 
@@ -80,6 +83,8 @@ class Batch:
     labels: list[list[int]]
     boxes: torch.Tensor | None    # (B, 4), NaN rows = no box
     region_mask: torch.Tensor     # (B, 1, S, S)
+    stroke_map: torch.Tensor      # (B, 2, S, S) painted strokes (positive, negative); zeros = none
+    is_stroke: torch.Tensor       # (B,) bool: prompted by strokes (its correction is a stroke too)
 
 
 def _distributed() -> tuple[int, int]:
@@ -125,7 +130,10 @@ class Trainer:
         self.concept_index = self.text.index()
         torch.manual_seed(opts.seed)
         self.model = MedPCLIP(self.cfg)
+        self.init_dense_strokes = False
         if opts.init_from:
+            init = checkpoint_provenance(opts.init_from)
+            self.init_dense_strokes = bool(init.get("dense_strokes") or init.get("options", {}).get("stroke_share"))
             fresh = load_matching_weights(self.model, opts.init_from)
             if fresh:
                 log.warning("--init-from %s: %d tensors not in that checkpoint keep their initialisation: %s",
@@ -154,12 +162,19 @@ class Trainer:
                 out["points"].append([]), out["labels"].append([])
                 out["boxes"].append([math.nan] * 4)
                 out["region_mask"].append(torch.ones(s, s))
+                out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
                 return
             img, lab = aug(view_img, view_lab, value, rng, case.modality)
             mask = (lab == value).numpy()
             if mask.sum() < MIN_MODEL_PIXELS:
                 continue
-            prompt = sample_prompt(mask, lab.numpy(), rng)
+            if rng.random() < self.opts.stroke_share:
+                strokes, first = sample_strokes(mask, lab.numpy(), rng)
+                out["stroke_map"].append(torch.from_numpy(strokes).float()), out["is_stroke"].append(True)
+                prompt = SampledPrompt("point", [first], [1])
+            else:
+                prompt = sample_prompt(mask, lab.numpy(), rng)
+                out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
             out["images"].append(img)
             out["targets"].append(torch.from_numpy(mask).float())
             out["is_region"].append(True)
@@ -176,21 +191,22 @@ class Trainer:
         rng = random.Random(seed)
         aug = SliceAugmenter(seed % (2 ** 31), zoom_prob=0.0, flip_rows=self.opts.flip_rows)  # views set the scale
         cols: dict[str, list] = {k: [] for k in ("images", "targets", "is_region", "concept", "multimask", "points",
-                                                  "labels", "boxes", "region_mask")}
+                                                  "labels", "boxes", "region_mask", "stroke_map", "is_stroke")}
         for _ in range(self.opts.batch_size):
             self._sample(rng, aug, cols)
         boxes = torch.tensor(cols["boxes"], dtype=torch.float32)
         return Batch(torch.stack(cols["images"])[:, None], torch.stack(cols["targets"]), torch.tensor(cols["is_region"]),
                      torch.tensor(cols["concept"]), torch.tensor(cols["multimask"]), cols["points"], cols["labels"],
-                     boxes if torch.isfinite(boxes).any() else None, torch.stack(cols["region_mask"])[:, None])
+                     boxes if torch.isfinite(boxes).any() else None, torch.stack(cols["region_mask"])[:, None],
+                     torch.stack(cols["stroke_map"]), torch.tensor(cols["is_stroke"]))
 
     # -- one step -----------------------------------------------------------------------------
-    def _prompts(self, points, labels, boxes, region_mask, prev=None) -> Prompts:
+    def _prompts(self, points, labels, boxes, region_mask, stroke_map, prev=None) -> Prompts:
         pts, lab = _points_tensor(points, labels)
         dev = self.device
         return Prompts(pts.to(dev) if pts is not None else None, lab.to(dev) if lab is not None else None,
                        boxes.to(dev) if boxes is not None else None, region_mask.to(dev),
-                       prev.to(dev) if prev is not None else None)
+                       prev.to(dev) if prev is not None else None, stroke_map.to(dev))
 
     def train_step(self, batch: Batch, rng: random.Random) -> dict[str, float]:
         model = self.model
@@ -201,7 +217,7 @@ class Trainer:
         s = self.cfg.image_size
         feats = model.encode_slices(images)  # trunk once; both prompt iterations reuse it
         run = lambda prompts: model.prompted(feats, prompts)  # noqa: E731
-        p1 = self._prompts(batch.points, batch.labels, batch.boxes, batch.region_mask)
+        p1 = self._prompts(batch.points, batch.labels, batch.boxes, batch.region_mask, batch.stroke_map)
         out1 = run(p1)
         loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
@@ -213,15 +229,25 @@ class Trainer:
         points2 = [list(p) for p in batch.points]
         labels2 = [list(l) for l in batch.labels]
         tgt = batch.targets.numpy() > 0.5
+        strokes2 = batch.stroke_map.clone()
         for b in range(len(points2)):
             if not batch.is_region[b]:
+                continue
+            if batch.is_stroke[b]:  # a correction stroke: its deepest point as the token, its pixels in the map
+                corr = correction_stroke(pred[b], tgt[b], rng)
+                if corr is not None:
+                    xy, lab, stroke = corr
+                    points2[b].append(xy)
+                    labels2[b].append(lab)
+                    ch = 0 if lab == 1 else 1
+                    strokes2[b, ch] = torch.maximum(strokes2[b, ch], torch.from_numpy(stroke).float())
                 continue
             click = correction_click(pred[b], tgt[b])
             if click is not None:
                 (r, c), lab = click
                 points2[b].append((float(c), float(r)))
                 labels2[b].append(lab)
-        out2 = run(self._prompts(points2, labels2, batch.boxes, batch.region_mask, prev))
+        out2 = run(self._prompts(points2, labels2, batch.boxes, batch.region_mask, strokes2, prev))
         up2 = F.interpolate(out2.masks, size=(s, s), mode="bilinear", align_corners=False)
         m2, _ = mask_loss(up2, out2.iou, targets, torch.zeros_like(batch.multimask).to(dev))
         # global (whole-image) samples carry no mask target: weight them out of the mask losses
@@ -299,6 +325,8 @@ class Trainer:
             "holdout": {"fraction": self.opts.holdout_fraction, "rule": "medpclip.data.holdout"},
             "bank": self.bank.summary(), "world_size": self.world, "torch": torch.__version__,
             "wall_seconds": wall_seconds, "command": self.opts.command,
+            # once trained with painted strokes, a model keeps reading them (a fine-tune from it inherits this)
+            "dense_strokes": self.opts.stroke_share > 0 or self.init_dense_strokes,
         }
         return Checkpoint(self.model, self.text.concepts, self.text.ensemble(), provenance)
 

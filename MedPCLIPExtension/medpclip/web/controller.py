@@ -5,7 +5,10 @@ with the page's state (a trame ``State`` or, in tests, a dict) as what the panel
 Prompts are Slicer markups placed by Slicer's own markups interaction in the slice views (``PromptMarkups``): a
 click places a positive point, a Shift-click a negative one, in box mode two clicks place an ROI; every placed
 prompt segments again, as in the Slicer module. So the page converts no coordinates: the markups are world
-points, and the engine maps them to voxels (DESIGN section 6).
+points, and the engine maps them to voxels (DESIGN section 6). In paint mode a drag paints a stroke (Shift: a
+negative one) into the module's stroke segments (``StrokeSegments``), whose change segments again, as a stroke
+painted with Slicer's Segment Editor does; the drag's display points are mapped to world points by the slice
+view's own XY-to-RAS matrix.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from .scene import WebScene
 log = logging.getLogger(__name__)
 panel_lib = module_lib.load("panel")
 prompts_lib = module_lib.load("prompts")
+strokes_lib = module_lib.load("strokes")
 logic_lib = module_lib.load("logic")
 MedPCLIPError = logic_lib.MedPCLIPError
 
-POINT, BOX = "point", "box"
+POINT, BOX, PAINT = "point", "box", "paint"
 SAVE_FORMATS = {"seg.nrrd": ".seg.nrrd", "dicom-seg": ".dcm"}
 
 
@@ -43,6 +47,7 @@ class WebParameters:
     positivePoints: Any = None
     negativePoints: Any = None
     roi: Any = None
+    strokes: Any = None
     mode3D: bool = False
     useSegmentAsMask: bool = False
     autoSegment: bool = True
@@ -109,7 +114,11 @@ class WebController:
                                         serverUrl=server_url or "")
         self.panel.parameters = self.parameters
         self.markups = prompts_lib.PromptMarkups(scene.scene, self._prompt_placed)
+        self.strokes = strokes_lib.StrokeSegments(scene.scene, self._strokes_changed)
+        self.panel.strokes = self.strokes
         self.tool = POINT
+        self._stroke: list[list[float]] | None = None  # world points of the stroke being painted
+        self._stroke_negative = False
         self._placed: list[tuple[Any, str]] = []   # (markups node, control point id) not yet in a result
         self._points_of: dict[int, list[tuple[Any, str]]] = {}  # id(undo record) -> the points that made it
         self._observed_views: set[str] = set()
@@ -130,7 +139,8 @@ class WebController:
             return self.view.showError(f"cannot open {Path(path).name}: {exc}")
         p = self.parameters
         p.inputVolume, p.segmentation, p.segmentId = opened.node, self.scene.segmentation, ""
-        p.positivePoints = p.negativePoints = p.roi = None
+        p.positivePoints = p.negativePoints = p.roi = p.strokes = None
+        self.strokes.unwatch()
         self.logic.modality = self.modality or (opened.volume.modality if opened.volume.is_dicom else None)
         self.logic.clearUndo()
         self._placed, self._points_of = [], {}
@@ -143,11 +153,15 @@ class WebController:
 
     # -- prompts --------------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
-        """``point``: clicks place points (Shift: negative); ``box``: two clicks place the box's corners."""
-        if tool not in (POINT, BOX):
+        """``point``: clicks place points (Shift: negative); ``box``: two clicks place the box's corners;
+        ``paint``: a drag paints a positive stroke (Shift: negative)."""
+        if tool not in (POINT, BOX, PAINT):
             raise ValueError(f"unknown tool {tool!r}")
         self.tool = self.state["tool"] = tool
         if self.parameters.inputVolume is None:
+            return
+        if tool == PAINT:
+            prompts_lib.PromptMarkups.stopPlacing(self.scene.scene.GetNodeByID("vtkMRMLInteractionNodeSingleton"))
             return
         self._place("roi" if tool == BOX else "positive")
 
@@ -166,25 +180,77 @@ class WebController:
                 continue
             name = self.scene.view_name(plane)
             iren = view.interactor()
-            iren.AddObserver("LeftButtonPressEvent", lambda obj, _e, name=name: self._on_press(obj, name), 10.0)
-            iren.AddObserver("LeftButtonReleaseEvent", lambda obj, _e: self._on_release(obj), 10.0)
+            tags: dict[str, int] = {}
+            tags["press"] = iren.AddObserver("LeftButtonPressEvent", lambda obj, _e, name=name, v=view, t=tags:
+                                             self._on_press(obj, name, v, t["press"]), 10.0)
+            tags["move"] = iren.AddObserver("MouseMoveEvent", lambda obj, _e, v=view, t=tags:
+                                            self._on_move(obj, v, t["move"]), 10.0)
+            tags["release"] = iren.AddObserver("LeftButtonReleaseEvent", lambda obj, _e, t=tags:
+                                               self._on_release(obj, t["release"]), 10.0)
             self._observed_views.add(plane)
 
-    def _on_press(self, iren, view_name: str) -> None:
-        self._pressed = True
-        self.scene.hold_renders()  # until the prompt's answer is in (poll)
+    def _on_press(self, iren, view_name: str, view=None, tag: int | None = None) -> None:
         log.debug("press in %s at %s, shift %s", view_name, iren.GetEventPosition(), iren.GetShiftKey())
         self.panel.sliceViewName = view_name
+        if self.tool == PAINT:
+            if self.parameters.inputVolume is not None:
+                self._stroke, self._stroke_negative = [self._world(iren, view)], bool(iren.GetShiftKey())
+            return self._abort(iren, tag)  # no window / level drag under the brush
+        self._pressed = True
+        self.scene.hold_renders()  # until the prompt's answer is in (poll)
         if self.tool == POINT and self.parameters.inputVolume is not None:
             self._place("negative" if iren.GetShiftKey() else "positive")
             self._on_release(iren)
 
-    def _on_release(self, iren) -> None:
+    def _on_move(self, iren, view, tag: int) -> None:
+        if self._stroke is not None:
+            self._stroke.append(self._world(iren, view))
+            self._abort(iren, tag)
+
+    def _on_release(self, iren, tag: int | None = None) -> None:
+        if self.tool == PAINT:
+            if self._stroke is not None:
+                stroke, self._stroke = self._stroke, None
+                self.paint(stroke, negative=self._stroke_negative)
+            return self._abort(iren, tag)
         self._pressed = False  # a placement and its job start right after, in this same event
         # Slicer's markups interaction places no point on a modified click: the Shift that chose the negative
         # list is taken off the event before the interaction sees it
         if self.tool == POINT:
             iren.SetShiftKey(0)
+
+    @staticmethod
+    def _abort(iren, tag: int | None) -> None:
+        if tag is not None:
+            iren.GetCommand(tag).SetAbortFlag(1)
+
+    @staticmethod
+    def _world(iren, view) -> list[float]:
+        """The event's display position in ``view`` as a world (RAS) point on the view's slice."""
+        x, y = iren.GetEventPosition()
+        m = view.get_view_node().GetXYToRAS()
+        return [m.GetElement(r, 0) * x + m.GetElement(r, 1) * y + m.GetElement(r, 3) for r in range(3)]
+
+    def paint(self, stroke_ras: list[list[float]], negative: bool = False) -> None:
+        """Paint a stroke (world points along it) into the stroke segments; its change segments again."""
+        if self.logic.jobs.busy:
+            self.view.setStatus("Busy: the latest prompt runs when the current job ends.")
+        try:
+            painted = self.strokes.paint(self.parameters, stroke_ras, positive=not negative)
+        except (ValueError, logic_lib.mu.MRMLGeometryError) as exc:
+            return self.view.showError(str(exc))
+        if not painted:
+            self.view.showError("The stroke lies outside the image: nothing painted.")
+        self._refresh()
+
+    def clear_strokes(self) -> None:
+        self.panel.clearStrokes()
+        self._refresh()
+
+    def _strokes_changed(self, _caller, _event=None) -> None:
+        """A stroke segment changed (painted here, or with Slicer's Segment Editor): segment again."""
+        self.scene.hold_renders()
+        self.panel.segment(quiet=True)
 
     def _prompt_placed(self, caller, _event=None) -> None:
         """A point or a box was placed: segment again (as the module's auto-segment does)."""
@@ -216,6 +282,7 @@ class WebController:
         """The next prompt starts a new segment (the current one is kept as it is)."""
         self.parameters.segmentId = ""
         self.markups.clearPoints(self.parameters)
+        self.strokes.clear(self.parameters)
         roi = self.parameters.roi
         if roi is not None:
             roi.RemoveAllControlPoints()

@@ -1,6 +1,7 @@
 """The ``medpclip web`` page: trame (Vue 3 / Vuetify 3) around three remote-rendered Slicer slice views.
 
-Left drawer: open a volume (server-side study list or upload), the prompt tool, Propagate 3D, Undo, New segment,
+Left drawer: open a volume (server-side study list or upload), the prompt tool (point, box, paint strokes),
+Propagate 3D, Undo, Clear strokes, New segment,
 the segment list, Name it (ranked names with codes; pick one), Find by text, Save (.seg.nrrd, DICOM SEG for DICOM
 input). A status line with a progress bar while a job runs; errors in a dismissable alert. Element ids
 (``id="..."``) are what the browser tests and scripts use.
@@ -13,7 +14,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from .controller import BOX, POINT, WebController
+from .controller import BOX, PAINT, POINT, WebController
 from .scene import WebScene
 from .studies import list_studies, save_uploads
 
@@ -97,7 +98,9 @@ class WebPage:
                                       update_modelValue=(c.set_tool, "[$event]")):
                         v.VBtn("Point", value=POINT, id="tool-point", prepend_icon="mdi-target")
                         v.VBtn("Box", value=BOX, id="tool-box", prepend_icon="mdi-vector-square")
-                    html.Div("Point: click = positive, Shift-click = negative. Box: click two corners.",
+                        v.VBtn("Paint", value=PAINT, id="tool-paint", prepend_icon="mdi-brush")
+                    html.Div("Point: click = positive, Shift-click = negative. Box: click two corners. "
+                             "Paint: drag = positive stroke, Shift-drag = negative stroke.",
                              classes="text-caption mb-2")
                     with html.Div(classes="d-flex flex-wrap ga-1 mb-2"):
                         v.VBtn("Propagate 3D", id="propagate", click=c.propagate, disabled=("busy || !volume_name",),
@@ -106,6 +109,8 @@ class WebPage:
                                prepend_icon="mdi-undo")
                         v.VBtn("New segment", id="new-segment", click=c.new_segment, disabled=("!volume_name",),
                                size="small", prepend_icon="mdi-plus")
+                        v.VBtn("Clear strokes", id="clear-strokes", click=c.clear_strokes,
+                               disabled=("busy || !volume_name",), size="small", prepend_icon="mdi-eraser")
                     v.VListSubheader("Segments")
                     with v.VList(density="compact", id="segments"):
                         with v.VListItem(v_for="s in segments", key="s.id", click=(c.select_segment, "[s.id]"),
