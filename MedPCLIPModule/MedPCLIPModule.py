@@ -15,8 +15,8 @@ from typing import Annotated, Optional
 import qt
 import slicer
 import vtk
-from slicer import (vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode,
-                    vtkMRMLSegmentationNode)
+from slicer import (vtkMRMLMarkupsClosedCurveNode, vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode,
+                    vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode)
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -58,7 +58,7 @@ class MedPCLIPModule(ScriptedLoadableModule):
             "Paint positive / negative strokes (S / Shift+S, the Segment Editor's Paint brush on a 'MedPCLIP strokes' "
             "segmentation): each finished stroke segments again.<br>"
             "Shortcuts: A positive point, D negative point, X box, S paint positive stroke, Shift+S paint negative "
-            "stroke, G segment, P propagate 3D, C clear points and strokes, "
+            "stroke, L lasso, G segment, P propagate 3D, C clear points, lasso and strokes, "
             "I identify, N apply name, F find, U undo last result, Esc cancel.")
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, MONAI / MONAI Label and PyTorch. Design follows SlicerTotalSegmentator (logic "
@@ -76,6 +76,7 @@ class MedPCLIPModuleParameterNode:
     negativePoints: vtkMRMLMarkupsFiducialNode
     roi: vtkMRMLMarkupsROINode
     strokes: vtkMRMLSegmentationNode
+    lasso: vtkMRMLMarkupsClosedCurveNode
     useSegmentAsMask: bool = False
     mode3D: bool = False
     autoSegment: bool = True
@@ -99,7 +100,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.prompts: Optional[PromptMarkups] = None
         self.strokes: Optional[StrokeSegments] = None
         self.strokeEditor = None
-        self.paintPositiveButton = self.paintNegativeButton = None
+        self.paintPositiveButton = self.paintNegativeButton = self.lassoButton = None
         self._parameterNode: Optional[MedPCLIPModuleParameterNode] = None
         self._parameterNodeGuiTag = None
         self._timer = None
@@ -151,6 +152,11 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.paintPositiveButton = qt.QPushButton(_("Paint + stroke (S)"))
         self.paintNegativeButton = qt.QPushButton(_("Paint - stroke (Shift+S)"))
         self.clearStrokesButton = qt.QPushButton(_("Clear strokes"))
+        self.lassoButton = qt.QPushButton(_("Lasso (L)"))
+        self.lassoButton.checkable = True
+        self.lassoButton.toolTip = _("Click the corners of a closed curve around the structure on one slice; "
+                                     "from the third point on, each point segments again.")
+        layout.addWidget(self.lassoButton)
         for button, positive in ((self.paintPositiveButton, True), (self.paintNegativeButton, False)):
             button.checkable = True
             button.toolTip = _("Paint in a slice view: each finished stroke segments again. Esc stops painting.")
@@ -324,7 +330,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         panel = self.panel
         for key, action in (("A", lambda: self.onPlace("positive")), ("D", lambda: self.onPlace("negative")),
-                            ("X", lambda: self.onPlace("roi")), ("S", lambda: self.onPaint(True)),
+                            ("X", lambda: self.onPlace("roi")), ("L", lambda: self.onPlace("lasso")),
+                            ("S", lambda: self.onPaint(True)),
                             ("Shift+S", lambda: self.onPaint(False)), ("G", lambda: panel.segment()),
                             ("P", lambda: panel.segment(force3D=True)), ("C", self.onClearPoints),
                             ("I", panel.identify), ("N", self.onApplyName), ("F", self.focusFindText),
@@ -347,7 +354,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # -- prompts ----------------------------------------------------------------------------------------
     def _placeButtons(self) -> dict:
         return {"positive": self.ui.positivePointButton, "negative": self.ui.negativePointButton,
-                "roi": self.ui.roiButton}
+                "roi": self.ui.roiButton, "lasso": self.lassoButton}
 
     def _checkPlaceButton(self, kind: Optional[str]) -> None:
         for k, button in self._placeButtons().items():

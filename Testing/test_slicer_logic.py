@@ -654,3 +654,109 @@ def test_server_down_is_a_clear_error_and_changes_nothing(scene, case, liver_pro
     assert_same_segments(before, all_segments(seg, node))
     with pytest.raises(MedPCLIPError, match="not an http"):
         RemoteBackend("ftp://example.org")
+
+
+def test_stroke_segments_paint_under_a_transform_and_segment_again(scene, case, logic, liver_prompt):
+    """The panel's stroke segments (issue 14) on real MRML: a stroke painted along world points of a transformed
+    volume covers exactly its voxels' slice, the change calls back (as a Segment Editor paint stroke does), the
+    panel segments from it into the user's segmentation, and a stroke outside the volume paints nothing."""
+    from types import SimpleNamespace
+
+    from MedPCLIPModuleLib.panel import Panel
+    from MedPCLIPModuleLib.strokes import StrokeSegments
+    from scipy import ndimage
+
+    vol, labels, _ = case
+    node = add_volume(scene, vol, transform=add_transform(scene, rotation(20, (0, 0, 1), (5, -3, 2))))
+    seg = add_segmentation(scene)
+    k, (c, r, _) = liver_prompt["k"], liver_prompt["ijk"]
+    cols = np.flatnonzero(ndimage.binary_erosion(labels[k] == LIVER, iterations=3)[r])
+    world = mu.volume_world_affine(node)
+    ijk = np.array([[x, r, k, 1.0] for x in np.linspace(cols.min(), cols.max(), 6)])
+    calls = []
+    strokes = StrokeSegments(scene, lambda caller, event: calls.append(event))
+    params = SimpleNamespace(inputVolume=node, segmentation=seg, segmentId="", positivePoints=None,
+                             negativePoints=None, roi=None, strokes=None, mode3D=False, useSegmentAsMask=False,
+                             backend="local", serverUrl="")
+    assert strokes.ids(params) == (None, None) and not strokes.painted(params)
+    painted = strokes.paint(params, (world @ ijk.T).T[:, :3], positive=True)
+    assert painted > 0 and calls  # the change was observed
+    mask = mu.segment_array(params.strokes, "positive stroke", node) > 0
+    assert set(np.flatnonzero(mask.any(axis=(1, 2)))) == {k}
+    assert all(mask[k, r, int(round(x))] for x in ijk[:, 0])
+    assert strokes.ids(params) == ("positive stroke", None)
+    assert strokes.paint(params, [[1e4, 1e4, 1e4], [1e4 + 5, 1e4, 1e4]], positive=False) == 0
+
+    class View:
+        def tr(self, text): return text
+        def setStatus(self, text): self.status = text
+        def showError(self, text, detail=""): raise AssertionError(text)
+        def setBusy(self, busy): pass
+        def checkpointPath(self): return ""
+        def serverToken(self): return None
+
+    panel = Panel(logic, View())
+    panel.parameters, panel.strokes = params, strokes
+    before = all_segments(seg, node)
+    panel.segment()
+    while panel.poll() is None:
+        pass
+    sid = logic.lastResult.segmentId
+    d = dice(mu.segment_array(seg, sid, node)[k], labels[k] == LIVER)
+    report("dice_panel_stroke_liver_slice", d)
+    assert d > 0.4
+    assert_same_segments(before, {k_: v for k_, v in all_segments(seg, node).items() if k_ != sid})
+    panel.clearStrokes()
+    assert strokes.ids(params) == (None, None)
+    assert mu.has_segment(seg, sid)  # the result stays
+
+
+def test_panel_lasso_from_the_prompt_markups(scene, case, logic, liver_prompt):
+    """The panel's lasso (L, issue 14): a closed curve placed as the parameter node's ``lasso`` segments the region
+    it encloses once it has 3 points (the markups' auto-segment rule), alone or with points; C clears it."""
+    from types import SimpleNamespace
+
+    from MedPCLIPModuleLib.panel import Panel
+    from MedPCLIPModuleLib.prompts import PromptMarkups
+    from scipy import ndimage
+
+    vol, labels, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    k = liver_prompt["k"]
+    grown = ndimage.binary_dilation(labels[k] == LIVER, iterations=2)
+    edge = np.argwhere(grown & ~ndimage.binary_erosion(grown))
+    cy, cx = edge.mean(0)
+    edge = edge[np.argsort(np.arctan2(edge[:, 0] - cy, edge[:, 1] - cx))][::4]
+    params = SimpleNamespace(inputVolume=node, segmentation=seg, segmentId="", positivePoints=None,
+                             negativePoints=None, roi=None, strokes=None, lasso=None, mode3D=False,
+                             useSegmentAsMask=False, autoSegment=True, backend="local", serverUrl="")
+    changed = []
+    markups = PromptMarkups(scene, lambda caller, event: changed.append(caller))
+    lasso = markups.node(params, "lasso")
+    assert params.lasso is lasso and lasso.IsA("vtkMRMLMarkupsClosedCurveNode")
+    markups.watch(params)
+    for n, (r, c) in enumerate(edge):
+        lasso.AddControlPoint(vtk.vtkVector3d(*(vol.affine @ np.array([c, r, k, 1.0]))[:3]))
+        if n == 1:
+            assert not markups.autoSegment(params, lasso)  # two points enclose nothing yet
+    assert markups.autoSegment(params, lasso)
+
+    class View:
+        def tr(self, text): return text
+        def setStatus(self, text): self.status = text
+        def showError(self, text, detail=""): raise AssertionError(text)
+        def setBusy(self, busy): pass
+        def checkpointPath(self): return ""
+        def serverToken(self): return None
+
+    panel = Panel(logic, View())
+    panel.parameters = params
+    panel.segment()
+    while panel.poll() is None:
+        pass
+    d = dice(mu.segment_array(seg, logic.lastResult.segmentId, node)[k], labels[k] == LIVER)
+    report("dice_panel_lasso_liver_slice", d)
+    assert d > 0.9   # the engine's lasso test: 0.97
+    markups.clearPoints(params)
+    assert lasso.GetNumberOfControlPoints() == 0

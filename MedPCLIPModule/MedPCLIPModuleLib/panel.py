@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol
 
 from . import dependencies
 from .backends import MedPCLIPError
+from .prompts import lassoReady
 
 BACKEND_LOCAL = "Local"
 BACKEND_REMOTE = "MONAI Label server"
@@ -105,15 +106,19 @@ class Panel:
             return None if quiet else self.view.showError(tr("Select an input volume and a segmentation."))
         roi = p.roi if (p.roi is not None and p.roi.GetNumberOfControlPoints() > 0) else None
         positiveStroke, negativeStroke = self.strokes.ids(p) if self.strokes is not None else (None, None)
+        lasso = p.lasso if lassoReady(p) else None
         if (p.positivePoints is None or p.positivePoints.GetNumberOfControlPoints() == 0) and roi is None \
-                and positiveStroke is None:
+                and positiveStroke is None and lasso is None:
             return None if quiet else self.view.showError(
-                tr("Place at least one positive point (A) or a box (X), or paint a positive stroke (S)."))
+                tr("Place at least one positive point (A) or a box (X), paint a positive stroke (S) or draw a "
+                   "lasso (L)."))
         if not self.ensureBackend():
             return
         mode = "3d" if (force3D or p.mode3D) else "2d"
         args = (p.inputVolume, p.segmentation, p.segmentId or None, p.positivePoints, p.negativePoints, roi)
         options = {"mode": mode, "sliceViewName": self.sliceViewName, "useSegmentAsMask": p.useSegmentAsMask}
+        if lasso is not None:
+            options["lassoNode"] = lasso
         if positiveStroke or negativeStroke:
             options.update(positiveStrokeId=positiveStroke, negativeStrokeId=negativeStroke, strokeNode=p.strokes)
         self.run(lambda: self.logic.prepareSegment(*args, **options), self.segmentDone,

@@ -14,11 +14,14 @@ POSITIVE_COLOR = (0.2, 0.9, 0.3)
 NEGATIVE_COLOR = (0.95, 0.25, 0.2)
 KINDS = {"positive": ("positivePoints", "vtkMRMLMarkupsFiducialNode", "MedPCLIP positive"),
          "negative": ("negativePoints", "vtkMRMLMarkupsFiducialNode", "MedPCLIP negative"),
-         "roi": ("roi", "vtkMRMLMarkupsROINode", "MedPCLIP box")}
+         "roi": ("roi", "vtkMRMLMarkupsROINode", "MedPCLIP box"),
+         "lasso": ("lasso", "vtkMRMLMarkupsClosedCurveNode", "MedPCLIP lasso")}
+MIN_LASSO_POINTS = 3
 
 
 class PromptMarkups:
-    """The prompt nodes of a parameter node (``positivePoints``, ``negativePoints``, ``roi``) and their observers.
+    """The prompt nodes of a parameter node (``positivePoints``, ``negativePoints``, ``roi``, ``lasso``) and their
+    observers.
     ``onChanged(caller, event)`` is called when a point is placed or a drag ends."""
 
     EVENTS = ("PointPositionDefinedEvent", "PointEndInteractionEvent")
@@ -32,13 +35,13 @@ class PromptMarkups:
     def node(self, parameters, kind: str, create: bool = True):
         """The parameter node's ``kind`` prompt node; a new, coloured one when it has none (and ``create``)."""
         attr, cls, name = KINDS[kind]
-        node = getattr(parameters, attr)
+        node = getattr(parameters, attr, None)
         if node is None and create:
             node = self.scene.AddNewNodeByClass(cls, self.scene.GenerateUniqueName(name))
             node.CreateDefaultDisplayNodes()
             if kind != "roi":
                 display = node.GetDisplayNode()
-                color = POSITIVE_COLOR if kind == "positive" else NEGATIVE_COLOR
+                color = NEGATIVE_COLOR if kind == "negative" else POSITIVE_COLOR
                 display.SetSelectedColor(*color)
                 display.SetColor(*color)
                 display.SetActiveColor(*color)  # a point under the mouse keeps its meaning's colour
@@ -47,10 +50,11 @@ class PromptMarkups:
         return node
 
     def place(self, parameters, kind: str, selectionNode, interactionNode) -> None:
-        """Start placing ``kind`` in the views (points: one after the other; a box: one, drawn anew)."""
+        """Start placing ``kind`` in the views (points: one after the other; a box: one, drawn anew; a lasso: its
+        points one after the other, drawn anew)."""
         node = self.node(parameters, kind)
-        if kind == "roi" and node.GetNumberOfControlPoints() > 0:
-            node.RemoveAllControlPoints()  # redraw the box
+        if kind in ("roi", "lasso") and node.GetNumberOfControlPoints() > 0:
+            node.RemoveAllControlPoints()  # redraw the box / lasso
         selectionNode.SetReferenceActivePlaceNodeClassName(node.GetClassName())
         selectionNode.SetActivePlaceNodeID(node.GetID())
         interactionNode.SetPlaceModePersistence(0 if kind == "roi" else 1)
@@ -62,7 +66,8 @@ class PromptMarkups:
             interactionNode.SwitchToViewTransformMode()
 
     def clearPoints(self, parameters) -> None:
-        for kind in ("positive", "negative"):
+        """Remove the positive and negative points and the lasso."""
+        for kind in ("positive", "negative", "lasso"):
             node = self.node(parameters, kind, create=False)
             if node is not None:
                 node.RemoveAllControlPoints()
@@ -70,7 +75,7 @@ class PromptMarkups:
     # -- observers ------------------------------------------------------------------------------------
     def watch(self, parameters) -> None:
         """Observe the parameter node's prompt nodes (None: observe nothing); unchanged nodes stay observed."""
-        nodes = [] if parameters is None else [getattr(parameters, KINDS[k][0]) for k in KINDS]
+        nodes = [] if parameters is None else [getattr(parameters, KINDS[k][0], None) for k in KINDS]
         events = [getattr(slicer.vtkMRMLMarkupsNode, e) for e in self.EVENTS]
         wanted = [(node, event) for node in nodes if node is not None for event in events]
         if wanted == [(node, event) for node, event, _ in self._observed]:
@@ -92,7 +97,8 @@ class PromptMarkups:
         if not (p and p.autoSegment and p.inputVolume and p.segmentation):
             return False
         return bool(caller.IsA("vtkMRMLMarkupsROINode")
-                    or (p.positivePoints and p.positivePoints.GetNumberOfControlPoints()))
+                    or (p.positivePoints and p.positivePoints.GetNumberOfControlPoints())
+                    or lassoReady(p))
 
     def viewUnderCursor(self) -> str | None:
         """Layout name of the slice view under the mouse ('Red', ...), None when the cursor is in none."""
@@ -102,3 +108,9 @@ class PromptMarkups:
         xyz = [0.0, 0.0, 0.0]
         sliceNode = crosshair.GetCursorPositionXYZ(xyz)
         return sliceNode.GetLayoutName() if sliceNode is not None else None
+
+
+def lassoReady(parameters) -> bool:
+    """Whether the parameter node's lasso has enough points to enclose a region."""
+    lasso = getattr(parameters, "lasso", None)
+    return bool(lasso is not None and lasso.GetNumberOfControlPoints() >= MIN_LASSO_POINTS)

@@ -48,6 +48,7 @@ class WebParameters:
     negativePoints: Any = None
     roi: Any = None
     strokes: Any = None
+    lasso: Any = None
     mode3D: bool = False
     useSegmentAsMask: bool = False
     autoSegment: bool = True
@@ -139,7 +140,7 @@ class WebController:
             return self.view.showError(f"cannot open {Path(path).name}: {exc}")
         p = self.parameters
         p.inputVolume, p.segmentation, p.segmentId = opened.node, self.scene.segmentation, ""
-        p.positivePoints = p.negativePoints = p.roi = p.strokes = None
+        p.positivePoints = p.negativePoints = p.roi = p.strokes = p.lasso = None
         self.strokes.unwatch()
         self.logic.modality = self.modality or (opened.volume.modality if opened.volume.is_dicom else None)
         self.logic.clearUndo()
