@@ -104,6 +104,20 @@ def test_3d_propagation_of_a_liver_click_reaches_its_extent(session, liver_click
     assert d >= 0.4   # second-release checkpoint 0.45 on this training patient (first release: 0.73; model card)
 
 
+def with_and_without_rule(session, prompt, ref, monkeypatch, rule: str, value, label: str):
+    """The same 3D prompt with a stop rule of ``engine.policy`` set to ``value`` and off (None), and both 3D Dice."""
+    import medpclip.engine.policy as policy
+
+    monkeypatch.setattr(policy, rule, value)
+    with_rule = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(policy, rule, None)
+    without = session.segment(prompt, feedback=False)
+    d_with, d_without = dice(with_rule.mask > 0, ref), dice(without.mask > 0, ref)
+    print(f"{label}: 3D Dice {d_with:.3f} with the rule ({len(with_rule.slices)} slices), "
+          f"{d_without:.3f} without ({len(without.slices)} slices)")
+    return with_rule, without, d_with, d_without
+
+
 def test_name_stop_ends_propagation_that_walks_off_its_structure(session, monkeypatch):
     """The left lower lung lobe from one click: without the name stop the mask walks on past the lobe; with it
     (the prompted slice's top name leaves the propagated slice's top 5) it stops, and 3D Dice rises."""
@@ -116,13 +130,9 @@ def test_name_stop_ends_propagation_that_walks_off_its_structure(session, monkey
     j, i = np.unravel_index(int(np.argmax(depth)), depth.shape)
     prompt = {"space": "ijk", "points": [[int(i), int(j), k]], "mode": "3d"}
     monkeypatch.setattr(session_module, "INTENSITY_DRIFT", None)  # the name rule alone (the intensity rule: below)
-    monkeypatch.setattr(session_module, "TOP_K", 5)    # off by default since the patient-level calibration
-    with_stop = session.segment(prompt, feedback=False)
-    monkeypatch.setattr(session_module, "TOP_K", None)
-    without = session.segment(prompt, feedback=False)
-    d_with, d_without = dice(with_stop.mask > 0, ref), dice(without.mask > 0, ref)
-    print(f"lung lower lobe left 3D Dice: {d_with:.3f} with the name stop ({len(with_stop.slices)} slices), "
-          f"{d_without:.3f} without ({len(without.slices)} slices)")
+    # off by default since the patient-level calibration
+    with_stop, without, d_with, d_without = with_and_without_rule(session, prompt, ref, monkeypatch, "TOP_K", 5,
+                                                                 "lung lower lobe left, name stop")
     assert len(with_stop.slices) < len(without.slices)
     # it stopped earlier without costing Dice; it gained +0.05 with the 2026-12-01 recognition heads, 0.250 vs 0.258
     # with the 2026-12-02 ones (issue 13): the rule stays off by default (policy.TOP_K)
@@ -298,6 +308,8 @@ def test_intensity_stop_ends_propagation_that_walks_onto_other_tissue(engine, mo
     from medpclip.data.masks import max_edt_point
     from medpclip.data.volume import read_image, read_label
 
+    assert policy.INTENSITY_DRIFT is not None  # on by default
+
     case = REPO / "Resources" / "SampleData" / "heldout_patients" / "brats_pat0006_flair"
     image = read_image(case / "image.nii.gz")
     ref = read_label(case / "label.nii.gz", like=image).array == 2   # peritumoral edema
@@ -307,12 +319,9 @@ def test_intensity_stop_ends_propagation_that_walks_onto_other_tissue(engine, mo
     r, c = max_edt_point(canon[k])
     point = session.geometry.to_input_ijk(np.array([[c, r, k]], float))[0].tolist()
     prompt = {"space": "ijk", "points": [point], "mode": "3d"}
-    with_rule = session.segment(prompt, feedback=False)
-    monkeypatch.setattr(policy, "INTENSITY_DRIFT", None)
-    without = session.segment(prompt, feedback=False)
-    d_with, d_without = dice(with_rule.mask > 0, ref), dice(without.mask > 0, ref)
-    print(f"held-out BRATS oedema 3D Dice: {d_with:.3f} with the intensity stop ({len(with_rule.slices)} slices), "
-          f"{d_without:.3f} without ({len(without.slices)} slices); reference {int(canon.any(axis=(1, 2)).sum())}")
+    with_rule, without, d_with, d_without = with_and_without_rule(session, prompt, ref, monkeypatch, "INTENSITY_DRIFT",
+                                                                 policy.INTENSITY_DRIFT, "held-out BRATS oedema")
+    print(f"reference: {int(canon.any(axis=(1, 2)).sum())} slices")
     assert len(with_rule.slices) < len(without.slices)
     assert d_with > d_without + 0.02
     assert any("intensity" in w for w in with_rule.warnings)

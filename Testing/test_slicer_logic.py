@@ -481,17 +481,22 @@ def test_painted_strokes_segment_and_undo(scene, case, logic, liver_prompt):
         logic.segment(node, seg, None, [], positiveStrokeId=empty)
 
 
-def test_lasso_closed_curve(scene, case, logic, liver_prompt):
+def lasso_corners(mask2d: np.ndarray) -> np.ndarray:
+    """(row, col) corners of a closed curve 2 px outside a 2D mask, in angular order (every 4th edge pixel)."""
     from scipy import ndimage
 
+    grown = ndimage.binary_dilation(mask2d, iterations=2)
+    edge = np.argwhere(grown & ~ndimage.binary_erosion(grown))
+    cy, cx = edge.mean(0)
+    return edge[np.argsort(np.arctan2(edge[:, 0] - cy, edge[:, 1] - cx))][::4]
+
+
+def test_lasso_closed_curve(scene, case, logic, liver_prompt):
     vol, labels, _ = case
     node = add_volume(scene, vol)
     seg = add_segmentation(scene)
     k = liver_prompt["k"]
-    grown = ndimage.binary_dilation(labels[k] == LIVER, iterations=2)
-    edge = np.argwhere(grown & ~ndimage.binary_erosion(grown))
-    cy, cx = edge.mean(0)
-    edge = edge[np.argsort(np.arctan2(edge[:, 0] - cy, edge[:, 1] - cx))][::4]
+    edge = lasso_corners(labels[k] == LIVER)
     curve = scene.AddNewNodeByClass("vtkMRMLMarkupsClosedCurveNode", "lasso")
     for r, c in edge:
         curve.AddControlPoint(vtk.vtkVector3d(*(vol.affine @ np.array([c, r, k, 1.0]))[:3]))
@@ -656,6 +661,24 @@ def test_server_down_is_a_clear_error_and_changes_nothing(scene, case, liver_pro
         RemoteBackend("ftp://example.org")
 
 
+class QuietPanelView:
+    """The panel's view for tests of the Qt-free panel: an error is a test failure."""
+
+    def tr(self, text): return text
+    def setStatus(self, text): self.status = text
+    def showError(self, text, detail=""): raise AssertionError(text)
+    def setBusy(self, busy): pass
+    def checkpointPath(self): return ""
+    def serverToken(self): return None
+
+
+def segment_with_panel(panel) -> None:
+    """Press the panel's Segment and wait for the job, as the widget's timer does."""
+    panel.segment()
+    while panel.poll() is None:
+        pass
+
+
 def test_stroke_segments_paint_under_a_transform_and_segment_again(scene, case, logic, liver_prompt):
     """The panel's stroke segments (issue 14) on real MRML: a stroke painted along world points of a transformed
     volume covers exactly its voxels' slice, the change calls back (as a Segment Editor paint stroke does), the
@@ -687,20 +710,10 @@ def test_stroke_segments_paint_under_a_transform_and_segment_again(scene, case, 
     assert strokes.ids(params) == ("positive stroke", None)
     assert strokes.paint(params, [[1e4, 1e4, 1e4], [1e4 + 5, 1e4, 1e4]], positive=False) == 0
 
-    class View:
-        def tr(self, text): return text
-        def setStatus(self, text): self.status = text
-        def showError(self, text, detail=""): raise AssertionError(text)
-        def setBusy(self, busy): pass
-        def checkpointPath(self): return ""
-        def serverToken(self): return None
-
-    panel = Panel(logic, View())
+    panel = Panel(logic, QuietPanelView())
     panel.parameters, panel.strokes = params, strokes
     before = all_segments(seg, node)
-    panel.segment()
-    while panel.poll() is None:
-        pass
+    segment_with_panel(panel)
     sid = logic.lastResult.segmentId
     d = dice(mu.segment_array(seg, sid, node)[k], labels[k] == LIVER)
     report("dice_panel_stroke_liver_slice", d)
@@ -718,16 +731,12 @@ def test_panel_lasso_from_the_prompt_markups(scene, case, logic, liver_prompt):
 
     from MedPCLIPModuleLib.panel import Panel
     from MedPCLIPModuleLib.prompts import PromptMarkups
-    from scipy import ndimage
 
     vol, labels, _ = case
     node = add_volume(scene, vol)
     seg = add_segmentation(scene)
     k = liver_prompt["k"]
-    grown = ndimage.binary_dilation(labels[k] == LIVER, iterations=2)
-    edge = np.argwhere(grown & ~ndimage.binary_erosion(grown))
-    cy, cx = edge.mean(0)
-    edge = edge[np.argsort(np.arctan2(edge[:, 0] - cy, edge[:, 1] - cx))][::4]
+    edge = lasso_corners(labels[k] == LIVER)
     params = SimpleNamespace(inputVolume=node, segmentation=seg, segmentId="", positivePoints=None,
                              negativePoints=None, roi=None, strokes=None, lasso=None, mode3D=False,
                              useSegmentAsMask=False, autoSegment=True, backend="local", serverUrl="")
@@ -742,19 +751,9 @@ def test_panel_lasso_from_the_prompt_markups(scene, case, logic, liver_prompt):
             assert not markups.autoSegment(params, lasso)  # two points enclose nothing yet
     assert markups.autoSegment(params, lasso)
 
-    class View:
-        def tr(self, text): return text
-        def setStatus(self, text): self.status = text
-        def showError(self, text, detail=""): raise AssertionError(text)
-        def setBusy(self, busy): pass
-        def checkpointPath(self): return ""
-        def serverToken(self): return None
-
-    panel = Panel(logic, View())
+    panel = Panel(logic, QuietPanelView())
     panel.parameters = params
-    panel.segment()
-    while panel.poll() is None:
-        pass
+    segment_with_panel(panel)
     d = dice(mu.segment_array(seg, logic.lastResult.segmentId, node)[k], labels[k] == LIVER)
     report("dice_panel_lasso_liver_slice", d)
     assert d > 0.9   # the engine's lasso test: 0.97
