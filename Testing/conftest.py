@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+# torch's optimisers import torch._dynamo, which loads triton and its LLVM; Mesa's llvmpipe (the web tests' EGL
+# rendering) brings another LLVM, and triton loaded after it crashes the process (seen: test_training after
+# test_web). Loading it first, once, keeps any test order safe.
+import torch._dynamo  # noqa: E402,F401
 
 from helpers import free_port, stop_process
 
