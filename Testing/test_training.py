@@ -168,3 +168,28 @@ def test_stroke_samples_paint_the_dense_map_and_mark_the_checkpoint(tmp_path):
 def test_train_cli_rejects_a_stroke_share_outside_0_1(tmp_path):
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--stroke-share", "1.5")
     assert p.returncode != 0 and "--stroke-share must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):
+    """scripts/interpolate_checkpoints.py (WiSE-FT): alpha 0 / 1 give the two ends, 0.5 their mean, tensor by
+    tensor; the result loads, says where it came from, and a bad alpha is one clear line."""
+    from medpclip.model.checkpoint import load_checkpoint
+
+    a = Trainer(_opts(tmp_path / "a", max_steps=1, seed=1)).fit(progress=False)["checkpoint"]
+    b = Trainer(_opts(tmp_path / "b", max_steps=1, seed=2)).fit(progress=False)["checkpoint"]
+    outs = {}
+    for alpha in (0.0, 0.5, 1.0):
+        out = tmp_path / f"mix{alpha}.safetensors"
+        p = subprocess.run([sys.executable, str(REPO / "scripts" / "interpolate_checkpoints.py"), a, b, str(alpha),
+                            str(out)], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        outs[alpha] = load_checkpoint(out)
+    wa, wb = load_checkpoint(a).model.state_dict(), load_checkpoint(b).model.state_dict()
+    key = next(k for k in wa if wa[k].is_floating_point() and not torch.equal(wa[k], wb[k]))  # two seeds differ
+    assert torch.equal(outs[0.0].model.state_dict()[key], wa[key])
+    assert torch.equal(outs[1.0].model.state_dict()[key], wb[key])
+    assert torch.allclose(outs[0.5].model.state_dict()[key], (wa[key] + wb[key]) / 2, atol=1e-6)
+    assert outs[0.5].provenance["interpolation"]["alpha"] == 0.5
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "interpolate_checkpoints.py"), a, b, "1.5",
+                        str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
+    assert p.returncode != 0 and "alpha must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
