@@ -193,3 +193,19 @@ def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "interpolate_checkpoints.py"), a, b, "1.5",
                         str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
     assert p.returncode != 0 and "alpha must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_trainable_modules_leave_the_rest_of_the_model_unchanged(tmp_path):
+    """--trainable dense_prompt: a fine-tune changes only that module (the path painted strokes enter by); a name
+    that is no module is one clear line."""
+    from medpclip.model.checkpoint import load_checkpoint
+
+    start = Trainer(_opts(tmp_path / "start", max_steps=1)).fit(progress=False)["checkpoint"]
+    tuned = Trainer(_opts(tmp_path / "tuned", max_steps=2, lr=1e-3, stroke_share=0.5, trainable=("dense_prompt",),
+                          init_from=start)).fit(progress=False)["checkpoint"]
+    a, b = load_checkpoint(start).model.state_dict(), load_checkpoint(tuned).model.state_dict()
+    changed = sorted(k for k in a if not torch.equal(a[k], b[k]))
+    assert changed and all(k.startswith("dense_prompt.") for k in changed), changed
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--trainable", "nothing", "--max-steps", "1")
+    assert p.returncode == 3 and "--trainable: no parameters under ['nothing']" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -26,6 +26,10 @@ class PromptError(ValueError):
     """A prompt that is malformed, empty or outside the image."""
 
 
+class TrainingOptionError(ValueError):
+    """A training option that does not fit the model or data (``--trainable`` naming no module, ...)."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (PromptError, GeometryError, VocabularyError, VolumeError,
-                                            CheckpointError, TextModelError, DeviceError,
+                                            CheckpointError, TextModelError, DeviceError, TrainingOptionError,
                                             FileNotFoundError)

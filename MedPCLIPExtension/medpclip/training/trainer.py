@@ -27,6 +27,7 @@ from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import SampledPrompt, sample_prompt
 from ..data.masks import correction_click
 from ..data.stroke_sim import correction_stroke, sample_strokes
+from ..errors import TrainingOptionError
 from ..fileio import atomic_write
 from ..model.checkpoint import (Checkpoint, checkpoint_provenance, load_checkpoint, load_matching_weights,
                                 save_checkpoint)
@@ -69,6 +70,7 @@ class TrainOptions:
     max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
+    trainable: tuple[str, ...] = ()        # train only parameters under these module names (empty: all)
     command: str = ""
 
 
@@ -108,6 +110,25 @@ def _points_tensor(points, labels) -> tuple[torch.Tensor | None, torch.Tensor | 
     return pts, lab
 
 
+def trainable_parameters(model: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """The parameters under the module names ``prefixes`` (all when empty); the others are frozen, so a fine-tune
+    can teach one input path (for example ``dense_prompt``, where painted strokes enter) and leave the rest as it
+    was."""
+    if not prefixes:
+        return list(model.parameters())
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [p for p in prefixes if not any(n == p or n.startswith(p + ".") for n in names)]
+    if unknown:
+        raise TrainingOptionError(f"--trainable: no parameters under {unknown}; modules: "
+                         f"{sorted({n.split('.')[0] for n in names})}")
+    keep = []
+    for n, p in model.named_parameters():
+        p.requires_grad_(any(n == q or n.startswith(q + ".") for q in prefixes))
+        if p.requires_grad:
+            keep.append(p)
+    return keep
+
+
 class Trainer:
     def __init__(self, opts: TrainOptions) -> None:
         self.opts = opts
@@ -139,7 +160,8 @@ class Trainer:
                 log.warning("--init-from %s: %d tensors not in that checkpoint keep their initialisation: %s",
                             opts.init_from, len(fresh), ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))
         self.model.to(self.device).train()
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        params = trainable_parameters(self.model, opts.trainable)
+        self.optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
         self.step = 0
         self.history: list[dict[str, float]] = []
         if opts.resume:
