@@ -71,6 +71,7 @@ class TrainOptions:
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
     trainable: tuple[str, ...] = ()        # train only parameters under these module names (empty: all)
+    clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
     command: str = ""
 
 
@@ -274,7 +275,7 @@ class Trainer:
         m2, _ = mask_loss(up2, out2.iou, targets, torch.zeros_like(batch.multimask).to(dev))
         # global (whole-image) samples carry no mask target: weight them out of the mask losses
         frac = region_w.mean().clamp(min=1e-6)
-        loss = loss_clip + (m1 + m2) * frac
+        loss = self.opts.clip_weight * loss_clip + (m1 + m2) * frac
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.world > 1:
