@@ -156,7 +156,9 @@ class Session:
             boxes = torch.tensor(c.reshape(1, 4), dtype=torch.float32, device=dev)
         if region_mask is not None:
             rmask = (grid.mask_to_model(region_mask) > 0.5).float()[None, None].to(dev)
-        strokes = None if strokes2d is None or not self.engine.dense_strokes else grid.strokes_to_model(strokes2d)[None].to(dev)
+        strokes = None  # painted strokes reach the dense map only of a model trained that way (Checkpoint.dense_strokes)
+        if strokes2d is not None and self.engine.dense_strokes:
+            strokes = grid.strokes_to_model(strokes2d)[None].to(dev)
         prompts = Prompts(pts, lab, boxes, rmask, prev_low_res.to(dev) if prev_low_res is not None else None, strokes)
         with torch.inference_mode(), self.autocast():
             out = self.model.prompted(feats, prompts, with_masks=with_masks)

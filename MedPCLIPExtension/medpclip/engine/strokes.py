@@ -2,9 +2,10 @@
 
 A stroke enters the model the way every MedP-CLIP prompt does, at feature level: its pixels are painted into the
 dense prompt map the trunk fuses (where clicks draw their discs), and a few sparse point tokens are spread evenly
-along it (positive or negative, like clicks) for the decoder and the correction rounds. A lasso is a closed polygon on one slice: its inside is a dense mask prompt (the model's region
-map) and its bounds a box. Strokes come as polylines in the prompt (``scribbles``) or as a label map on the image
-grid (1 = positive stroke, 2 = negative stroke: what Slicer's paint tools and MONAI Label's scribble apps make).
+along it (positive or negative, like clicks) for the decoder and the correction rounds. A lasso is a closed
+polygon on one slice: its inside is a dense mask prompt (the model's region map) and its bounds a box. Strokes
+come as polylines in the prompt (``scribbles``) or as a label map on the image grid (1 = positive stroke,
+2 = negative stroke: what Slicer's paint tools and MONAI Label's scribble apps make).
 """
 
 from __future__ import annotations
