@@ -37,6 +37,7 @@ from MedPCLIPModuleLib.backends import MedPCLIPError  # noqa: E402
 from MedPCLIPModuleLib.logic import MedPCLIPLogic  # noqa: E402
 from MedPCLIPModuleLib.panel import BACKEND_LOCAL, BACKEND_REMOTE, Panel  # noqa: E402
 from MedPCLIPModuleLib.prompts import PromptMarkups  # noqa: E402
+from MedPCLIPModuleLib.qt_parts import StrokeTools, install_shortcuts, remove_shortcuts  # noqa: E402
 from MedPCLIPModuleLib.strokes import StrokeSegments  # noqa: E402
 
 
@@ -99,8 +100,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.panel: Optional[Panel] = None
         self.prompts: Optional[PromptMarkups] = None
         self.strokes: Optional[StrokeSegments] = None
-        self.strokeEditor = None
-        self.paintPositiveButton = self.paintNegativeButton = self.lassoButton = None
+        self.strokeTools = self.lassoButton = None
         self._parameterNode: Optional[MedPCLIPModuleParameterNode] = None
         self._parameterNodeGuiTag = None
         self._timer = None
@@ -120,9 +120,11 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = MedPCLIPModuleLogic()
         self.panel = Panel(self.logic, self, os.path.dirname(__file__))
         self.prompts = PromptMarkups(slicer.mrmlScene, self.onPromptChanged)
-        self.strokes = StrokeSegments(slicer.mrmlScene, self.onStrokesChanged)
+        self.strokes = StrokeSegments(slicer.mrmlScene, self.onPromptChanged)
         self.panel.strokes = self.strokes
-        self._setupStrokeTools()
+        self.strokeTools = StrokeTools(self.ui.promptsCollapsibleButton.layout(), _, self.onPaint,
+                                       lambda: self.act(self.panel.clearStrokes))
+        self.lassoButton = self.strokeTools.lassoButton
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -143,77 +145,15 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.checkpointPathLineEdit.currentPath = qt.QSettings().value("MedPCLIP/checkpointPath", "") or ""
         self.initializeParameterNode()
 
-    def _setupStrokeTools(self) -> None:
-        """Paint + / Paint - / Clear strokes below the prompt buttons, and a Segment Editor (its Paint effect's
-        brush options) painting into the strokes segmentation, never into the user's."""
-        row = qt.QWidget()
-        layout = qt.QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.paintPositiveButton = qt.QPushButton(_("Paint + stroke (S)"))
-        self.paintNegativeButton = qt.QPushButton(_("Paint - stroke (Shift+S)"))
-        self.clearStrokesButton = qt.QPushButton(_("Clear strokes"))
-        self.lassoButton = qt.QPushButton(_("Lasso (L)"))
-        self.lassoButton.checkable = True
-        self.lassoButton.toolTip = _("Click the corners of a closed curve around the structure on one slice; "
-                                     "from the third point on, each point segments again.")
-        layout.addWidget(self.lassoButton)
-        for button, positive in ((self.paintPositiveButton, True), (self.paintNegativeButton, False)):
-            button.checkable = True
-            button.toolTip = _("Paint in a slice view: each finished stroke segments again. Esc stops painting.")
-            button.connect("clicked(bool)", lambda on, positive=positive: self.onPaint(positive, on))
-            layout.addWidget(button)
-        self.clearStrokesButton.connect("clicked(bool)", lambda _on=False: self.act(self.panel.clearStrokes))
-        layout.addWidget(self.clearStrokesButton)
-        grid = self.ui.promptsCollapsibleButton.layout()
-        grid.addWidget(row, grid.rowCount(), 0, 1, 2)
-        self.strokeEditor = slicer.qMRMLSegmentEditorWidget()
-        self.strokeEditor.setMRMLScene(slicer.mrmlScene)
-        editorNode = slicer.mrmlScene.GetSingletonNode("MedPCLIPStrokes", "vtkMRMLSegmentEditorNode") \
-            or slicer.mrmlScene.AddNode(slicer.vtkMRMLSegmentEditorNode())
-        editorNode.SetSingletonTag("MedPCLIPStrokes")
-        self.strokeEditor.setMRMLSegmentEditorNode(editorNode)
-        self.strokeEditor.setEffectNameOrder(["Paint", "Erase"])
-        self.strokeEditor.unorderedEffectsVisible = False
-        self.strokeEditor.setSegmentationNodeSelectorVisible(False)
-        self.strokeEditor.setSourceVolumeNodeSelectorVisible(False)
-        self.strokeEditor.setSwitchToSegmentationsButtonVisible(False)
-        self.strokeEditor.hide()
-        grid.addWidget(self.strokeEditor, grid.rowCount(), 0, 1, 2)
-
     def onPaint(self, positive: bool, on: bool = True) -> None:
         """Paint positive / negative strokes with the Segment Editor's Paint effect (toggled by its button)."""
-        p = self._parameterNode
-        self.paintPositiveButton.checked = on and positive
-        self.paintNegativeButton.checked = on and not positive
-        if not on or p is None:
-            return self.stopPainting()
-        try:
-            node = self.strokes.node(p)
-        except ValueError as exc:
-            self.paintPositiveButton.checked = self.paintNegativeButton.checked = False
-            return self.showError(str(exc))
-        self.stopPlacing()
-        editor = self.strokeEditor
-        editor.setSegmentationNode(node)
-        editor.setSourceVolumeNode(p.inputVolume)
-        editor.setCurrentSegmentID(self.strokes.segmentId(node, positive))
-        editor.show()
-        editor.setActiveEffectByName("Paint")
+        if on and self._parameterNode is not None:
+            self.stopPlacing()
+        self.strokeTools.toggle(self.strokes, self._parameterNode, positive, on, self.showError)
 
     def stopPainting(self) -> None:
-        if self.strokeEditor is not None:
-            self.strokeEditor.setActiveEffect(None)
-            self.strokeEditor.hide()
-        for button in (self.paintPositiveButton, self.paintNegativeButton):
-            if button is not None:
-                button.checked = False
-
-    def onStrokesChanged(self, caller, event) -> None:
-        """A stroke was painted (or erased): segment again when auto-segment is on."""
-        p = self._parameterNode
-        if p is not None and p.autoSegment:
-            self.panel.sliceViewName = self.prompts.viewUnderCursor() or self.panel.sliceViewName
-            self.act(lambda: self.panel.segment(quiet=True))
+        if self.strokeTools is not None:
+            self.strokeTools.stop()
 
     def _actions(self) -> list:
         return [(self.ui.segmentButton, lambda: self.panel.segment()),
@@ -325,25 +265,17 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # -- shortcuts ------------------------------------------------------------------------------------
     def installShortcuts(self) -> None:
         self.removeShortcuts()
-        mainWindow = slicer.util.mainWindow()
-        if mainWindow is None:
-            return
         panel = self.panel
-        for key, action in (("A", lambda: self.onPlace("positive")), ("D", lambda: self.onPlace("negative")),
-                            ("X", lambda: self.onPlace("roi")), ("L", lambda: self.onPlace("lasso")),
-                            ("S", lambda: self.onPaint(True)),
-                            ("Shift+S", lambda: self.onPaint(False)), ("G", lambda: panel.segment()),
-                            ("P", lambda: panel.segment(force3D=True)), ("C", self.onClearPoints),
-                            ("I", panel.identify), ("N", self.onApplyName), ("F", self.focusFindText),
-                            ("U", panel.undo), ("Esc", self.onEscape)):
-            shortcut = qt.QShortcut(qt.QKeySequence(key), mainWindow)
-            shortcut.connect("activated()", lambda action=action: self.act(action))
-            self._shortcuts.append(shortcut)
+        self._shortcuts = install_shortcuts(
+            (("A", lambda: self.onPlace("positive")), ("D", lambda: self.onPlace("negative")),
+             ("X", lambda: self.onPlace("roi")), ("L", lambda: self.onPlace("lasso")),
+             ("S", lambda: self.onPaint(True)), ("Shift+S", lambda: self.onPaint(False)),
+             ("G", lambda: panel.segment()),
+             ("P", lambda: panel.segment(force3D=True)), ("C", self.onClearPoints), ("I", panel.identify),
+             ("N", self.onApplyName), ("F", self.focusFindText), ("U", panel.undo), ("Esc", self.onEscape)), self.act)
 
     def removeShortcuts(self) -> None:
-        for shortcut in self._shortcuts:
-            shortcut.disconnect("activated()")
-            shortcut.setParent(None)
+        remove_shortcuts(self._shortcuts)
         self._shortcuts = []
 
     def onEscape(self) -> None:
@@ -379,7 +311,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.panel.clearStrokes()
 
     def onPromptChanged(self, caller, event) -> None:
-        """A point was placed or moved: remember the view it was in; segment again when that is wanted."""
+        """A point was placed or moved, or a stroke painted: remember the view it was in; segment again when that is
+        wanted."""
         self.panel.sliceViewName = self.prompts.viewUnderCursor() or self.panel.sliceViewName
         if caller.IsA("vtkMRMLMarkupsROINode") and caller.GetNumberOfControlPoints():
             self.stopPlacing()  # one box at a time

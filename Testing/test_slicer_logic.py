@@ -697,13 +697,16 @@ def test_stroke_segments_paint_under_a_transform_and_segment_again(scene, case, 
     world = mu.volume_world_affine(node)
     ijk = np.array([[x, r, k, 1.0] for x in np.linspace(cols.min(), cols.max(), 6)])
     calls = []
-    strokes = StrokeSegments(scene, lambda caller, event: calls.append(event))
+    strokes = StrokeSegments(scene, lambda caller, event: calls.append(caller))
     params = SimpleNamespace(inputVolume=node, segmentation=seg, segmentId="", positivePoints=None,
                              negativePoints=None, roi=None, strokes=None, mode3D=False, useSegmentAsMask=False,
                              backend="local", serverUrl="")
     assert strokes.ids(params) == (None, None) and not strokes.painted(params)
     painted = strokes.paint(params, (world @ ijk.T).T[:, :3], positive=True)
-    assert painted > 0 and calls  # the change was observed
+    assert painted > 0 and calls  # the change was observed, and it segments again as a placed point does
+    from MedPCLIPModuleLib.prompts import PromptMarkups
+
+    assert PromptMarkups.autoSegment(SimpleNamespace(**vars(params), autoSegment=True), calls[-1])
     mask = mu.segment_array(params.strokes, "positive stroke", node) > 0
     assert set(np.flatnonzero(mask.any(axis=(1, 2)))) == {k}
     assert all(mask[k, r, int(round(x))] for x in ijk[:, 0])

@@ -92,11 +92,11 @@ class PromptMarkups:
     @staticmethod
     def autoSegment(parameters, caller) -> bool:
         """Whether a changed prompt node segments again: the option is on, the inputs are set, and the change is
-        a box or there is a positive point."""
+        a box or a painted stroke (the strokes segmentation), or there is a positive point or a lasso."""
         p = parameters
         if not (p and p.autoSegment and p.inputVolume and p.segmentation):
             return False
-        return bool(caller.IsA("vtkMRMLMarkupsROINode")
+        return bool(caller.IsA("vtkMRMLMarkupsROINode") or caller.IsA("vtkSegmentation")  # a painted stroke
                     or (p.positivePoints and p.positivePoints.GetNumberOfControlPoints())
                     or lassoReady(p))
 
