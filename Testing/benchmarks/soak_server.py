@@ -205,6 +205,7 @@ def summarise(soak: Soak, seconds: float, clients: int, label_problems: list[str
     info_ok = [r.ms for r in soak.info if r.status == 200]
     rss = [mb for _, mb in soak.rss]
     half = [(t, mb) for t, mb in soak.rss if t >= seconds / 2]
+    warm = [mb for t, mb in soak.rss if t >= seconds / 4]  # after the first quarter: caches and allocator warmed up
     slope = float(np.polyfit(*zip(*half), 1)[0]) * 60 if len(half) >= 3 else None
     errors = [r for r in soak.records + soak.info if r.status != 200]
     return {
@@ -217,6 +218,7 @@ def summarise(soak: Soak, seconds: float, clients: int, label_problems: list[str
                  "p99_ms": pct(info_ok, 99), "max_ms": pct(info_ok, 100)},
         "rss_mb": {"start": rss[0] if rss else None, "end": rss[-1] if rss else None,
                    "max": max(rss) if rss else None, "growth": round(rss[-1] - rss[0], 1) if rss else None,
+                   "growth_after_warmup": round(warm[-1] - warm[0], 1) if warm else None,
                    "second_half_slope_mb_per_min": round(slope, 2) if slope is not None else None,
                    "curve": soak.rss},
         "labels": {"acknowledged_distinct": len(soak.uploaded), "problems": label_problems},
