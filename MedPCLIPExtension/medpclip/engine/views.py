@@ -25,6 +25,9 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
                  ) -> tuple[SliceResult, Window]:
     """The answer to one slice's prompt and the view it was answered in (``strokes2d``: the slice's painted
     strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map)."""
+    def predict(*args, **kwargs) -> SliceResult:  # every pass of this prompt sees the same painted strokes
+        return session.predict_slice(*args, strokes2d=strokes2d, **kwargs)
+
     spacing = slice_pixel_spacing(session.spacing, plane)
     low = session.engine.cfg.image_size // 4
     point_bounds = union_bounds(*[(p[0], p[1], p[0], p[1]) for p in points if p[2] == 1])
@@ -34,25 +37,25 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         if not session.grid(plane, window).contains(xy, margin=2):  # the click left the view: widen it
             window = object_window(union_bounds(mask_extent(hist.mask), point_bounds), spacing)
             prev = session.grid(plane, window).slice_mask_to_low_res(hist.mask, low)[None, None]
-        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window, strokes2d=strokes2d), window
+        return predict(plane, idx, points, box2d, prior2d, prev, window=window), window
     context = session.context_window(plane)
     in_context = session.views != "prompt" or (not policy.BOX_OBJECT_VIEW and (box2d is not None or prior2d is not None))
     if in_context:  # every prompt in the context view (ablations, the first release's behaviour)
         prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
-        return session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context, strokes2d=strokes2d), context
+        return predict(plane, idx, points, box2d, prior2d, prev, window=context), context
     if box2d is not None or prior2d is not None:
         bounds = union_bounds(box2d, mask_extent(prior2d) if prior2d is not None else None, point_bounds)
         window = object_window(bounds, spacing)
         grid = session.grid(plane, window)
         prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
-        answer = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=window, strokes2d=strokes2d)
+        answer = predict(plane, idx, points, box2d, prior2d, prev, window=window)
         if policy.BOX_PICK_BY_SCORE:  # the context view's answer too; the one the model rates higher wins
             prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
-            other = session.predict_slice(plane, idx, points, box2d, prior2d, prev, window=context, strokes2d=strokes2d)
+            other = predict(plane, idx, points, box2d, prior2d, prev, window=context)
             if other.score > answer.score:
                 return other, context
         return answer, window
-    first = session.predict_slice(plane, idx, points, None, None, None, window=context, strokes2d=strokes2d)
+    first = predict(plane, idx, points, None, None, None, window=context)
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
     if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
@@ -60,7 +63,7 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     prev = None
     if policy.REFINE_FEEDBACK:
         prev = session.grid(plane, window).slice_mask_to_low_res(first_mask, low)[None, None]
-    refined = session.predict_slice(plane, idx, points, None, None, prev, window=window, strokes2d=strokes2d)
+    refined = predict(plane, idx, points, None, None, prev, window=window)
     refined_mask = refined.mask
     if policy.BORDER_GUARD and touches_border(refined_mask, window):
         return first, context  # the view cut the object: the first answer was too small to frame it
