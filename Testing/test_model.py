@@ -214,3 +214,51 @@ def test_init_from_an_older_architecture_copies_matching_tensors(tmp_path):
     assert torch.equal(model.visual.conv1.weight, tensors["model.visual.conv1.weight"])
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "old.safetensors")  # a strict load names the mismatch instead
+
+
+def test_checkpoint_from_before_the_geometry_head_loads_and_names_as_before(tmp_path):
+    """A checkpoint saved without ``region_geometry_head`` (every checkpoint before 2026-12-02) loads; the head
+    keeps its zero output, so region embeddings are unchanged; any other missing tensor is still refused."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = save_checkpoint(new_checkpoint("tiny"), tmp_path / "m.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    old = {k: v for k, v in tensors.items() if not k.startswith("model.region_geometry_head.")}
+    assert len(old) < len(tensors)
+    save_file(old, str(tmp_path / "old.safetensors"), metadata=meta)
+    model = load_checkpoint(tmp_path / "old.safetensors").model
+    assert not model.uses_geometry
+    region = torch.nn.functional.normalize(torch.randn(3, model.cfg.embed_dim), dim=-1)
+    assert torch.allclose(model.with_geometry(region, torch.randn(3, 15)), region)
+    del old["model.region_pool_proj.bias"]
+    save_file(old, str(tmp_path / "broken.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="region_pool_proj.bias"):
+        load_checkpoint(tmp_path / "broken.safetensors")
+
+
+def test_region_geometry_says_where_the_region_lies_in_the_body():
+    """Left / right and front / back of the body box, its size share, scale-free: the same body zoomed out to
+    half its size in the view (zero padding around it) gives the same figures."""
+    from torch.nn import functional as F
+
+    from medpclip.model.region_geometry import N_FEATURES, region_geometry
+
+    yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+    body = (((yy - 128) / 90) ** 2 + ((xx - 128) / 120) ** 2) < 1
+    image = body.float() * 0.4
+    left = (((yy - 120) / 20) ** 2 + ((xx - 60) / 15) ** 2) < 1
+    right = left.flip(1)
+    image[left] = 0.8
+    g_left, g_right = region_geometry(image, left, True), region_geometry(image, right, True)
+    assert g_left.shape == (N_FEATURES,)
+    assert g_left[0] < -0.5 and g_right[0] > 0.5 and abs(float(g_left[1])) < 0.2
+    assert g_left[10] > 0.3 > float(g_right[10])           # brighter than the body on CT
+    assert g_left[11] == 0 and region_geometry(image, left, False)[8] == 0   # CT and MR intensities kept apart
+    small = F.pad(F.interpolate(image[None, None], scale_factor=0.5, mode="bilinear"), (64, 64, 64, 64))[0, 0]
+    small_mask = F.pad(F.interpolate(left[None, None].float(), scale_factor=0.5), (64, 64, 64, 64))[0, 0] > 0.5
+    g_small = region_geometry(small, small_mask, True)
+    assert torch.allclose(g_small[:8], g_left[:8], atol=0.06), (g_small[:8], g_left[:8])
+    assert not region_geometry(image, torch.zeros(S, S, dtype=torch.bool), True).any()

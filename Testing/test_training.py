@@ -96,8 +96,12 @@ def test_align_stage_trains_only_the_recognition_heads(tmp_path):
     assert summary["loss_end"] < summary["loss_start"]
     a, b = load_checkpoint(base).model.state_dict(), load_checkpoint(summary["checkpoint"]).model.state_dict()
     changed = {k for k in a if not torch.equal(a[k], b[k])}
-    assert changed and all(k.startswith(("region_pool_proj", "text_projection", "logit_scale")) for k in changed)
-    assert load_checkpoint(summary["checkpoint"]).provenance["align"]["steps"] == 30
+    assert changed and all(k.startswith(("region_pool_proj", "text_projection", "logit_scale", "region_geometry_head"))
+                           for k in changed)
+    assert any(k.startswith("region_geometry_head") for k in changed)
+    aligned = load_checkpoint(summary["checkpoint"])
+    assert aligned.provenance["align"]["steps"] == 30 and aligned.model.uses_geometry
+    assert not load_checkpoint(base).model.uses_geometry  # untrained: adds exactly zero, the engine skips it
 
 
 HELDOUT = SAMPLES / "heldout_patients"

@@ -38,6 +38,8 @@ class Engine:
         self.autocast = self.device.type == "cuda"
         # strokes painted into the dense prompt map as well as read as tokens (docs/DESIGN-NOTES.md, "Strokes")
         self.dense_strokes = checkpoint.dense_strokes
+        # names use where the region lies in the body too (model/region_geometry.py), when the head was trained
+        self.uses_geometry = self.model.uses_geometry
         self.vocab_embeddings = self.worker.call(self._project_vocabulary)
         self.vocab_index = {v["id"]: i for i, v in enumerate(checkpoint.vocabulary)}
 

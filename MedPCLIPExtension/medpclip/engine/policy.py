@@ -61,8 +61,10 @@ PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {
 # abdominal organs (liver, spleen, left kidney, aorta) ranked 0-0-1-2 / 0-1-5-0 / 0-0-2-13 and 7 terms of other
 # body regions 4-135 (docs/DESIGN-NOTES.md, "Find")
 FIND_MAX_RANK = 2
-# the best points of this many slices are re-ranked by what they segment (their 2D mask, named from the mask)
-FIND_REFINE_CANDIDATES = 3
+# the best points of this many slices are re-ranked by what they segment (their 2D mask, named from the mask and
+# where it lies in the body); 6 since the geometry term (2026-12-02): the grid's point embeddings have no mask, so
+# no geometry, and rank the right slice lower than before (sample CT: liver not found with 3)
+FIND_REFINE_CANDIDATES = 6
 
 # -- strokes ----------------------------------------------------------------------------------------
 STROKE_TOKENS = 6  # point tokens per stroke and slice, spread evenly along it (docs/DESIGN-NOTES.md, "Strokes")

@@ -15,6 +15,7 @@ from ..data.masks import largest_slices, max_edt_point
 from ..data.vocabulary import resolve
 from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
+from ..model.region_geometry import region_geometry
 from . import policy
 from .prompt import PromptSpec
 from .results import SegmentationResult
@@ -37,8 +38,10 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
         spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
         spec = PromptSpec(**{**spec.__dict__, "mode": "3d"})  # points may lie on several slices
         resolved = session.resolve(spec)
-        return session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
-                                     with_masks=False).region
+        decode = session.engine.uses_geometry  # the geometry term needs the region's mask: the prompt's answer
+        res = session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
+                                    with_masks=decode)
+        return with_geometry(session, res.region, spec.plane, resolved.start, res.mask) if decode else res.region
     n = session.n_slices(plane)
     ones = np.ones(extract_slice(session.canon, plane, 0).shape, bool)
     return session.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
@@ -46,7 +49,21 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
 
 def _mask_embedding(session: "Session", plane: str, idx: int, mask2d: np.ndarray) -> torch.Tensor:
     """(E,) region embedding of a 2D mask on one slice (the mask as the region prompt, no mask decoding)."""
-    return session.predict_slice(plane, idx, [], None, mask2d, None, with_masks=False).region
+    region = session.predict_slice(plane, idx, [], None, mask2d, None, with_masks=False).region
+    return with_geometry(session, region, plane, idx, mask2d)
+
+
+def with_geometry(session: "Session", region: torch.Tensor, plane: str, idx: int, mask2d: np.ndarray) -> torch.Tensor:
+    """The region embedding with its geometry term (where ``mask2d``, in slice pixels, lies in the body and how it
+    looks against it), computed on the slice's context view, the frame the head was trained in; unchanged for a
+    checkpoint without a trained geometry head or an empty mask."""
+    if not session.engine.uses_geometry or not mask2d.any():
+        return region
+    grid = session.grid(plane, session.context_window(plane))
+    image = grid.image_to_model(extract_slice(session.canon, plane, idx))
+    geometry = region_geometry(image, grid.mask_to_model(mask2d) > 0.5, session.volume.modality.upper() == "CT")
+    with torch.inference_mode():
+        return session.model.with_geometry(region[None].to(session.engine.device), geometry[None])[0].float()
 
 
 def find(session: "Session", text: str, mode: str, grid_points: int, max_slices: int) -> SegmentationResult:

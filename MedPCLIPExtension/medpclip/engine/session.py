@@ -239,7 +239,8 @@ class Session:
             self.prefetch(plane, start)
         latency["total_ms"] = (time.perf_counter() - t0) * 1000
         return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency,
-                                  unc, warnings, stops, self._slab_range(plane, slices), region_embedding=res.region)
+                                  unc, warnings, stops, self._slab_range(plane, slices),
+                                  region_embedding=recognition.with_geometry(self, res.region, plane, start, mask2d))
 
     def _slab_range(self, plane: str, canon_slices: list[int]) -> tuple[int, int, int]:
         written = [self.input_slice_index(plane, i) for i in canon_slices]

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "medpclip-checkpoint/1"
 VOCAB_KEY = "vocabulary.text_features"
+OPTIONAL_PREFIXES = ("region_geometry_head.",)  # added 2026-12-02 (issue 13); older checkpoints load without it
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CHECKPOINT_NAME = "medpclip_tiny_default.safetensors"
 
@@ -127,13 +128,14 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     model = MedPCLIP(cfg)
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    # Parts added after a checkpoint was made keep their (silent, zero-output) initialisation.
+    missing = sorted(k for k in set(expected) - set(state) if not k.startswith(OPTIONAL_PREFIXES))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
     if missing or unexpected or wrong:
         raise CheckpointError(f"{path}: weights do not match config {cfg.name!r} (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]})")
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=False)
     text_features = tensors.get(VOCAB_KEY, torch.zeros(0, cfg.text_dim))
     if text_features.shape[0] != len(vocabulary):
         raise CheckpointError(f"{path}: vocabulary has {len(vocabulary)} names but {text_features.shape[0]} embeddings")

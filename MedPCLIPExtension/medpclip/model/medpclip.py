@@ -13,6 +13,7 @@ from .config import MedPCLIPConfig
 from .fusion import DensePromptEmbed, GatedCrossAttention
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import LayerNorm2d, PromptEncoder
+from .region_geometry import RegionGeometryHead
 from .vit import VisionTransformer
 
 
@@ -95,6 +96,9 @@ class MedPCLIP(nn.Module):
         self.region_pool_proj = nn.Linear(cfg.width, cfg.embed_dim)
         nn.init.zeros_(self.region_pool_proj.weight)
         nn.init.zeros_(self.region_pool_proj.bias)
+        # Where the region lies in the body and how it looks against it (model/region_geometry.py): added to the
+        # region embedding when the region's mask is known; zero until the alignment stage trains it.
+        self.region_geometry_head = RegionGeometryHead(cfg.embed_dim)
         self.text_projection = nn.Linear(cfg.text_dim, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
@@ -142,6 +146,15 @@ class MedPCLIP(nn.Module):
         masks, iou = self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
         return PromptedOutput(region, masks, iou)
 
+    def with_geometry(self, region: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
+        """region (B, E) normalised, geometry (B, N) from ``region_geometry`` -> (B, E) normalised."""
+        return F.normalize(region + self.region_geometry_head(geometry.to(region)), dim=-1)
+
+    @property
+    def uses_geometry(self) -> bool:
+        """Whether the geometry head was trained (an untrained one adds exactly zero: skip computing it)."""
+        return bool(self.region_geometry_head.net[2].weight.detach().abs().sum() > 0)
+
     def region_pool(self, patch_tokens: torch.Tensor, prompt_map: torch.Tensor) -> torch.Tensor:
         """patch_tokens (B, g*g, C), prompt_map (B, 3, S, S) -> normalised pooled feature (B, C).
 
@@ -164,7 +177,7 @@ class MedPCLIP(nn.Module):
         groups = {
             "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
             "fusion": nn.ModuleList([self.dense_prompt, self.fusion, self.region_pool_norm, self.region_pool_token,
-                                     self.region_pool_proj]),
+                                     self.region_pool_proj, self.region_geometry_head]),
             "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder]),
             "text_projection": self.text_projection,
         }

@@ -10,7 +10,10 @@ region-text loss as the main training. Held-out slices are excluded exactly as i
 Two additions aim at naming on patients the model never saw (issue 13): a hard-negative term, the same
 cross-entropy restricted to the names of the region's own case (its neighbours: what ``identify`` ranks when given
 a case's labels, and where the confusions are), and structure-level samples, the mean of one structure's mask
-embeddings over several slices of a case (what ``identify`` computes from a 3D mask).
+embeddings over several slices of a case (what ``identify`` computes from a 3D mask). With ``geometry`` (the
+default) the region geometry head is trained too: where the region lies in the body and how bright it is against it
+(``model/region_geometry.py``), computed from the sample's mask on the same context view, added to the embedding of
+every sample with a mask (not to the whole-slice caption, which has none).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
 from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..model.medpclip import Prompts
+from ..model.region_geometry import N_FEATURES, region_geometry
 from .losses import region_text_loss
 from .data_sources import load_training_cases
 from .sample_bank import SampleBank
@@ -55,12 +59,15 @@ class AlignOptions:
     max_slices_per_plane: int | None = None
     case_negatives: float = 1.0      # weight of the within-case (hard-negative) term; 0 = off
     pooled_per_structure: int = 2    # structure-level samples per (case, structure) with several slices; 0 = off
+    geometry: bool = True            # train the region geometry head (issue 13)
 
 
 def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: random.Random):
-    """Frozen (class-token head, pooled feature, concept, case, is-mask-prompt) for every pair and prompt variant."""
+    """Frozen (class-token head, pooled feature, region geometry, concept, case, is-mask-prompt) for every pair and
+    prompt variant; the geometry comes from the prompt's mask when it has one, else from the model's own answer to
+    the box or click (what the engine names such a prompt by), zeros for the whole-slice caption."""
     model = ckpt.model.eval()
-    heads, pooled, targets, case_ids, is_mask = [], [], [], [], []
+    heads, pooled, geoms, targets, case_ids, is_mask = [], [], [], [], [], []
     for si, bslice in enumerate(bank.slices):
         case = cases[bslice.case_index]
         image, label_view = bank.context_view(bslice)  # recognition looks at the context view, as in the engine
@@ -68,17 +75,20 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
         with torch.no_grad():
             feats = model.encode_slices(image[None, None])
         values = [v for v in np.unique(label) if v > 0 and (label == v).sum() >= 16]
-        prompts, concepts, kinds = [], [], []
+        prompts, concepts, kinds, masks = [], [], [], []
         for v in values:
             mask = label == v
             for kind in VARIANTS:
                 prompts.append(sample_prompt(mask, label, rng, kind=kind))
                 concepts.append(concept_index[case.concepts[int(v)].id])
                 kinds.append(kind)
+                masks.append(mask)
         prompts.append(None)  # the whole slice: global caption
         concepts.append(concept_index[global_concept(case.modality, case.spec.body_part).id])
         kinds.append("global")
-        for p, c, kind in zip(prompts, concepts, kinds):
+        masks.append(None)
+        is_ct = case.modality.upper() == "CT"
+        for p, c, kind, mask in zip(prompts, concepts, kinds, masks):
             s = image.shape[-1]
             if p is None:
                 pr = Prompts(region_mask=torch.ones(1, 1, s, s))
@@ -91,21 +101,38 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
             with torch.no_grad():
                 x, pool, _ = model.prompted_tokens(feats, pr)
                 heads.append(model.visual.head(x)[0])
+                if mask is None:
+                    geoms.append(torch.zeros(N_FEATURES))
+                elif p.region_mask is not None:
+                    geoms.append(region_geometry(image, torch.from_numpy(p.region_mask), is_ct))
+                else:
+                    geoms.append(region_geometry(image, _answer(model, feats, pr, s), is_ct))
             pooled.append(pool[0])
             targets.append(c)
             case_ids.append(bslice.case_index)
             is_mask.append(kind == "mask")
-    return torch.stack(heads), torch.stack(pooled), torch.tensor(targets), torch.tensor(case_ids), is_mask
+    return (torch.stack(heads), torch.stack(pooled), torch.stack(geoms), torch.tensor(targets),
+            torch.tensor(case_ids), is_mask)
 
 
-def _structure_samples(heads: torch.Tensor, pooled: torch.Tensor, targets: torch.Tensor, case_ids: torch.Tensor,
+def _answer(model, feats, prompts: Prompts, size: int) -> torch.Tensor:
+    """(S, S) bool: the model's answer to a box / click prompt, picked as the engine picks it (a single click: the
+    best-scored of the multimask outputs)."""
+    out = model.prompted(feats, prompts)
+    single_click = prompts.points is not None and prompts.points.shape[1] == 1 and prompts.boxes is None
+    k = int(torch.argmax(out.iou[0, 1:]) + 1) if single_click else 0
+    low = out.masks[:, k:k + 1].float()
+    return F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)[0, 0] > 0
+
+
+def _structure_samples(heads: torch.Tensor, pooled: torch.Tensor, geoms: torch.Tensor, targets: torch.Tensor, case_ids: torch.Tensor,
                        is_mask: list[bool], per_structure: int, rng: random.Random):
     """Means of 2-3 mask-prompt samples of one structure of one case (different slices or mask jitters)."""
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (t, c, m) in enumerate(zip(targets.tolist(), case_ids.tolist(), is_mask)):
         if m:
             groups.setdefault((c, t), []).append(i)
-    new_h, new_p, new_t, new_c = [], [], [], []
+    new_h, new_p, new_g, new_t, new_c = [], [], [], [], []
     for (c, t), members in groups.items():
         if len(members) < 2:
             continue
@@ -113,12 +140,13 @@ def _structure_samples(heads: torch.Tensor, pooled: torch.Tensor, targets: torch
             pick = rng.sample(members, min(len(members), rng.choice((2, 3))))
             new_h.append(heads[pick].mean(0))
             new_p.append(pooled[pick].mean(0))
+            new_g.append(geoms[pick].mean(0))
             new_t.append(t)
             new_c.append(c)
     if not new_t:
-        return heads, pooled, targets, case_ids
+        return heads, pooled, geoms, targets, case_ids
     return (torch.cat([heads, torch.stack(new_h)]), torch.cat([pooled, torch.stack(new_p)]),
-            torch.cat([targets, torch.tensor(new_t)]), torch.cat([case_ids, torch.tensor(new_c)]))
+            torch.cat([geoms, torch.stack(new_g)]), torch.cat([targets, torch.tensor(new_t)]), torch.cat([case_ids, torch.tensor(new_c)]))
 
 
 def case_name_mask(targets: torch.Tensor, case_ids: torch.Tensor, n_concepts: int) -> torch.Tensor:
@@ -152,13 +180,17 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     text = build_text_bank(extra, [(c.modality, c.spec.body_part) for c in cases])
     rng = random.Random(opts.seed)
     torch.manual_seed(opts.seed)
-    heads, pooled, targets, case_ids, is_mask = _features(ckpt, bank, cases, text.index(), rng)
+    heads, pooled, geoms, targets, case_ids, is_mask = _features(ckpt, bank, cases, text.index(), rng)
     if opts.pooled_per_structure:
-        heads, pooled, targets, case_ids = _structure_samples(heads, pooled, targets, case_ids, is_mask,
-                                                              opts.pooled_per_structure, rng)
+        heads, pooled, geoms, targets, case_ids = _structure_samples(heads, pooled, geoms, targets, case_ids,
+                                                                     is_mask, opts.pooled_per_structure, rng)
+    has_geometry = geoms.abs().sum(1, keepdim=True) > 0
     names_of_case = case_name_mask(targets, case_ids, len(text.concepts))
     model = ckpt.model
+    trained = ["region_pool_proj", "text_projection", "logit_scale"] + (["region_geometry_head"] if opts.geometry else [])
     params = [*model.region_pool_proj.parameters(), *model.text_projection.parameters(), model.logit_scale]
+    if opts.geometry:
+        params += list(model.region_geometry_head.parameters())
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params:
@@ -170,6 +202,8 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     for step in bar:
         idx = torch.randint(0, n, (min(opts.batch_size, n),))
         region = F.normalize(heads[idx] + model.region_pool_proj(pooled[idx]), dim=-1)
+        if opts.geometry:
+            region = torch.where(has_geometry[idx], model.with_geometry(region, geoms[idx]), region)
         txt = model.project_text(text.sample(rng))
         loss = region_text_loss(region, txt, targets[idx], model.logit_scale)
         if opts.case_negatives:
@@ -185,10 +219,12 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     model.requires_grad_(True)
     prov = dict(ckpt.provenance)
+    if "align" in prov:  # re-aligning an aligned checkpoint: keep the record of the earlier alignment(s)
+        prov["earlier_aligns"] = [*prov.get("earlier_aligns", []), prov["align"]]
     prov["align"] = {"from": str(opts.init_from), "steps": opts.steps, "batch_size": opts.batch_size, "lr": opts.lr,
                      "pairs": int(n), "seed": opts.seed, "command": opts.command,
                      "case_negatives": opts.case_negatives, "pooled_per_structure": opts.pooled_per_structure,
-                     "trained": ["region_pool_proj", "text_projection", "logit_scale"],
+                     "trained": trained,
                      "wall_seconds": round(time.time() - t0, 1)}
     out = save_checkpoint(Checkpoint(model, text.concepts, text.ensemble(), prov, ckpt.metrics),
                           f"{opts.out.rstrip('/')}/medpclip.safetensors")

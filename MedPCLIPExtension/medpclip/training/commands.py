@@ -104,6 +104,8 @@ def add_align(sub) -> None:
                    "term (each region against its own case's names); 0 = off")
     p.add_argument("--pooled-per-structure", type=int, default=2, help="structure-level samples (means over a "
                    "structure's slices) per case and structure; 0 = off")
+    p.add_argument("--no-geometry", action="store_true", help="leave the region geometry head untrained (where "
+                   "the region lies in the body, its size and brightness against it)")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_align)
@@ -118,7 +120,8 @@ def cmd_align(args) -> int:
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
                                  args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
-                                 args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure),
+                                 args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure,
+                                 not args.no_geometry),
                     progress=not args.json)
     if args.json:
         _print_json(summary)

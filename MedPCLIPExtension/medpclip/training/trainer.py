@@ -29,8 +29,8 @@ from ..data.masks import correction_click
 from ..data.stroke_sim import correction_stroke, sample_strokes
 from ..errors import TrainingOptionError
 from ..fileio import atomic_write
-from ..model.checkpoint import (Checkpoint, checkpoint_provenance, load_checkpoint, load_matching_weights,
-                                save_checkpoint)
+from ..model.checkpoint import (OPTIONAL_PREFIXES, Checkpoint, checkpoint_provenance, load_checkpoint,
+                                load_matching_weights, save_checkpoint)
 from ..model.config import get_config
 from ..model.medpclip import MedPCLIP, Prompts
 from .augment import SliceAugmenter
@@ -156,7 +156,8 @@ class Trainer:
         if opts.init_from:
             init = checkpoint_provenance(opts.init_from)
             self.init_dense_strokes = bool(init.get("dense_strokes") or init.get("options", {}).get("stroke_share"))
-            fresh = load_matching_weights(self.model, opts.init_from)
+            # parts newer than the checkpoint that start silent (zero output) are expected, not worth a warning
+            fresh = [k for k in load_matching_weights(self.model, opts.init_from) if not k.startswith(OPTIONAL_PREFIXES)]
             if fresh:
                 log.warning("--init-from %s: %d tensors not in that checkpoint keep their initialisation: %s",
                             opts.init_from, len(fresh), ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))
