@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
 from medpclip.data.geometry import from_ijk
 from medpclip.data.volume import Volume, read_image
@@ -291,13 +292,20 @@ def test_nifti_label_beside_its_dicom_series_trains_and_evaluates(ct_image_path,
 
 
 def test_naming_a_click_from_its_result(session, liver_click):
-    """identify(result=...) ranks the click's own region embedding (no second pass): the server's interactive
-    task names its answers this way (issue 13: naming adds only the ranking to a click)."""
+    """identify(result=...) ranks the click's own region embedding (no second model pass) plus the geometry term of
+    its 2D answer: the server's interactive task names its answers this way (issue 13: naming adds only the ranking
+    and the geometry of one slice to a click)."""
+    from medpclip.engine.recognition import with_geometry
+
     res = session.segment({"points": [liver_click]}, feedback=False)
     names = session.identify(result=res, top_k=5)
     assert len(names) == 5 and res.region_embedding is not None
     assert "liver" in [n["id"] for n in names]
-    assert names == session.engine.rank(res.region_embedding, None, 5, session.volume.modality)
+    plane, idx, answer = res.answer2d
+    assert answer.any() and session.engine.uses_geometry
+    named = with_geometry(session, res.region_embedding, plane, idx, answer)
+    assert not torch.allclose(named, res.region_embedding)  # the bundled checkpoint's geometry head is trained
+    assert names == session.engine.rank(named, None, 5, session.volume.modality)
 
 
 def test_intensity_stop_ends_propagation_that_walks_onto_other_tissue(engine, monkeypatch):

@@ -27,6 +27,8 @@ class SegmentationResult:
     slab_range: tuple[int, int, int] | None = None
     found: dict[str, Any] | None = None  # find: whether the text matched a region, its rank, the region's own top name
     region_embedding: torch.Tensor | None = field(default=None, repr=False)  # (E,) of the prompted slice's answer
+    # (plane, canonical slice, 2D answer) of that slice: its geometry term is added only when the result is named
+    answer2d: tuple[str, int, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def voxels(self) -> int:

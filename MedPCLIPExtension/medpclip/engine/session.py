@@ -240,7 +240,7 @@ class Session:
         latency["total_ms"] = (time.perf_counter() - t0) * 1000
         return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency,
                                   unc, warnings, stops, self._slab_range(plane, slices),
-                                  region_embedding=recognition.with_geometry(self, res.region, plane, start, mask2d))
+                                  region_embedding=res.region, answer2d=(plane, start, mask2d))
 
     def _slab_range(self, plane: str, canon_slices: list[int]) -> tuple[int, int, int]:
         written = [self.input_slice_index(plane, i) for i in canon_slices]
@@ -271,7 +271,10 @@ class Session:
         segmentation ``result`` (its prompted slice's region embedding, computed with the answer: naming a click
         then costs only the ranking)."""
         if result is not None and result.region_embedding is not None:
-            return self.engine.rank(result.region_embedding, vocabulary, top_k, self.volume.modality)
+            region = result.region_embedding
+            if result.answer2d is not None:  # where the answer lies in the body (a click pays for it only when named)
+                region = recognition.with_geometry(self, region, *result.answer2d)
+            return self.engine.rank(region, vocabulary, top_k, self.volume.modality)
         if mask is None and prompt is None:
             raise PromptError("identify needs a mask or a prompt (or a segmentation result)")
         region = self.region_embedding(mask, prompt)
