@@ -65,6 +65,10 @@ FIND_MAX_RANK = 2
 # where it lies in the body); 6 since the geometry term (2026-12-02): the grid's point embeddings have no mask, so
 # no geometry, and rank the right slice lower than before (sample CT: liver not found with 3)
 FIND_REFINE_CANDIDATES = 6
+# grid points kept per slice for that re-ranking (neighbours on one slice, liver / spleen, differ by where they lie;
+# sample CT + MR, bench_find.py: mean 3D Dice 0.179 with 1, 0.192 with 3; 3 points x 12 candidates gave 0.232 but
+# found "brain" on the abdominal CT: more candidates, more chances of a false match)
+FIND_POINTS_PER_SLICE = 3
 
 # -- strokes ----------------------------------------------------------------------------------------
 STROKE_TOKENS = 6  # point tokens per stroke and slice, spread evenly along it (docs/DESIGN-NOTES.md, "Strokes")

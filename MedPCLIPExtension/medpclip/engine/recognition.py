@@ -80,7 +80,7 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     context = session.context_window(plane)
     grid = session.grid(plane, context)
     x0, y0, x1, y1 = context
-    found_points = []  # (similarity, slice, (x, y), region embedding): the best point of each slice
+    found_points = []  # (similarity, slice, (x, y), region embedding): the best points of each slice
     for idx in candidates:
         img = extract_slice(session.canon, plane, idx)
         ys = y0 + (np.arange(grid_points) + 0.5) * (y1 - y0) / grid_points
@@ -96,8 +96,8 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
         with torch.inference_mode(), session.autocast():
             out = session.model.prompted(batch, prompts, with_masks=False)
         sims = out.region_embedding.float() @ target
-        j = int(torch.argmax(sims))
-        found_points.append((float(sims[j]), idx, pts[j], out.region_embedding[j].float()))
+        for j in torch.argsort(sims, descending=True)[:policy.FIND_POINTS_PER_SLICE].tolist():
+            found_points.append((float(sims[j]), idx, pts[j], out.region_embedding[j].float()))
     if not found_points:
         raise PromptError("the image has no foreground to search")
     found_points.sort(key=lambda c: -c[0])
