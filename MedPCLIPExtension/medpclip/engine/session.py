@@ -166,7 +166,7 @@ class Session:
             return SliceResult(torch.zeros(0), torch.zeros(0), 0.0, out.region_embedding[0].float())
         single_click = len(points) == 1 and box is None and prev_low_res is None and region_mask is None
         iou = out.iou[0].float()
-        k = int(torch.argmax(iou[1:]) + 1) if single_click else 0
+        k = self.model.answer_index(iou, single_click)
         low = out.masks[:, k:k + 1].float()
         logits = grid.logits_to_slice(low[0, 0]).cpu()
         return SliceResult(logits, low.cpu(), float(iou[k].clamp(0, 1)), out.region_embedding[0].float())

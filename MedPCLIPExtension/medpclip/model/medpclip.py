@@ -135,16 +135,24 @@ class MedPCLIP(nn.Module):
     def prompted(self, feats: SliceFeatures, prompts: Prompts, with_masks: bool = True) -> PromptedOutput:
         """Run the last K blocks with the prompt fused in, then the region head and the mask decoder."""
         b = feats.tokens.shape[0]
-        pe = self.prompt_encoder
         x, pooled, sparse = self.prompted_tokens(feats, prompts)
         region = F.normalize(self.visual.head(x) + self.region_pool_proj(pooled), dim=-1)
         if not with_masks:
             return PromptedOutput(region, x.new_zeros(b, 0, 1, 1), x.new_zeros(b, 0))
-        g = self.cfg.grid
+        return PromptedOutput(region, *self.decode_masks(feats, x, sparse, prompts))
+
+    def decode_masks(self, feats: SliceFeatures, x: torch.Tensor, sparse: torch.Tensor, prompts: Prompts):
+        """The mask decoder on ``prompted_tokens``' output -> (masks (B, M, 4g, 4g) logits, iou (B, M))."""
+        b, g, pe = x.shape[0], self.cfg.grid, self.prompt_encoder
         image_embedding = self.neck(x[:, 1:].transpose(1, 2).reshape(b, -1, g, g))
         dense = pe.dense(prompts.prev_low_res, b)
-        masks, iou = self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
-        return PromptedOutput(region, masks, iou)
+        return self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
+
+    @staticmethod
+    def answer_index(iou: torch.Tensor, single_click: bool) -> int:
+        """Which multimask output answers a prompt: for a single click (ambiguous) the best-scored of the
+        multimask outputs, otherwise the first (single-mask) output. ``iou`` (M,) of one prompt."""
+        return int(torch.argmax(iou[1:]) + 1) if single_click else 0
 
     def with_geometry(self, region: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
         """region (B, E) normalised, geometry (B, N) from ``region_geometry`` -> (B, E) normalised."""

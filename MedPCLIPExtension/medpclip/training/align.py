@@ -99,14 +99,14 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
                 rm = torch.from_numpy(p.region_mask).float()[None, None] if p.region_mask is not None else None
                 pr = Prompts(pts, lab, box, rm)
             with torch.no_grad():
-                x, pool, _ = model.prompted_tokens(feats, pr)
+                x, pool, sparse = model.prompted_tokens(feats, pr)
                 heads.append(model.visual.head(x)[0])
                 if mask is None:
                     geoms.append(torch.zeros(N_FEATURES))
                 elif p.region_mask is not None:
                     geoms.append(region_geometry(image, torch.from_numpy(p.region_mask), is_ct))
                 else:
-                    geoms.append(region_geometry(image, _answer(model, feats, pr, s), is_ct))
+                    geoms.append(region_geometry(image, _answer(model, feats, x, sparse, pr, s), is_ct))
             pooled.append(pool[0])
             targets.append(c)
             case_ids.append(bslice.case_index)
@@ -115,13 +115,13 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
             torch.tensor(case_ids), is_mask)
 
 
-def _answer(model, feats, prompts: Prompts, size: int) -> torch.Tensor:
-    """(S, S) bool: the model's answer to a box / click prompt, picked as the engine picks it (a single click: the
-    best-scored of the multimask outputs)."""
-    out = model.prompted(feats, prompts)
+def _answer(model, feats, x: torch.Tensor, sparse: torch.Tensor, prompts: Prompts, size: int) -> torch.Tensor:
+    """(S, S) bool: the model's answer to a box / click prompt (decoded from the prompted tokens already computed),
+    picked as the engine picks it (``MedPCLIP.answer_index``)."""
+    masks, iou = model.decode_masks(feats, x, sparse, prompts)
     single_click = prompts.points is not None and prompts.points.shape[1] == 1 and prompts.boxes is None
-    k = int(torch.argmax(out.iou[0, 1:]) + 1) if single_click else 0
-    low = out.masks[:, k:k + 1].float()
+    k = model.answer_index(iou[0], single_click)
+    low = masks[:, k:k + 1].float()
     return F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)[0, 0] > 0
 
 
