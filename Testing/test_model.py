@@ -239,6 +239,30 @@ def test_checkpoint_from_before_the_geometry_head_loads_and_names_as_before(tmp_
         load_checkpoint(tmp_path / "broken.safetensors")
 
 
+def test_stroke_trained_checkpoint_from_before_the_stroke_path_reads_strokes_in_the_shared_map(tmp_path):
+    """Checkpoints trained with painted strokes before the strokes had their own input path (no ``stroke_prompt``
+    tensors, provenance ``dense_strokes``) load and keep reading strokes in the shared dense prompt map; one with
+    the path reads them there; a checkpoint never trained with strokes loads with the path silent."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    ckpt = new_checkpoint("tiny")
+    ckpt.provenance["dense_strokes"] = True
+    path = save_checkpoint(ckpt, tmp_path / "m.safetensors")
+    assert not load_checkpoint(path).model.strokes_in_prompt_map
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("model.stroke_prompt.")}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    assert load_checkpoint(tmp_path / "old.safetensors").model.strokes_in_prompt_map
+    meta["provenance"] = json.dumps({"trained": False})
+    save_file(tensors, str(tmp_path / "plain.safetensors"), metadata=meta)
+    plain = load_checkpoint(tmp_path / "plain.safetensors").model
+    assert not plain.strokes_in_prompt_map and not plain.stroke_prompt.proj.weight.any()
+
+
 def test_region_geometry_says_where_the_region_lies_in_the_body():
     """Left / right and front / back of the body box, its size share, scale-free: the same body zoomed out to
     half its size in the view (zero padding around it) gives the same figures."""

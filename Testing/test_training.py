@@ -200,16 +200,26 @@ def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):
 
 
 def test_trainable_modules_leave_the_rest_of_the_model_unchanged(tmp_path):
-    """--trainable dense_prompt: a fine-tune changes only that module (the path painted strokes enter by); a name
-    that is no module is one clear line."""
+    """--trainable stroke_prompt (the strokes' own input path): a fine-tune on stroke samples changes only that
+    module, so a click gets exactly the answer it got before; a name that is no module is one clear line."""
     from medpclip.model.checkpoint import load_checkpoint
+    from medpclip.model.medpclip import Prompts
 
     start = Trainer(_opts(tmp_path / "start", max_steps=1)).fit(progress=False)["checkpoint"]
-    tuned = Trainer(_opts(tmp_path / "tuned", max_steps=2, lr=1e-3, stroke_share=0.5, trainable=("dense_prompt",),
+    tuned = Trainer(_opts(tmp_path / "tuned", max_steps=2, lr=1e-3, stroke_share=1.0, trainable=("stroke_prompt",),
                           clip_weight=0.0, init_from=start)).fit(progress=False)["checkpoint"]
-    a, b = load_checkpoint(start).model.state_dict(), load_checkpoint(tuned).model.state_dict()
-    changed = sorted(k for k in a if not torch.equal(a[k], b[k]))
-    assert changed and all(k.startswith("dense_prompt.") for k in changed), changed
+    a, b = load_checkpoint(start).model, load_checkpoint(tuned).model
+    sa, sb = a.state_dict(), b.state_dict()
+    changed = sorted(k for k in sa if not torch.equal(sa[k], sb[k]))
+    assert changed and all(k.startswith("stroke_prompt.") for k in changed), changed
+    image = torch.rand(1, 1, a.cfg.image_size, a.cfg.image_size, generator=torch.Generator().manual_seed(0))
+    click = Prompts(torch.tensor([[[100.0, 120.0]]]), torch.tensor([[1]]))
+    strokes = torch.zeros(1, 2, a.cfg.image_size, a.cfg.image_size)
+    strokes[0, 0, 120, 90:140] = 1
+    with torch.inference_mode():
+        assert torch.equal(a(image, click).masks, b(image, click).masks)
+        stroked = Prompts(click.points, click.labels, stroke_map=strokes)
+        assert not torch.equal(a(image, stroked).masks, b(image, stroked).masks)
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--trainable", "nothing",
              "--max-steps", "1")
     assert p.returncode == 3 and "--trainable: no parameters under ['nothing']" in p.stderr

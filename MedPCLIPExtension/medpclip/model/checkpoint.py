@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = "medpclip-checkpoint/1"
 VOCAB_KEY = "vocabulary.text_features"
-OPTIONAL_PREFIXES = ("region_geometry_head.",)  # added 2026-12-02 (issue 13); older checkpoints load without it
+# added later than some checkpoints (issue 13: geometry head, issue 14: strokes' own input path); older
+# checkpoints load without them and keep their silent (zero-output) initialisation
+OPTIONAL_PREFIXES = ("region_geometry_head.", "stroke_prompt.")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CHECKPOINT_NAME = "medpclip_tiny_default.safetensors"
 
@@ -49,9 +51,13 @@ class Checkpoint:
 
     @property
     def dense_strokes(self) -> bool:
-        """Whether the model was trained with strokes painted into its dense prompt map (issue 14); older
-        checkpoints read strokes as point tokens only."""
-        p = self.provenance
+        """Whether the model was trained with painted strokes (issue 14: its own stroke input path, or, before
+        2026-12-03, the shared dense prompt map); older checkpoints read strokes as point tokens only."""
+        return self.reads_strokes(self.provenance)
+
+    @staticmethod
+    def reads_strokes(provenance: dict[str, Any]) -> bool:
+        p = provenance
         return bool(p.get("dense_strokes") or (p.get("options") or {}).get("stroke_share", 0) > 0)
 
 
@@ -136,6 +142,9 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
         raise CheckpointError(f"{path}: weights do not match config {cfg.name!r} (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]})")
     model.load_state_dict(state, strict=False)
+    # a checkpoint trained with strokes before they had their own input path read them in the shared prompt map
+    model.strokes_in_prompt_map = Checkpoint.reads_strokes(provenance) and not any(
+        k.startswith("stroke_prompt.") for k in state)
     text_features = tensors.get(VOCAB_KEY, torch.zeros(0, cfg.text_dim))
     if text_features.shape[0] != len(vocabulary):
         raise CheckpointError(f"{path}: vocabulary has {len(vocabulary)} names but {text_features.shape[0]} embeddings")

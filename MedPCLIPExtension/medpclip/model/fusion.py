@@ -26,6 +26,23 @@ class DensePromptEmbed(nn.Module):
         return self.proj(prompt_map).flatten(2).transpose(1, 2)
 
 
+class StrokePromptEmbed(nn.Module):
+    """(B, 2, S, S) painted strokes (positive, negative) -> (B, g*g, C) token offsets.
+
+    The strokes' own input path (issue 14): clicks, boxes and masks keep ``DensePromptEmbed`` to themselves, so
+    training this path on strokes cannot change what a click segments. No bias and zero weights at init: an empty
+    stroke map, or an untrained path, adds exactly zero.
+    """
+
+    def __init__(self, width: int, patch_size: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(2, width, kernel_size=patch_size, stride=patch_size, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, stroke_map: torch.Tensor) -> torch.Tensor:
+        return self.proj(stroke_map).flatten(2).transpose(1, 2)
+
+
 class GatedCrossAttention(nn.Module):
     """x (B, N, C) attends to prompt tokens p (B, M, Dp): x + tanh(gate) * attn(ln(x), p)."""
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import MedPCLIPConfig
-from .fusion import DensePromptEmbed, GatedCrossAttention
+from .fusion import DensePromptEmbed, GatedCrossAttention, StrokePromptEmbed
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import LayerNorm2d, PromptEncoder
 from .region_geometry import RegionGeometryHead
@@ -23,7 +23,9 @@ class Prompts:
 
     points (B, N, 2) float, labels (B, N) long (1 pos, 0 neg, -1 pad), boxes (B, 4) float (x0, y0, x1, y1),
     region_mask (B, 1, S, S) binary prior / region to describe, prev_low_res (B, 1, 4g, 4g) previous logits,
-    stroke_map (B, 2, S, S) painted strokes (channel 0 positive, 1 negative), rendered into the dense prompt map.
+    stroke_map (B, 2, S, S) painted strokes (channel 0 positive, 1 negative), fused by the strokes' own input path
+    (``MedPCLIP.stroke_prompt``; drawn into the shared dense prompt map instead for the older checkpoints trained
+    that way, ``MedPCLIP.strokes_in_prompt_map``).
     """
 
     points: torch.Tensor | None = None
@@ -79,6 +81,10 @@ class MedPCLIP(nn.Module):
         self.visual = VisionTransformer(cfg)
         self.prompt_encoder = PromptEncoder(cfg.decoder_dim, cfg.image_size, cfg.grid)
         self.dense_prompt = DensePromptEmbed(cfg.width, cfg.patch_size)
+        # painted strokes have their own zero-initialised input path (issue 14): training it leaves clicks as they
+        # were. Checkpoints of 2026-12-02 that painted strokes into the shared map set strokes_in_prompt_map.
+        self.stroke_prompt = StrokePromptEmbed(cfg.width, cfg.patch_size)
+        self.strokes_in_prompt_map = False
         self.fusion = nn.ModuleList(GatedCrossAttention(cfg.width, cfg.decoder_dim, cfg.heads)
                                     for _ in range(cfg.prompt_blocks))
         self.neck = nn.Sequential(
@@ -122,12 +128,16 @@ class MedPCLIP(nn.Module):
         b = feats.tokens.shape[0]
         pe = self.prompt_encoder
         sparse = pe.sparse(prompts.points, prompts.labels, prompts.boxes, b)
+        shared_strokes = prompts.stroke_map if self.strokes_in_prompt_map else None
         prompt_map = pe.dense_prompt_map(prompts.points, prompts.labels, prompts.boxes, prompts.region_mask, b,
-                                         prompts.stroke_map)
+                                         shared_strokes)
         x = feats.tokens
         pooled = self.region_pool(x[:, 1:], prompt_map)
         sparse = torch.cat([sparse, self.region_pool_token(pooled)[:, None].to(sparse.dtype)], dim=1)
-        x = torch.cat([x[:, :1], x[:, 1:] + self.dense_prompt(prompt_map.to(x.dtype))], dim=1)
+        offsets = self.dense_prompt(prompt_map.to(x.dtype))
+        if prompts.stroke_map is not None and shared_strokes is None:
+            offsets = offsets + self.stroke_prompt(prompts.stroke_map.to(x.dtype))
+        x = torch.cat([x[:, :1], x[:, 1:] + offsets], dim=1)
         for block, fuse in zip(self.visual.blocks[self.cfg.prompt_free_blocks:], self.fusion):
             x = fuse(block(x), sparse)
         return x, pooled, sparse
@@ -184,7 +194,7 @@ class MedPCLIP(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         groups = {
             "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
-            "fusion": nn.ModuleList([self.dense_prompt, self.fusion, self.region_pool_norm, self.region_pool_token,
+            "fusion": nn.ModuleList([self.dense_prompt, self.stroke_prompt, self.fusion, self.region_pool_norm, self.region_pool_token,
                                      self.region_pool_proj, self.region_geometry_head]),
             "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder]),
             "text_projection": self.text_projection,
