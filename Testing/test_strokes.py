@@ -217,28 +217,33 @@ def test_strokes_reach_the_model_as_a_dense_map():
 
 def test_a_stroke_trained_checkpoint_gets_the_dense_map(engine, ct_image_path, liver, monkeypatch):
     """The engine paints strokes into the model only for checkpoints trained that way (``dense_strokes``). They
-    enter by the strokes' own input path (``stroke_prompt``), which adds exactly zero until trained: the default
-    checkpoint answers as without the map. A trained path (here: random weights) or the older shared-map route
-    changes the answer, and the result still covers the stroke."""
+    enter by the strokes' own input path (``stroke_prompt``), which adds exactly zero while untrained (zero
+    weights): then the answer is the one without the map. A trained path (the default's, or random weights) or
+    the older shared-map route changes the answer, and the result still covers the stroke."""
     ref, k = liver
     r, c0, c1 = row_stroke(ref[k])
     strokes = np.zeros(ref.shape, np.uint8)
     strokes[k, r, c0:c1 + 1] = 1
     session = engine.open(ct_image_path)
     model = engine.model
+    weight = model.stroke_prompt.proj.weight
+    saved = weight.detach().clone()
 
-    def answer(dense: bool) -> np.ndarray:
+    def answer(dense: bool, stroke_weight: torch.Tensor) -> np.ndarray:
         monkeypatch.setattr(engine, "dense_strokes", dense)
+        with torch.no_grad():
+            weight.copy_(stroke_weight)
         return session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask[k] > 0
 
-    plain = answer(False)
-    assert np.array_equal(answer(True), plain)  # an untrained stroke path is silent
-    monkeypatch.setattr(model, "strokes_in_prompt_map", True)  # the older route: strokes in the shared map
-    shared = answer(True)
-    assert (shared != plain).any() and shared[r, c0:c1 + 1].mean() > 0.5
-    monkeypatch.setattr(model, "strokes_in_prompt_map", False)
-    weight = model.stroke_prompt.proj.weight
-    trained = torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 0.05
-    monkeypatch.setattr(model.stroke_prompt.proj, "weight", torch.nn.Parameter(trained.to(weight)))
-    own = answer(True)
-    assert (own != plain).any()
+    try:
+        plain = answer(False, saved)
+        assert np.array_equal(answer(True, torch.zeros_like(saved)), plain)  # an untrained stroke path is silent
+        trained = saved if saved.any() else torch.randn(saved.shape, generator=torch.Generator().manual_seed(0)) * 0.05
+        own = answer(True, trained)
+        assert (own != plain).any() and own[r, c0:c1 + 1].mean() > 0.5
+        monkeypatch.setattr(model, "strokes_in_prompt_map", True)  # the older route: strokes in the shared map
+        shared = answer(True, torch.zeros_like(saved))
+        assert (shared != plain).any() and shared[r, c0:c1 + 1].mean() > 0.5
+    finally:
+        with torch.no_grad():
+            weight.copy_(saved)

@@ -199,6 +199,30 @@ def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):
     assert p.returncode != 0 and "alpha must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
 
 
+def test_grafted_module_comes_from_the_donor_and_everything_else_from_the_base(tmp_path):
+    """scripts/graft_module.py: the module's tensors are the donor's, every other tensor, the text features and the
+    provenance lineage the base's (plus the graft record); a donor trained with strokes makes the result read them;
+    a module name that has no tensors is one clear line."""
+    from medpclip.model.checkpoint import load_checkpoint
+
+    base = Trainer(_opts(tmp_path / "base", max_steps=1, seed=1)).fit(progress=False)["checkpoint"]
+    donor = Trainer(_opts(tmp_path / "donor", max_steps=2, lr=1e-3, stroke_share=1.0, trainable=("stroke_prompt",),
+                          clip_weight=0.0, init_from=base)).fit(progress=False)["checkpoint"]
+    out = tmp_path / "grafted.safetensors"
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "graft_module.py"), base, donor, "stroke_prompt",
+                        str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    b, d, g = (load_checkpoint(x) for x in (base, donor, out))
+    sb, sd, sg = b.model.state_dict(), d.model.state_dict(), g.model.state_dict()
+    assert sd["stroke_prompt.proj.weight"].any() and torch.equal(sg["stroke_prompt.proj.weight"], sd["stroke_prompt.proj.weight"])
+    assert all(torch.equal(sg[k], sb[k]) for k in sg if not k.startswith("stroke_prompt."))
+    assert torch.equal(g.text_features, b.text_features) and g.dense_strokes and not b.dense_strokes
+    assert g.provenance["command"] == b.provenance["command"] and g.provenance["grafts"][0]["module"] == "stroke_prompt"
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "graft_module.py"), base, donor, "nothing",
+                        str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
+    assert p.returncode != 0 and "no tensors under 'nothing'" in p.stderr and "Traceback" not in p.stderr
+
+
 def test_trainable_modules_leave_the_rest_of_the_model_unchanged(tmp_path):
     """--trainable stroke_prompt (the strokes' own input path): a fine-tune on stroke samples changes only that
     module, so a click gets exactly the answer it got before; a name that is no module is one clear line."""

@@ -52,7 +52,7 @@ class Checkpoint:
     @property
     def dense_strokes(self) -> bool:
         """Whether the model was trained with painted strokes (issue 14: its own stroke input path, or, before
-        2026-12-03, the shared dense prompt map); older checkpoints read strokes as point tokens only."""
+        2026-12-02 session 5, the shared dense prompt map); older checkpoints read strokes as point tokens only."""
         return self.reads_strokes(self.provenance)
 
     @staticmethod
