@@ -248,3 +248,28 @@ def test_trainable_modules_leave_the_rest_of_the_model_unchanged(tmp_path):
              "--max-steps", "1")
     assert p.returncode == 3 and "--trainable: no parameters under ['nothing']" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_iou_rank_loss_pushes_the_truly_best_multimask_output_up():
+    """--iou-rank-weight: for a single click (multimask), a cross-entropy that the predicted IoUs rate the truly
+    best of outputs 1..3 highest; zero weight leaves the loss as it was; not applied to non-multimask samples."""
+    from medpclip.training.losses import mask_loss
+
+    target = torch.zeros(2, 16, 16)
+    target[:, 4:12, 4:12] = 1
+    masks = torch.full((2, 4, 16, 16), -10.0)
+    masks[:, 1, 4:12, 4:12] = 10.0     # output 1 is exact
+    masks[:, 2, 2:14, 2:14] = 10.0     # output 2 spills
+    iou_pred = torch.tensor([[0.5, 0.2, 0.8, 0.1], [0.5, 0.2, 0.8, 0.1]], requires_grad=True)
+    multimask = torch.tensor([True, False])
+    plain, _ = mask_loss(masks, iou_pred, target, multimask)
+    ranked, _ = mask_loss(masks, iou_pred, target, multimask, rank_weight=1.0)
+    assert ranked > plain
+    ranked.backward()
+    grad = iou_pred.grad
+    rank_only = grad.clone()
+    iou_pred.grad = None
+    plain.backward()
+    rank_only -= iou_pred.grad
+    assert rank_only[0, 1] < 0 < rank_only[0, 2]   # descending the loss raises output 1, lowers output 2
+    assert torch.equal(rank_only[1], torch.zeros(4))  # the non-multimask sample gets no ranking term

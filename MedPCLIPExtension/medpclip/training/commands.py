@@ -44,6 +44,8 @@ def add_train(sub) -> None:
                    "dense_prompt; default: the whole model")
     p.add_argument("--clip-weight", type=float, default=1.0, help="weight of the region-text loss (0: train the "
                    "masks only, e.g. with --trainable dense_prompt, so that naming is left as it was)")
+    p.add_argument("--iou-rank-weight", type=float, default=0.0, help="weight of a ranking loss that the IoU head "
+                   "rates the best of a click's multimask outputs highest (0: MSE only)")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -75,6 +77,7 @@ def cmd_train(args) -> int:
                         synth=args.synth, synth_volumes=args.synth_volumes,
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
+                        iou_rank_weight=args.iou_rank_weight,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:

@@ -48,12 +48,17 @@ def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp(min=1)
 
 
+RANK_SCALE = 10.0  # predicted IoUs (0..1) -> logits of the ranking cross-entropy
+
+
 def mask_loss(masks: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor, multimask: torch.Tensor,
-              focal_weight: float = 20.0) -> tuple[torch.Tensor, torch.Tensor]:
+              focal_weight: float = 20.0, rank_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """masks (B, M, H, W) logits at target resolution, iou_pred (B, M), target (B, H, W), multimask (B,) bool.
 
     Multimask samples (a single click) are trained on their best of masks 1..M-1 (SAM); others on mask 0.
-    Returns (loss, index of the trained mask per sample).
+    ``rank_weight`` adds, for multimask samples, a cross-entropy that the predicted IoUs of masks 1..M-1 pick the
+    truly best one (the engine answers a click with the best-rated output: the MSE alone did not rank them,
+    docs/RESULTS.md "First click"). Returns (loss, index of the trained mask per sample).
     """
     b, m = masks.shape[:2]
     per = torch.stack([focal_weight * focal_loss(masks[:, i], target) + dice_loss(masks[:, i], target)
@@ -64,4 +69,8 @@ def mask_loss(masks: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor,
     with torch.no_grad():
         true_iou = torch.stack([mask_iou(masks[:, i], target) for i in range(m)], dim=1)
     iou_l = F.mse_loss(iou_pred, true_iou, reduction="none").mean(1)
+    if rank_weight > 0 and bool(multimask.any()):
+        best = true_iou[:, 1:].argmax(1)
+        rank = F.cross_entropy(RANK_SCALE * iou_pred[:, 1:], best, reduction="none")
+        iou_l = iou_l + rank_weight * torch.where(multimask, rank, torch.zeros_like(rank))
     return (seg + iou_l).mean(), chosen

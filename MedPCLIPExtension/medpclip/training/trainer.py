@@ -72,6 +72,7 @@ class TrainOptions:
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
     trainable: tuple[str, ...] = ()        # train only parameters under these module names (empty: all)
     clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
+    iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
     command: str = ""
 
 
@@ -245,7 +246,7 @@ class Trainer:
         out1 = run(p1)
         loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
-        m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev))
+        m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev), rank_weight=self.opts.iou_rank_weight)
         # simulated correction click on the chosen mask, previous low-res logits fed back
         with torch.no_grad():
             pred = (up1.gather(1, chosen[:, None, None, None].expand(-1, 1, s, s))[:, 0] > 0).cpu().numpy()
