@@ -247,3 +247,11 @@ def test_a_stroke_trained_checkpoint_gets_the_dense_map(engine, ct_image_path, l
     finally:
         with torch.no_grad():
             weight.copy_(saved)
+
+
+def test_the_bundled_checkpoint_reads_strokes_by_their_own_path(engine):
+    """The default checkpoint (model card: the strokes' own input path trained, 2026-12-02 session 5) gets painted
+    strokes, through ``stroke_prompt`` (trained: non-zero), not through the clicks' shared prompt map."""
+    assert engine.dense_strokes
+    assert not engine.model.strokes_in_prompt_map
+    assert bool(engine.model.stroke_prompt.proj.weight.detach().abs().sum() > 0)
