@@ -238,7 +238,8 @@ def test_a_stroke_trained_checkpoint_gets_the_dense_map(engine, ct_image_path, l
     try:
         plain = answer(False, saved)
         assert np.array_equal(answer(True, torch.zeros_like(saved)), plain)  # an untrained stroke path is silent
-        trained = saved if saved.any() else torch.randn(saved.shape, generator=torch.Generator().manual_seed(0)) * 0.05
+        random = torch.randn(saved.shape, generator=torch.Generator().manual_seed(0)) * 0.05
+        trained = saved if saved.any() else random
         own = answer(True, trained)
         assert (own != plain).any() and own[r, c0:c1 + 1].mean() > 0.5
         monkeypatch.setattr(model, "strokes_in_prompt_map", True)  # the older route: strokes in the shared map

@@ -214,10 +214,12 @@ def test_grafted_module_comes_from_the_donor_and_everything_else_from_the_base(t
     assert p.returncode == 0, p.stderr
     b, d, g = (load_checkpoint(x) for x in (base, donor, out))
     sb, sd, sg = b.model.state_dict(), d.model.state_dict(), g.model.state_dict()
-    assert sd["stroke_prompt.proj.weight"].any() and torch.equal(sg["stroke_prompt.proj.weight"], sd["stroke_prompt.proj.weight"])
+    grafted = sd["stroke_prompt.proj.weight"]
+    assert grafted.any() and torch.equal(sg["stroke_prompt.proj.weight"], grafted)
     assert all(torch.equal(sg[k], sb[k]) for k in sg if not k.startswith("stroke_prompt."))
     assert torch.equal(g.text_features, b.text_features) and g.dense_strokes and not b.dense_strokes
-    assert g.provenance["command"] == b.provenance["command"] and g.provenance["grafts"][0]["module"] == "stroke_prompt"
+    assert g.provenance["command"] == b.provenance["command"]
+    assert g.provenance["grafts"][0]["module"] == "stroke_prompt"
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "graft_module.py"), base, donor, "nothing",
                         str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
     assert p.returncode != 0 and "no tensors under 'nothing'" in p.stderr and "Traceback" not in p.stderr

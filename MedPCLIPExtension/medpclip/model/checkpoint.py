@@ -57,8 +57,8 @@ class Checkpoint:
 
     @staticmethod
     def reads_strokes(provenance: dict[str, Any]) -> bool:
-        p = provenance
-        return bool(p.get("dense_strokes") or (p.get("options") or {}).get("stroke_share", 0) > 0)
+        """``dense_strokes`` of a provenance (also usable before the checkpoint object exists, at load)."""
+        return bool(provenance.get("dense_strokes") or (provenance.get("options") or {}).get("stroke_share", 0) > 0)
 
 
 def default_checkpoint_path() -> Path:

@@ -128,15 +128,15 @@ class MedPCLIP(nn.Module):
         b = feats.tokens.shape[0]
         pe = self.prompt_encoder
         sparse = pe.sparse(prompts.points, prompts.labels, prompts.boxes, b)
-        shared_strokes = prompts.stroke_map if self.strokes_in_prompt_map else None
+        strokes, legacy = prompts.stroke_map, self.strokes_in_prompt_map
         prompt_map = pe.dense_prompt_map(prompts.points, prompts.labels, prompts.boxes, prompts.region_mask, b,
-                                         shared_strokes)
+                                         strokes if legacy else None)
         x = feats.tokens
         pooled = self.region_pool(x[:, 1:], prompt_map)
         sparse = torch.cat([sparse, self.region_pool_token(pooled)[:, None].to(sparse.dtype)], dim=1)
         offsets = self.dense_prompt(prompt_map.to(x.dtype))
-        if prompts.stroke_map is not None and shared_strokes is None:
-            offsets = offsets + self.stroke_prompt(prompts.stroke_map.to(x.dtype))
+        if strokes is not None and not legacy:  # the strokes' own path (a legacy checkpoint drew them in the map)
+            offsets = offsets + self.stroke_prompt(strokes.to(x.dtype))
         x = torch.cat([x[:, :1], x[:, 1:] + offsets], dim=1)
         for block, fuse in zip(self.visual.blocks[self.cfg.prompt_free_blocks:], self.fusion):
             x = fuse(block(x), sparse)
@@ -194,8 +194,8 @@ class MedPCLIP(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         groups = {
             "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
-            "fusion": nn.ModuleList([self.dense_prompt, self.stroke_prompt, self.fusion, self.region_pool_norm, self.region_pool_token,
-                                     self.region_pool_proj, self.region_geometry_head]),
+            "fusion": nn.ModuleList([self.dense_prompt, self.stroke_prompt, self.fusion, self.region_pool_norm,
+                                     self.region_pool_token, self.region_pool_proj, self.region_geometry_head]),
             "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder]),
             "text_projection": self.text_projection,
         }

@@ -246,7 +246,8 @@ class Trainer:
         out1 = run(p1)
         loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
-        m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev), rank_weight=self.opts.iou_rank_weight)
+        m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev),
+                               rank_weight=self.opts.iou_rank_weight)
         # simulated correction click on the chosen mask, previous low-res logits fed back
         with torch.no_grad():
             pred = (up1.gather(1, chosen[:, None, None, None].expand(-1, 1, s, s))[:, 0] > 0).cpu().numpy()
