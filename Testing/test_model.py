@@ -286,3 +286,34 @@ def test_region_geometry_says_where_the_region_lies_in_the_body():
     g_small = region_geometry(small, small_mask, True)
     assert torch.allclose(g_small[:8], g_left[:8], atol=0.06), (g_small[:8], g_left[:8])
     assert not region_geometry(image, torch.zeros(S, S, dtype=torch.bool), True).any()
+
+
+def test_click_choice_head_is_silent_until_fitted_then_picks_the_output_and_survives_a_round_trip(tmp_path):
+    """An unfitted click choice head gives no scores (the IoU head's best answers a single click, as before); a
+    fitted one decides which multimask output answers; its tensors are saved and loaded; a checkpoint without them
+    loads with the head unfitted."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    ckpt = new_checkpoint("tiny")
+    model = ckpt.model.eval()
+    feats = model.encode_slices(torch.rand(1, 1, S, S))
+    click = Prompts(torch.tensor([[[60.0, 70.0]]]), torch.tensor([[1]]))
+    with torch.no_grad():
+        out = model.prompted(feats, click)
+        assert out.choice is None and not model.click_choice.fitted
+        assert model.answer_index(out.iou[0], True) == int(out.iou[0, 1:].argmax()) + 1
+        best_rated = int(out.iou[0, 1:].argmax()) + 1
+        wanted = 1 if best_rated != 1 else 3
+        model.click_choice.proj.bias.copy_(torch.tensor([5.0 if k == wanted else 0.0 for k in (1, 2, 3)]))
+        out = model.prompted(feats, click)
+        assert model.click_choice.fitted and out.choice.shape == (1, 3)
+        assert model.answer_index(out.iou[0], True, out.choice[0]) == wanted
+        assert model.answer_index(out.iou[0], False, out.choice[0]) == 0  # several prompts: the single-mask output
+    path = save_checkpoint(ckpt, tmp_path / "m.safetensors")
+    assert torch.equal(load_checkpoint(path).model.click_choice.proj.bias, model.click_choice.proj.bias)
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("model.click_choice.")}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    assert not load_checkpoint(tmp_path / "old.safetensors").model.click_choice.fitted

@@ -275,3 +275,35 @@ def test_iou_rank_loss_pushes_the_truly_best_multimask_output_up():
     rank_only -= iou_pred.grad
     assert rank_only[0, 1] < 0 < rank_only[0, 2]   # descending the loss raises output 1, lowers output 2
     assert torch.equal(rank_only[1], torch.zeros(4))  # the non-multimask sample gets no ranking term
+
+
+def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_in_a_checkpoint(tmp_path):
+    """scripts/record_first_clicks.py answers each first click with every multimask output forced (one Dice per
+    output, the engine's own answer among them), and scripts/fit_click_selector.py writes a fitted head, with its
+    provenance, into a copy of the base checkpoint whose other tensors are unchanged."""
+    import numpy as np
+
+    from medpclip.model.checkpoint import load_checkpoint
+
+    rec = tmp_path / "clicks.npz"
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "record_first_clicks.py"), "--data",
+                        str(REPO / "Resources" / "SampleData" / "heldout_patients"), "--patients", "BTCV_030",
+                        "--max-slices-per-case", "1", "--random-clicks", "1", "--out", str(rec)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    d = np.load(rec)
+    n = len(d["dice"])
+    assert n >= 8 and d["dice"].shape == (n, 3) and d["token"].shape[0] == n and set(d["click_kind"]) == {"deepest", "random"}
+    assert ((d["dice"] >= 0) & (d["dice"] <= 1)).all() and (d["dice"].max(1) > d["dice"].min(1)).any()
+    # the engine's own answer is one of the forced ones (the context pass's choice, refined the same way)
+    assert np.isclose(d["dice"], d["default_dice"][:, None], atol=1e-6).any(1).mean() > 0.9
+    out = tmp_path / "fitted.safetensors"
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_click_selector.py"), str(rec), "--validate", str(rec),
+                        "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    fitted, base = load_checkpoint(out), load_checkpoint()
+    assert fitted.model.click_choice.fitted
+    assert not torch.equal(fitted.model.click_choice.proj.weight, base.model.click_choice.proj.weight)
+    sf, sb = fitted.model.state_dict(), base.model.state_dict()
+    assert all(torch.equal(sf[k], sb[k]) for k in sf if not k.startswith("click_choice."))
+    assert fitted.provenance["click_choice"]["clicks"] == n and "validate" in fitted.provenance["click_choice"]

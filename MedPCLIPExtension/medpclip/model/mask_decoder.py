@@ -98,7 +98,8 @@ class TwoWayTransformer(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """Predicts ``num_multimask + 1`` low-res masks (B, M, 4g, 4g) and their IoU estimates (B, M).
+    """Predicts ``num_multimask + 1`` low-res masks (B, M, 4g, 4g), their IoU estimates (B, M) and the IoU token's
+    final state (B, D), which the click choice head reads too.
 
     Mask 0 is the single-mask output (used when the prompt is unambiguous, e.g. several clicks or a box);
     masks 1.. are the multimask outputs for a single click, as in SAM.
@@ -120,7 +121,7 @@ class MaskDecoder(nn.Module):
         self.iou_head = MLP([dim, dim, self.num_masks])
 
     def forward(self, image_embedding: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
-                dense: torch.Tensor, fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                dense: torch.Tensor, fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """image_embedding (B, D, g, g), sparse (B, T, D), dense (B, D, g, g), fine (B, F, 4g, 4g)."""
         b = sparse.shape[0]
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], 0).expand(b, -1, -1)
@@ -133,4 +134,4 @@ class MaskDecoder(nn.Module):
         hyper = torch.stack([mlp(hs[:, 1 + i]) for i, mlp in enumerate(self.output_hypernetworks)], dim=1)
         bb, c, h, w = upscaled.shape
         masks = (hyper @ upscaled.reshape(bb, c, h * w)).reshape(bb, -1, h, w)
-        return masks, self.iou_head(hs[:, 0])
+        return masks, self.iou_head(hs[:, 0]), hs[:, 0]

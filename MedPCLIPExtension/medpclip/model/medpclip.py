@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from .config import MedPCLIPConfig
 from .fusion import DensePromptEmbed, GatedCrossAttention, StrokePromptEmbed
+from .click_choice import ClickChoiceHead
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import LayerNorm2d, PromptEncoder
 from .region_geometry import RegionGeometryHead
@@ -53,11 +54,13 @@ class SliceFeatures:
 
 @dataclass
 class PromptedOutput:
-    """region_embedding (B, E) L2-normalised; masks (B, M, 4g, 4g) logits; iou (B, M) predicted quality."""
+    """region_embedding (B, E) L2-normalised; masks (B, M, 4g, 4g) logits; iou (B, M) predicted quality;
+    choice (B, M - 1) the click choice head's scores of the multimask outputs (None while it is unfitted)."""
 
     region_embedding: torch.Tensor
     masks: torch.Tensor
     iou: torch.Tensor
+    choice: torch.Tensor | None = None
 
 
 class FineFeatures(nn.Module):
@@ -105,6 +108,8 @@ class MedPCLIP(nn.Module):
         # Where the region lies in the body and how it looks against it (model/region_geometry.py): added to the
         # region embedding when the region's mask is known; zero until the alignment stage trains it.
         self.region_geometry_head = RegionGeometryHead(cfg.embed_dim)
+        # which multimask output answers a single click (model/click_choice.py); zero until fitted
+        self.click_choice = ClickChoiceHead(cfg.decoder_dim, cfg.num_multimask)
         self.text_projection = nn.Linear(cfg.text_dim, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
@@ -149,20 +154,26 @@ class MedPCLIP(nn.Module):
         region = F.normalize(self.visual.head(x) + self.region_pool_proj(pooled), dim=-1)
         if not with_masks:
             return PromptedOutput(region, x.new_zeros(b, 0, 1, 1), x.new_zeros(b, 0))
-        return PromptedOutput(region, *self.decode_masks(feats, x, sparse, prompts))
+        masks, iou, token = self.decode_masks(feats, x, sparse, prompts)
+        choice = self.click_choice(token, iou, masks) if self.click_choice.fitted else None
+        return PromptedOutput(region, masks, iou, choice)
 
     def decode_masks(self, feats: SliceFeatures, x: torch.Tensor, sparse: torch.Tensor, prompts: Prompts):
-        """The mask decoder on ``prompted_tokens``' output -> (masks (B, M, 4g, 4g) logits, iou (B, M))."""
+        """The mask decoder on ``prompted_tokens``' output -> (masks (B, M, 4g, 4g) logits, iou (B, M), the IoU
+        token's state (B, D))."""
         b, g, pe = x.shape[0], self.cfg.grid, self.prompt_encoder
         image_embedding = self.neck(x[:, 1:].transpose(1, 2).reshape(b, -1, g, g))
         dense = pe.dense(prompts.prev_low_res, b)
         return self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
 
     @staticmethod
-    def answer_index(iou: torch.Tensor, single_click: bool) -> int:
-        """Which multimask output answers a prompt: for a single click (ambiguous) the best-scored of the
-        multimask outputs, otherwise the first (single-mask) output. ``iou`` (M,) of one prompt."""
-        return int(torch.argmax(iou[1:]) + 1) if single_click else 0
+    def answer_index(iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None) -> int:
+        """Which multimask output answers a prompt: for a single click (ambiguous) the one the click choice head
+        scores highest when ``choice`` (M - 1,) is given, else the best-rated by the IoU head; otherwise the first
+        (single-mask) output. ``iou`` (M,) of one prompt."""
+        if not single_click:
+            return 0
+        return int(torch.argmax(choice if choice is not None else iou[1:]) + 1)
 
     def with_geometry(self, region: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
         """region (B, E) normalised, geometry (B, N) from ``region_geometry`` -> (B, E) normalised."""
@@ -196,7 +207,7 @@ class MedPCLIP(nn.Module):
             "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
             "fusion": nn.ModuleList([self.dense_prompt, self.stroke_prompt, self.fusion, self.region_pool_norm,
                                      self.region_pool_token, self.region_pool_proj, self.region_geometry_head]),
-            "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder]),
+            "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder, self.click_choice]),
             "text_projection": self.text_projection,
         }
         counts = {k: sum(p.numel() for p in m.parameters()) for k, m in groups.items()}

@@ -118,7 +118,7 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
 def _answer(model, feats, x: torch.Tensor, sparse: torch.Tensor, prompts: Prompts, size: int) -> torch.Tensor:
     """(S, S) bool: the model's answer to a box / click prompt (decoded from the prompted tokens already computed),
     picked as the engine picks it (``MedPCLIP.answer_index``)."""
-    masks, iou = model.decode_masks(feats, x, sparse, prompts)
+    masks, iou, _ = model.decode_masks(feats, x, sparse, prompts)
     single_click = prompts.points is not None and prompts.points.shape[1] == 1 and prompts.boxes is None
     k = model.answer_index(iou[0], single_click)
     low = masks[:, k:k + 1].float()

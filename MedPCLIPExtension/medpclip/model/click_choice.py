@@ -1,0 +1,51 @@
+"""Which of the multimask outputs answers a single click (issue 12, docs/RESULTS.md "First click").
+
+A single click is ambiguous, so the decoder answers it with ``num_multimask`` candidate masks. The IoU head's
+ratings do not rank them the way their real quality does on patients the model never saw (it picks output 2 on
+nearly every click; the best output per click would lift the first click's Dice on held-out BTCV patients from
+0.36 to 0.65). This head is a linear choice over the candidates, learned from the engine's own answers on
+training patients (``scripts/record_first_clicks.py``, ``scripts/fit_click_selector.py``): for each candidate, the
+Dice the engine's final answer reaches when that candidate answers the context pass.
+
+Its inputs are what the decoder already computed: the IoU token's state (what the decoder made of the prompt and
+the region), the candidates' predicted IoUs and their areas (log share of the view), both also relative to the
+candidates' mean. It is zero until fitted; an unfitted head leaves the choice to the IoU head, so checkpoints
+without it answer exactly as before.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MIN_AREA = 1e-4  # log area share floor (an empty candidate)
+
+
+def candidate_areas(masks: torch.Tensor) -> torch.Tensor:
+    """masks (B, M + 1, h, w) logits -> (B, M + 1) share of the view each output covers."""
+    return (masks > 0).float().mean((-1, -2))
+
+
+def choice_features(token: torch.Tensor, iou: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """token (B, D), iou (B, M + 1), area (B, M + 1) from ``candidate_areas`` -> (B, D + 4 M); output 0
+    (single-mask) is not a candidate for a single click."""
+    scores = iou[:, 1:].float()
+    log_area = torch.log(area[:, 1:].float().clamp(min=MIN_AREA))
+    return torch.cat([token.float(), scores, log_area, scores - scores.mean(1, keepdim=True),
+                      log_area - log_area.mean(1, keepdim=True)], dim=1)
+
+
+class ClickChoiceHead(nn.Module):
+    def __init__(self, token_dim: int, num_multimask: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(token_dim + 4 * num_multimask, num_multimask)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.proj.weight.detach().abs().sum() + self.proj.bias.detach().abs().sum() > 0)
+
+    def forward(self, token: torch.Tensor, iou: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """-> (B, M) scores of the multimask outputs 1..M (higher: answers the click better)."""
+        return self.proj(choice_features(token, iou, candidate_areas(masks)))

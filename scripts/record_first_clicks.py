@@ -1,0 +1,148 @@
+"""Record what the engine's first click would give with each multimask output (issue 12, "First click").
+
+For every 2D item of the chosen patients (a structure on an axial slice, as `medpclip benchmark` picks them) and
+each first click (the deepest point of the structure, as the benchmark clicks, and ``--random-clicks`` more at
+random inside it, as users click), the engine answers the click three times: the context pass's answer forced to
+multimask output 1, 2 and 3 (the refining pass around it as usual). Written per click: the context pass's mask
+decoder state (its IoU token, the predicted IoUs, the outputs' areas), its region embedding, and the final Dice
+of each forced answer (and of the engine's own answer).
+``scripts/fit_click_selector.py`` learns from these which output to keep.
+
+    .venv/bin/python scripts/record_first_clicks.py --data ../shared/training --patients BTCV_001,... \
+        --out runs/first_clicks_train.npz [--max-slices-per-case 6] [--random-clicks 1] [--checkpoint PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from medpclip.data.cases import load_case
+from medpclip.data.geometry import extract_slice
+from medpclip.data.masks import dice, max_edt_point
+from medpclip.engine import Engine
+from medpclip.evaluation.items import case_items, load_specs
+from medpclip.evaluation.patients import case_meta, dataset_name, patient_of, select_patients
+from medpclip.evaluation.runners import engine_predictor
+from medpclip.model.click_choice import candidate_areas
+
+FULL_EXTENT = 1.0
+log = logging.getLogger("record_first_clicks")
+
+
+class FirstPassProbe:
+    """Forces the first single-click pass of a segment call to one output and keeps that pass's decoder state."""
+
+    def __init__(self, model) -> None:
+        self.model, self.force, self.state = model, None, None
+        self._default = type(model).answer_index
+        model.answer_index = self.answer_index  # the instance attribute shadows the static method
+        model.mask_decoder.iou_head.register_forward_pre_hook(self._token)
+        model.mask_decoder.register_forward_hook(self._outputs)
+        prompted = model.prompted
+
+        def prompted_and_kept(*args, **kwargs):
+            out = prompted(*args, **kwargs)
+            self._pending["region"] = out.region_embedding[0].float().clone()
+            return out
+
+        model.prompted = prompted_and_kept
+        self._pending: dict = {}
+
+    def arm(self, force: int) -> None:
+        self.force, self.state, self._pending = force, None, {}
+
+    def _token(self, _module, args) -> None:
+        self._pending["token"] = args[0][0].float().clone()
+
+    def _outputs(self, _module, _args, output) -> None:
+        masks, iou = output[0], output[1]
+        self._pending["iou"] = iou[0].float().clone()
+        self._pending["area"] = candidate_areas(masks)[0].float().clone()
+
+    def answer_index(self, iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None) -> int:
+        if single_click and self.force is not None and self.state is None:
+            self.state = dict(self._pending)
+            return self.force
+        return self._default(iou, single_click, choice)
+
+
+def random_interior_click(target: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+    """A random pixel of the structure at least a third of its deepest depth inside (not on its rim)."""
+    from scipy import ndimage
+
+    edt = ndimage.distance_transform_edt(target)
+    rows, cols = np.nonzero(edt >= edt.max() / 3)
+    i = int(rng.integers(len(rows)))
+    return int(rows[i]), int(cols[i])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="comma-separated data roots")
+    ap.add_argument("--patients", required=True, help="comma-separated patient ids (meta.json 'patient')")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--max-slices-per-case", type=int, default=6)
+    ap.add_argument("--min-pixels", type=int, default=20)
+    ap.add_argument("--random-clicks", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rng = np.random.default_rng(args.seed)
+    engine = Engine.from_checkpoint(args.checkpoint, threads=args.threads)
+    probe = FirstPassProbe(engine.model)
+    specs = select_patients(load_specs(args.data.split(","), walk=True), args.patients.split(","))
+    rows: dict[str, list] = {k: [] for k in ("token", "region", "iou", "area", "dice", "default_dice", "case", "patient",
+                                             "dataset", "label", "click_kind")}
+    for spec in tqdm(specs, desc="cases", unit="case"):
+        case = load_case(spec)
+        _, items2d, _ = case_items(case, FULL_EXTENT, args.min_pixels, None, args.max_slices_per_case)
+        session = engine.open(case.image)
+        meta = case_meta(spec)
+        for item in items2d:
+            target = extract_slice(case.canon_label, "axial", item.idx) == item.value
+            clicks = [("deepest", max_edt_point(target))]
+            clicks += [("random", random_interior_click(target, rng)) for _ in range(args.random_clicks)]
+            for kind, (r, c) in clicks:
+                predict = engine_predictor(session, item.idx)
+                dices, state = [], None
+                for k in (1, 2, 3):
+                    probe.arm(k)
+                    session.forget_feedback("axial", item.idx)
+                    dices.append(dice(predict([(r, c, 1)], None), target))
+                    state = state or probe.state
+                probe.force = None
+                session.forget_feedback("axial", item.idx)
+                default = dice(predict([(r, c, 1)], None), target)
+                if state is None:  # no single-click pass (cannot happen with one positive click): skip
+                    continue
+                rows["token"].append(state["token"].numpy())
+                rows["region"].append(state["region"].numpy())
+                rows["iou"].append(state["iou"].numpy())
+                rows["area"].append(state["area"].numpy())
+                rows["dice"].append(dices)
+                rows["default_dice"].append(default)
+                rows["case"].append(spec.name)
+                rows["patient"].append(patient_of(spec))
+                rows["dataset"].append(dataset_name(spec.name, meta))
+                rows["label"].append(spec.labels[item.value])
+                rows["click_kind"].append(kind)
+        session.close()
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **out)
+    d = out["dice"]
+    log.info("%d passes: default %.3f, always 1/2/3 %s, oracle %.3f", len(d), out["default_dice"].mean(),
+             np.round(d.mean(0), 3).tolist(), d.max(1).mean())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
