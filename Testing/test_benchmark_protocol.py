@@ -264,7 +264,7 @@ _CLI = ("import argparse, sys, medpclip.cli as c\n"
 
 def run_cli(*args, timeout=240):
     return subprocess.run([sys.executable, "-c", _CLI, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, "MEDPCLIP_THREADS": "2"})
+                          encoding="utf-8", timeout=timeout, cwd=REPO, env={**os.environ, "MEDPCLIP_THREADS": "2"})
 
 
 def test_benchmark_smoke_schema_and_sane_numbers(tmp_path):

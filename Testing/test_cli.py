@@ -17,7 +17,7 @@ from conftest import CT_CASE, LIVER, REPO
 
 def run(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "medpclip.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, "MEDPCLIP_THREADS": "2"})
+                          encoding="utf-8", timeout=timeout, cwd=REPO, env={**os.environ, "MEDPCLIP_THREADS": "2"})
 
 
 def ok_json(p):

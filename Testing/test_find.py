@@ -35,7 +35,8 @@ def test_an_abdominal_organ_is_found_on_the_abdominal_ct(ct_session, text):
 def test_cli_find_not_found_exits_1_and_writes_nothing(tmp_path):
     out = tmp_path / "brain.nii.gz"
     p = subprocess.run([sys.executable, "-m", "medpclip.cli", "find", str(CT_CASE / "image.nii.gz"), "--text", "brain",
-                        "--mode", "2d", "--out", str(out), "--json"], capture_output=True, text=True, timeout=300)
+                        "--mode", "2d", "--out", str(out), "--json"], capture_output=True, text=True, encoding="utf-8",
+                       timeout=300)
     assert p.returncode == 1, p.stderr
     summary = json.loads(p.stdout)
     assert summary["output"] is None and summary["found"]["found"] is False

@@ -391,7 +391,7 @@ def test_train_publishes_weights_that_infer_uses(server, ct_ref):
 def test_serve_command_prepares_sample_studies(tmp_path):
     env = {**os.environ, "MEDPCLIP_CACHE": str(tmp_path / "cache")}
     p = subprocess.run([sys.executable, "-m", "medpclip.monailabel.serve", "--dry-run", "--port", "8123"],
-                       capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+                       capture_output=True, text=True, encoding="utf-8", timeout=120, cwd=REPO, env=env)
     assert p.returncode == 0, p.stderr
     cmd = p.stdout.strip()
     assert "-m monailabel.main start_server" in cmd and "--port 8123" in cmd and "--conf models medpclip" in cmd
@@ -399,5 +399,5 @@ def test_serve_command_prepares_sample_studies(tmp_path):
     assert {x.name for x in studies.iterdir()} >= {f"{CT}.nii.gz", f"{MR}.nii.gz", "radiomics_brain1.nrrd"}
     assert (tmp_path / "cache" / "monailabel" / "app" / "main.py").read_text().count("MedPCLIPApp") == 1
     p = subprocess.run([sys.executable, "-m", "medpclip.monailabel.serve", "--studies", str(tmp_path / "missing")],
-                       capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+                       capture_output=True, text=True, encoding="utf-8", timeout=120, cwd=REPO, env=env)
     assert p.returncode != 0 and "no such folder" in p.stderr and "Traceback" not in p.stderr

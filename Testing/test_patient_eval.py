@@ -24,7 +24,7 @@ PATIENT = json.loads((SAMPLES / CASE / "meta.json").read_text()).get("patient", 
 
 def run(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "medpclip.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, "MEDPCLIP_THREADS": "2"})
+                          encoding="utf-8", timeout=timeout, cwd=REPO, env={**os.environ, "MEDPCLIP_THREADS": "2"})
 
 
 def _case_copy(folder, src, meta: dict | None):

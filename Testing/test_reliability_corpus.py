@@ -439,7 +439,7 @@ def cli_results(corpus, tmp_path_factory) -> dict[str, tuple[subprocess.Complete
         name, args, _ = case
         out_dir = tmp_path_factory.mktemp(f"cli_{name}")
         p = subprocess.run([sys.executable, "-m", "medpclip.cli", *_cli_args(args, corpus, out_dir)],
-                           capture_output=True, text=True, timeout=300, cwd=out_dir, env=env)
+                           capture_output=True, text=True, encoding="utf-8", timeout=300, cwd=out_dir, env=env)
         return name, (p, out_dir)
 
     with ThreadPoolExecutor(2) as pool:

@@ -78,10 +78,11 @@ def test_serve_token_flag_is_not_printed(tmp_path):
     studies = tmp_path / "studies"
     studies.mkdir()
     p = subprocess.run([sys.executable, "-m", "medpclip.monailabel.serve", "--studies", str(studies), "--dry-run",
-                        "--token", TOKEN], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+                        "--token", TOKEN], capture_output=True, text=True, encoding="utf-8", timeout=120,
+                       cwd=REPO, env=env)
     assert p.returncode == 0 and TOKEN not in p.stdout + p.stderr, p.stderr
     p = subprocess.run([sys.executable, "-m", "medpclip.monailabel.serve", "--studies", str(studies), "--token", " "],
-                       capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+                       capture_output=True, text=True, encoding="utf-8", timeout=120, cwd=REPO, env=env)
     assert p.returncode != 0 and "empty token" in p.stderr and "Traceback" not in p.stderr
 
 

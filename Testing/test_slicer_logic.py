@@ -195,7 +195,7 @@ def test_library_imports_without_torch_and_pins_dependencies():
     code = ("import sys; sys.path.insert(0, %r); import MedPCLIPModuleLib.logic, MedPCLIPModuleLib.backends, "
             "MedPCLIPModuleLib.dependencies, MedPCLIPModuleLib.mrml_util; "
             "print(sorted(m for m in ('torch', 'monai', 'transformers') if m in sys.modules))") % str(REPO / "MedPCLIPModule")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
     from MedPCLIPModuleLib import dependencies

@@ -115,7 +115,7 @@ def test_bad_strokes_maps(session):
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "medpclip.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+                          encoding="utf-8", timeout=300)
 
 
 def test_cli_scribbles(liver, tmp_path):

@@ -110,7 +110,8 @@ def test_dicom_seg_of_a_series_without_sop_instance_uids_is_one_clear_line(engin
         save_result(mask, vol, tmp_path / "seg.dcm", name="liver")
     assert not (tmp_path / "seg.dcm").exists()
     p = subprocess.run([sys.executable, "-m", "medpclip.cli", "segment", str(tmp_path / "dicom"), "--point", "49,40,14",
-                        "--out", str(tmp_path / "cli.dcm")], capture_output=True, text=True, timeout=300)
+                        "--out", str(tmp_path / "cli.dcm")], capture_output=True, text=True, encoding="utf-8",
+                       timeout=300)
     assert p.returncode == 3, p.stderr
     lines = [line for line in p.stderr.splitlines() if line.strip() and not line.startswith("INFO")]
     assert len(lines) == 1 and "cannot reference it" in lines[0] and "Traceback" not in p.stderr, p.stderr

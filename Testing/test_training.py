@@ -53,7 +53,7 @@ def test_resume_continues_from_the_saved_step(tmp_path):
 
 def _cli(*args, env=None, timeout=600):
     return subprocess.run([sys.executable, "-m", "medpclip.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
+                          encoding="utf-8", timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
 
 
 def test_train_cli_json_summary(tmp_path):
@@ -80,7 +80,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "medpclip.cli", "train", "--data",
            str(SAMPLES / "radiomics_brain1"), "--out", str(tmp_path / "ddp"), "--max-steps", "2", "--batch-size", "2",
            "--threads", "1", "--json"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", timeout=600, cwd=REPO,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout[p.stdout.index("{"):])
     assert summary["world_size"] == 2 and summary["steps"] == 2
@@ -185,7 +186,7 @@ def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):
     for alpha in (0.0, 0.5, 1.0):
         out = tmp_path / f"mix{alpha}.safetensors"
         p = subprocess.run([sys.executable, str(REPO / "scripts" / "interpolate_checkpoints.py"), a, b, str(alpha),
-                            str(out)], capture_output=True, text=True)
+                            str(out)], capture_output=True, text=True, encoding="utf-8")
         assert p.returncode == 0, p.stderr
         outs[alpha] = load_checkpoint(out)
     wa, wb = load_checkpoint(a).model.state_dict(), load_checkpoint(b).model.state_dict()
@@ -195,7 +196,7 @@ def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):
     assert torch.allclose(outs[0.5].model.state_dict()[key], (wa[key] + wb[key]) / 2, atol=1e-6)
     assert outs[0.5].provenance["interpolation"]["alpha"] == 0.5
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "interpolate_checkpoints.py"), a, b, "1.5",
-                        str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
+                        str(tmp_path / "bad.safetensors")], capture_output=True, text=True, encoding="utf-8")
     assert p.returncode != 0 and "alpha must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -210,7 +211,7 @@ def test_grafted_module_comes_from_the_donor_and_everything_else_from_the_base(t
                           clip_weight=0.0, init_from=base)).fit(progress=False)["checkpoint"]
     out = tmp_path / "grafted.safetensors"
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "graft_module.py"), base, donor, "stroke_prompt",
-                        str(out)], capture_output=True, text=True)
+                        str(out)], capture_output=True, text=True, encoding="utf-8")
     assert p.returncode == 0, p.stderr
     b, d, g = (load_checkpoint(x) for x in (base, donor, out))
     sb, sd, sg = b.model.state_dict(), d.model.state_dict(), g.model.state_dict()
@@ -221,7 +222,7 @@ def test_grafted_module_comes_from_the_donor_and_everything_else_from_the_base(t
     assert g.provenance["command"] == b.provenance["command"]
     assert g.provenance["grafts"][0]["module"] == "stroke_prompt"
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "graft_module.py"), base, donor, "nothing",
-                        str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
+                        str(tmp_path / "bad.safetensors")], capture_output=True, text=True, encoding="utf-8")
     assert p.returncode != 0 and "no tensors under 'nothing'" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -289,7 +290,7 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "record_first_clicks.py"), "--data",
                         str(REPO / "Resources" / "SampleData" / "heldout_patients"), "--patients", "BTCV_030",
                         "--max-slices-per-case", "1", "--random-clicks", "1", "--out", str(rec)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, encoding="utf-8")
     assert p.returncode == 0, p.stderr
     d = np.load(rec)
     n = len(d["dice"])
@@ -299,7 +300,7 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     assert np.isclose(d["dice"], d["default_dice"][:, None], atol=1e-6).any(1).mean() > 0.9
     out = tmp_path / "fitted.safetensors"
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_click_selector.py"), str(rec), "--validate", str(rec),
-                        "--out", str(out)], capture_output=True, text=True)
+                        "--out", str(out)], capture_output=True, text=True, encoding="utf-8")
     assert p.returncode == 0, p.stderr
     fitted, base = load_checkpoint(out), load_checkpoint()
     assert fitted.model.click_choice.fitted

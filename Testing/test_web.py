@@ -427,7 +427,7 @@ def test_the_command_says_in_one_line_what_stops_it(ct_image_path, tmp_path):
                  "no image file (NIfTI, NRRD, MHA) or DICOM series": [str(tmp_path), "--port", "0"]}
         for message, args in cases.items():
             run = subprocess.run([sys.executable, "-m", "medpclip", "web", *args], capture_output=True, text=True,
-                                 timeout=120)
+                                 encoding="utf-8", timeout=120)
             lines = run.stderr.strip().splitlines()
             assert run.returncode == 3 and len(lines) == 1 and message in lines[0], (run.returncode, lines)
 
