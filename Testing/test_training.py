@@ -300,7 +300,7 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     assert np.isclose(d["dice"], d["default_dice"][:, None], atol=1e-6).any(1).mean() > 0.9
     out = tmp_path / "fitted.safetensors"
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_click_selector.py"), str(rec), "--validate", str(rec),
-                        "--out", str(out)], capture_output=True, text=True, encoding="utf-8")
+                        "--floor", "10", "--out", str(out)], capture_output=True, text=True, encoding="utf-8")
     assert p.returncode == 0, p.stderr
     fitted, base = load_checkpoint(out), load_checkpoint()
     assert fitted.model.click_choice.fitted
@@ -308,3 +308,58 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     sf, sb = fitted.model.state_dict(), base.model.state_dict()
     assert all(torch.equal(sf[k], sb[k]) for k in sf if not k.startswith("click_choice."))
     assert fitted.provenance["click_choice"]["clicks"] == n and "validate" in fitted.provenance["click_choice"]
+    assert fitted.provenance["click_choice"]["floor"] == 10.0
+
+
+def test_the_click_choice_floor_keeps_a_minority_structure_from_losing_to_the_majority():
+    """fit_click_selector's --floor: with features that cannot tell two structures apart, the unfloored fit picks
+    the output the many liver-like clicks want, costing the few others everything; the floored fit keeps them at
+    the engine's answer."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("fit_click_selector", REPO / "scripts" / "fit_click_selector.py")
+    fcs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fcs)
+    n_many, n_few = 90, 10
+    x = np.ones((n_many + n_few, 4), np.float32)
+    dice = np.array([[1.0, 0.5, 0.4]] * n_many + [[0.0, 1.0, 0.4]] * n_few)
+    engine = dice[:, 1]  # the engine answers with output 2
+    labels = np.array(["many"] * n_many + ["few"] * n_few)
+    datasets = np.array(["ct"] * (n_many + n_few))
+    for floor, want in ((0.0, 0), (10.0, 1)):
+        w, b = fcs.fit(x, dice, datasets, 0.01, engine, labels, floor)
+        iou = np.tile([0.0, 0.1, 0.9, 0.2], (len(x), 1))  # the IoU head rates output 2 best, as the engine picks
+        assert set(fcs.picks(w, b, x, iou)) == {want}, floor
+
+
+def test_the_click_choice_margin_keeps_the_iou_heads_pick_unless_the_head_is_surer_by_more():
+    """ClickChoiceHead's margin is a bonus on the IoU head's pick, and fit_click_selector.picks (which chose the
+    margin on recorded clicks) scores the candidates exactly as the model does."""
+    import importlib.util
+
+    import numpy as np
+
+    from medpclip.model.click_choice import ClickChoiceHead, candidate_areas, choice_features
+
+    spec = importlib.util.spec_from_file_location("fit_click_selector", REPO / "scripts" / "fit_click_selector.py")
+    fcs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fcs)
+    g = torch.Generator().manual_seed(0)
+    head = ClickChoiceHead(8, 3)
+    with torch.no_grad():
+        head.proj.weight.normal_(generator=g)
+    token, iou, masks = torch.randn(64, 8, generator=g), torch.rand(64, 4, generator=g), torch.randn(64, 4, 16, 16, generator=g)
+    x = choice_features(token, iou, candidate_areas(masks)).numpy()
+    w, b = head.proj.weight.detach().numpy(), head.proj.bias.detach().numpy()
+    iou_pick = iou[:, 1:].argmax(1).numpy()
+    for margin in (0.0, 0.5, 1e6):
+        head.margin.fill_(margin)
+        with torch.no_grad():
+            model_pick = head(token, iou, masks).argmax(1).numpy()
+        assert (model_pick == fcs.picks(w, b, x, iou.numpy(), margin)).all()
+        if margin == 0.0:
+            assert (model_pick != iou_pick).mean() > 0.3  # the head overrides the IoU head on many clicks
+        if margin == 1e6:
+            assert (model_pick == iou_pick).all()

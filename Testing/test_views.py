@@ -118,22 +118,25 @@ def session(engine, ct_volume):
 def test_a_fitted_click_choice_head_decides_the_first_pass_of_a_new_click_only(session, liver_click):
     """The click choice head picks which multimask output answers a new click's context pass (``choose``); any
     other pass keeps the IoU head's choice; different picks give different answers."""
-    head = session.model.click_choice.proj
+    chooser = session.model.click_choice
+    head, saved = chooser.proj, {k: v.clone() for k, v in chooser.state_dict().items()}
     x, y, idx = (np.linalg.inv(session.orient.index_matrix()) @ np.array([*liver_click, 1.0]))[:3]
     plane, idx = "axial", int(round(idx))  # canonical axial slice and its pixel
 
     def answer(choose: bool, bias: list[float]) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.no_grad():  # the bias alone decides (the bundled head's weights and margin set aside)
+            head.weight.zero_()
+            chooser.margin.zero_()
             head.bias.copy_(torch.tensor(bias))
         return session.predict_slice(plane, idx, [(x, y, 1)], choose=choose).low_res
 
     try:
         forced = [answer(True, [5.0 if k == n else 0.0 for k in range(3)]) for n in range(3)]
         plain = answer(False, [5.0, 0.0, 0.0])
+        unbiased = answer(False, [0.0, 0.0, 0.0])
     finally:
-        with torch.no_grad():
-            head.bias.zero_()
-    assert not session.model.click_choice.fitted
+        chooser.load_state_dict(saved)
+    assert all(torch.equal(v, saved[k]) for k, v in chooser.state_dict().items())
     assert not torch.equal(forced[0], forced[2]) and not torch.equal(forced[0], forced[1])
-    assert torch.equal(plain, answer(False, [0.0, 0.0, 0.0]))  # not asked to choose: the IoU head's best
+    assert torch.equal(plain, unbiased)  # not asked to choose: the IoU head's best
     assert any(torch.equal(plain, f) for f in forced)
