@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from medpclip.data.geometry import extract_slice
+from medpclip.data.masks import dice, max_edt_point
 from medpclip.data.slices import OUTSIDE_LOGIT, SliceGrid
 from medpclip.data.views import body_box, context_window, object_window, window_side_mm
 from medpclip.data.volume import volume_from_array
-from medpclip.data.masks import dice, max_edt_point
+from medpclip.engine.views import answer_slice
 
 
 def test_window_round_trip_maps_model_pixels_back_onto_the_slice():
@@ -117,26 +119,36 @@ def session(engine, ct_volume):
 
 def test_a_fitted_click_choice_head_decides_the_first_pass_of_a_new_click_only(session, liver_click):
     """The click choice head picks which multimask output answers a new click's context pass (``choose``); any
-    other pass keeps the IoU head's choice; different picks give different answers."""
+    other pass, and a stroke's first pass, keep the IoU head's choice; different picks give different answers."""
     chooser = session.model.click_choice
     head, saved = chooser.proj, {k: v.clone() for k, v in chooser.state_dict().items()}
     x, y, idx = (np.linalg.inv(session.orient.index_matrix()) @ np.array([*liver_click, 1.0]))[:3]
     plane, idx = "axial", int(round(idx))  # canonical axial slice and its pixel
 
-    def answer(choose: bool, bias: list[float]) -> torch.Tensor:
+    def force(bias: list[float]) -> None:
         with torch.no_grad():  # the bias alone decides (the bundled head's weights and margin set aside)
             head.weight.zero_()
             chooser.margin.zero_()
             head.bias.copy_(torch.tensor(bias))
+
+    def answer(choose: bool, bias: list[float]) -> torch.Tensor:
+        force(bias)
         return session.predict_slice(plane, idx, [(x, y, 1)], choose=choose).low_res
 
     try:
         forced = [answer(True, [5.0 if k == n else 0.0 for k in range(3)]) for n in range(3)]
         plain = answer(False, [5.0, 0.0, 0.0])
         unbiased = answer(False, [0.0, 0.0, 0.0])
+        strokes = np.zeros(extract_slice(session.canon, plane, idx).shape, np.uint8)
+        strokes[int(y) - 1:int(y) + 2, int(x) - 3:int(x) + 4] = 1  # a short positive stroke through the click
+        stroked = []
+        for n in range(3):  # strokes' first pass: the head is not asked, whatever it would pick
+            force([5.0 if k == n else 0.0 for k in range(3)])
+            stroked.append(answer_slice(session, plane, idx, [(x, y, 1)], None, None, None, strokes)[0].low_res)
     finally:
         chooser.load_state_dict(saved)
     assert all(torch.equal(v, saved[k]) for k, v in chooser.state_dict().items())
     assert not torch.equal(forced[0], forced[2]) and not torch.equal(forced[0], forced[1])
     assert torch.equal(plain, unbiased)  # not asked to choose: the IoU head's best
     assert any(torch.equal(plain, f) for f in forced)
+    assert torch.equal(stroked[0], stroked[1]) and torch.equal(stroked[0], stroked[2])

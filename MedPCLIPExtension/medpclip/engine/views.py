@@ -55,7 +55,8 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
             if other.score > answer.score:
                 return other, context
         return answer, window
-    first = predict(plane, idx, points, None, None, None, window=context, choose=True)
+    # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
+    first = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
     if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
