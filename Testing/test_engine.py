@@ -333,3 +333,41 @@ def test_intensity_stop_ends_propagation_that_walks_onto_other_tissue(engine, mo
     assert len(with_rule.slices) < len(without.slices)
     assert d_with > d_without + 0.02
     assert any("intensity" in w for w in with_rule.warnings)
+
+
+def test_precision_auto_is_fp16_on_cuda_fp32_on_cpu_the_environment_can_choose_and_bad_values_are_refused(monkeypatch):
+    from medpclip.engine import device as D
+    from medpclip.errors import DeviceError
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv("MEDPCLIP_PRECISION", raising=False)
+    assert D.pick_precision(None, cuda) == ("fp16", torch.float16)
+    assert D.pick_precision("auto", cpu) == ("fp32", None)
+    assert D.pick_precision("fp32", cuda) == ("fp32", None)
+    monkeypatch.setenv("MEDPCLIP_PRECISION", "bf16")
+    assert D.pick_precision(None, cpu) == ("bf16", torch.bfloat16)
+    assert D.pick_precision("fp32", cpu) == ("fp32", None)  # an explicit choice wins over the environment
+    monkeypatch.setenv("MEDPCLIP_PRECISION", "half")
+    with pytest.raises(DeviceError, match="use one of auto"):
+        D.pick_precision(None, cpu)
+    with pytest.raises(DeviceError, match="needs a CUDA device"):
+        D.pick_precision("fp16", cpu)
+
+
+def test_bf16_and_fp32_answers_agree_within_a_hundredth_of_dice(ct_volume, ct_reference, liver_click):
+    """The CPU's bf16 autocast (``--precision bf16``) answers a click and a 3D propagation like float32
+    (docs/RESULTS.md "Precision")."""
+    from medpclip.engine import Engine
+
+    prompts = [{"space": "ijk", "points": [liver_click], "point_labels": [1]},
+               {"space": "ijk", "points": [liver_click], "point_labels": [1], "mode": "3d"}]
+    masks = {}
+    for precision in ("fp32", "bf16"):
+        engine = Engine.from_checkpoint(threads=2, precision=precision)
+        assert engine.precision == precision
+        session = engine.open(ct_volume)
+        masks[precision] = [session.segment(p).mask > 0 for p in prompts]
+        engine.close()
+    for a, b in zip(masks["fp32"], masks["bf16"]):
+        assert a.any() and dice(a, b) >= 0.99
+        assert abs(dice(a, ct_reference == LIVER) - dice(b, ct_reference == LIVER)) <= 0.01

@@ -409,6 +409,9 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("find_text_too_long", ["find", "{img}", "--text", "liver " * 2000], "too long"),
     ("device_not_on_this_machine", ["segment", "{img}", "--point", PT, "--device", "cuda:99"], "cuda"),
     ("device_unknown", ["find", "{img}", "--text", "liver", "--device", "bogus"], "not a device"),
+    ("precision_unknown", ["segment", "{img}", "--point", PT, "--precision", "int4"], "use one of auto"),
+    ("precision_fp16_on_cpu", ["segment", "{img}", "--point", PT, "--device", "cpu", "--precision", "fp16"],
+     "needs a CUDA device"),
     ("studies_is_a_file", ["serve", "--studies", "{img}", "--dry-run"], "not a folder"),
 ]
 # argparse usage errors: exit 2, a usage line and one error line

@@ -24,6 +24,8 @@ def _add_model_flags(p) -> None:
     p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
+    p.add_argument("--precision",
+                   help="auto (default, MEDPCLIP_PRECISION): fp16 on CUDA, fp32 on CPU; or fp32, bf16, fp16")
     p.add_argument("--modality", help="CT or MR (default: from the file, else guessed)")
     p.add_argument("--window", default="abdomen", help="CT window preset (abdomen, soft_tissue, lung, bone, brain)")
 
@@ -88,7 +90,8 @@ def _open(args):
     from .engine import Engine
 
     volume = read_image(args.image, modality=args.modality)  # before the model: bad input fails fast
-    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads,
+                                    precision=args.precision)
     return engine, engine.open(volume, window=args.window)
 
 
@@ -266,7 +269,7 @@ def add_info(sub) -> None:
 
 
 def cmd_info(args) -> int:
-    from .engine.device import pick_device
+    from .engine.device import pick_device, pick_precision
     from .model.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
@@ -276,6 +279,7 @@ def cmd_info(args) -> int:
         "checkpoint": {"path": str(ckpt.path), "sha256": ckpt.sha256, "trained": ckpt.trained,
                        "steps": ckpt.provenance.get("steps"), "vocabulary_size": len(ckpt.vocabulary)},
         "device": str(pick_device(args.device)),
+        "precision": pick_precision(None, pick_device(args.device))[0],
     }
     if not ckpt.trained:
         info["warning"] = "this checkpoint is untrained (freshly initialised weights)"

@@ -7,7 +7,7 @@ on a new slice, new-object clicks on a cached slice (median / p95; a new object 
 view, then its object view), correction clicks on the object's cached view, 3D propagation speed of a liver click, and peak resident memory.
 Times are wall times of ``Session.segment`` as the caller sees them (mask in the input grid included).
 
-    .venv/bin/python Testing/benchmarks/bench_engine.py [--threads 2] [--checkpoint PATH]
+    .venv/bin/python Testing/benchmarks/bench_engine.py [--threads 2] [--checkpoint PATH] [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint")
+    ap.add_argument("--precision", help="auto (default, MEDPCLIP_PRECISION), fp32, bf16, fp16 (CUDA)")
     ap.add_argument("--clicks", type=int, default=40)
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -78,7 +79,7 @@ def main() -> None:
     if not (IMAGE.is_file() and LIVER.is_file()):
         subprocess.run([sys.executable, __file__, "--prepare"], check=True)
     rss_start = peak_rss_mb()
-    engine = Engine.from_checkpoint(args.checkpoint, threads=args.threads)
+    engine = Engine.from_checkpoint(args.checkpoint, threads=args.threads, precision=args.precision)
     t = time.perf_counter()
     session = engine.open(IMAGE)
     open_s = time.perf_counter() - t
@@ -116,7 +117,8 @@ def main() -> None:
         naming_mask_ms.append((time.perf_counter() - t) * 1000)
     res3d = session.segment({"points": [[c, r, k]], "mode": "3d"}, feedback=False)
     report = {
-        "volume": list(session.volume.array.shape[::-1]), "threads": args.threads, "session_open_s": round(open_s, 2),
+        "volume": list(session.volume.array.shape[::-1]), "threads": args.threads,
+        "precision": engine.precision, "session_open_s": round(open_s, 2),
         "first_click_new_slice_ms": {"median": round(float(np.median(first_ms)), 1), "n": len(first_ms)},
         "correction_click_ms": {"median": round(float(np.median(correction_ms)), 1),
                                 "p95": round(float(np.percentile(correction_ms, 95)), 1), "n": len(correction_ms)},

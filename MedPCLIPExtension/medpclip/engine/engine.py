@@ -15,7 +15,7 @@ from ..data.vocabulary import resolve, sentences
 from ..data.volume import Volume, read_image, volume_from_array
 from ..errors import PromptError
 from ..model.checkpoint import Checkpoint, load_checkpoint
-from .device import configure_threads, pick_device
+from .device import configure_threads, pick_device, pick_precision
 from .worker import ModelThread, on_model_thread
 
 if TYPE_CHECKING:
@@ -27,15 +27,15 @@ class Engine:
     engine's model thread (see ``worker.py`` for why one thread)."""
 
     def __init__(self, checkpoint: Checkpoint, device: str | None = "auto", threads: int | None = None,
-                 worker: ModelThread | None = None) -> None:
+                 worker: ModelThread | None = None, precision: str | None = None) -> None:
         self.device = pick_device(device)
+        self.precision, self.autocast_dtype = pick_precision(precision, self.device)
         self.threads = configure_threads(threads) if self.device.type == "cpu" else torch.get_num_threads()
         self.worker = worker or ModelThread()
         self.worker.call(torch.set_num_threads, self.threads)
         self.checkpoint = checkpoint
         self.model = checkpoint.model.to(self.device).eval()
         self.cfg = self.model.cfg
-        self.autocast = self.device.type == "cuda"
         # strokes painted into the dense prompt map as well as read as tokens (docs/DESIGN-NOTES.md, "Strokes")
         self.dense_strokes = checkpoint.dense_strokes
         # names use where the region lies in the body too (model/region_geometry.py), when the head was trained
@@ -50,11 +50,13 @@ class Engine:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = "auto",
-                        threads: int | None = None, worker: ModelThread | None = None) -> "Engine":
+                        threads: int | None = None, worker: ModelThread | None = None,
+                        precision: str | None = None) -> "Engine":
         """Load a checkpoint on the model thread (torch work on a second thread costs, see worker.py). Pass
-        the ``worker`` of an engine this one replaces (a newly published model) to keep one model thread."""
+        the ``worker`` of an engine this one replaces (a newly published model) to keep one model thread.
+        ``precision``: auto (default; ``MEDPCLIP_PRECISION``), fp32, bf16 or fp16 (CUDA), see ``pick_precision``."""
         worker = worker or ModelThread()
-        return cls(worker.call(load_checkpoint, path, device="cpu"), device, threads, worker)
+        return cls(worker.call(load_checkpoint, path, device="cpu"), device, threads, worker, precision)
 
     def open(self, source: str | Path | Volume | np.ndarray, affine: np.ndarray | None = None,
              modality: str | None = None, window: str = "abdomen", cache_mb: float = 1024,

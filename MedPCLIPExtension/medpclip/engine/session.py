@@ -129,9 +129,8 @@ class Session:
             self._history.pop((plane, idx), None)
 
     def autocast(self):
-        if self.engine.autocast:
-            return torch.autocast("cuda", dtype=torch.float16)
-        return torch.autocast("cpu", enabled=False)
+        dtype = self.engine.autocast_dtype
+        return torch.autocast(self.engine.device.type, dtype=dtype, enabled=dtype is not None)
 
     # -- one slice ----------------------------------------------------------------------------------
     @on_model_thread

@@ -57,6 +57,7 @@ def add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
+    p.add_argument("--precision", help="auto (default, MEDPCLIP_PRECISION), fp32, bf16, fp16 (CUDA)")
     p.add_argument("--json", action="store_true", help="print the results (without per-trial lists) as JSON")
     p.set_defaults(func=cmd_benchmark)
 
@@ -110,7 +111,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if "medpclip" in methods:
         from ..engine import Engine
 
-        engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+        engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads,
+                                        precision=args.precision)
     else:
         from ..engine.device import configure_threads
 
@@ -145,7 +147,8 @@ def _stroke_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
             raise CLIError(str(exc)) from None
     if not specs:
         raise CLIError(f"no labelled case in {', '.join(args.data)}")
-    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads)
+    engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads,
+                                    precision=args.precision)
     results = run_stroke_benchmark(engine, specs, args.strokes, args.max_items, progress=not args.json,
                                    command="medpclip " + " ".join(sys.argv[1:]))
     path = write_stroke_results(results, args.out)

@@ -396,7 +396,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = ["# MedP-CLIP patient-level benchmark", "",
              f"- date (UTC): {env.get('date_utc')}; command: `{env.get('command')}`",
              f"- machine: {env.get('cpu')} ({env.get('cpu_count')} cores), torch {env.get('torch')} with "
-             f"{env.get('torch_threads')} threads on {env.get('device', 'cpu')}; wall time {env.get('wall_s')} s",
+             f"{env.get('torch_threads')} threads on {env.get('device', 'cpu')} ({env.get('precision', 'fp32')}); "
+             f"wall time {env.get('wall_s')} s",
              f"- checkpoint: {ck.get('path')} (sha256 {str(ck.get('sha256'))[:12]}, steps {ck.get('steps')})",
              f"- patients: {', '.join(p['patients'])}",
              f"- {len(p['cases'])} cases, {p['items_2d']} (slice, structure) items on every labelled slice (at most "

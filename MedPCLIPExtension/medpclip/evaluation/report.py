@@ -90,6 +90,7 @@ def environment(engine: Engine | None, opts: BenchmarkOptions, start: RunStart) 
     if engine is not None:
         ck = engine.checkpoint
         env["device"] = str(engine.device)
+        env["precision"] = engine.precision
         env["checkpoint"] = {"path": str(ck.path), "sha256": ck.sha256, "trained": ck.trained,
                              "steps": ck.provenance.get("steps")}
     return env
@@ -233,7 +234,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = ["# MedP-CLIP benchmark results", "",
              f"- date (UTC): {env.get('date_utc')}; command: `{env.get('command')}`",
              f"- machine: {env.get('cpu')} ({env.get('cpu_count')} cores), torch {env.get('torch')} with "
-             f"{env.get('torch_threads')} threads on {env.get('device', 'cpu')}; load average at start "
+             f"{env.get('torch_threads')} threads on {env.get('device', 'cpu')} ({env.get('precision', 'fp32')}); "
+             f"load average at start "
              f"{env.get('load_average_at_start')}; wall time {env.get('wall_s')} s",
              f"- checkpoint: {env.get('checkpoint', {}).get('path')} (sha256 {str(env.get('checkpoint', {}).get('sha256'))[:12]}, "
              f"steps {env.get('checkpoint', {}).get('steps')})",
