@@ -371,3 +371,21 @@ def test_bf16_and_fp32_answers_agree_within_a_hundredth_of_dice(ct_volume, ct_re
     for a, b in zip(masks["fp32"], masks["bf16"]):
         assert a.any() and dice(a, b) >= 0.99
         assert abs(dice(a, ct_reference == LIVER) - dice(b, ct_reference == LIVER)) <= 0.01
+
+
+def test_naming_a_click_reads_each_slice_once_and_names_it_as_before(session, liver_click):
+    """identify(result=...) keeps the slice's context view and body frame (recognition._context_frame), bounded,
+    and names exactly as when they are computed afresh."""
+    from medpclip.engine import recognition
+
+    res = session.segment({"space": "ijk", "points": [liver_click], "point_labels": [1]}, feedback=False)
+    session.geometry_frames.clear()
+    first = session.identify(result=res, top_k=5)
+    assert len(session.geometry_frames) == 1
+    again = session.identify(result=res, top_k=5)
+    assert [(n["name"], n["score"]) for n in first] == [(n["name"], n["score"]) for n in again]
+    session.geometry_frames.clear()
+    assert session.identify(result=res, top_k=5) == first
+    for idx in range(recognition.GEOMETRY_FRAMES_KEPT + 3):
+        session.engine.worker.call(recognition._context_frame, session, "axial", idx % session.n_slices("axial"))
+    assert len(session.geometry_frames) <= recognition.GEOMETRY_FRAMES_KEPT

@@ -268,7 +268,7 @@ def test_region_geometry_says_where_the_region_lies_in_the_body():
     half its size in the view (zero padding around it) gives the same figures."""
     from torch.nn import functional as F
 
-    from medpclip.model.region_geometry import N_FEATURES, region_geometry
+    from medpclip.model.region_geometry import N_FEATURES, body_frame, region_geometry
 
     yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
     body = (((yy - 128) / 90) ** 2 + ((xx - 128) / 120) ** 2) < 1
@@ -286,6 +286,10 @@ def test_region_geometry_says_where_the_region_lies_in_the_body():
     g_small = region_geometry(small, small_mask, True)
     assert torch.allclose(g_small[:8], g_left[:8], atol=0.06), (g_small[:8], g_left[:8])
     assert not region_geometry(image, torch.zeros(S, S, dtype=torch.bool), True).any()
+    frame = body_frame(image)  # the engine's per-slice cache: the same figures with the frame computed once
+    assert 8 < frame.x0 < frame.x1 < 248 and frame.area == float(body.sum())
+    for mask in (left, right, small_mask):
+        assert torch.equal(region_geometry(image, mask, True, frame), region_geometry(image, mask, True))
 
 
 def test_click_choice_head_is_silent_until_fitted_then_picks_the_output_and_survives_a_round_trip(tmp_path):

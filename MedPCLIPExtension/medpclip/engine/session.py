@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..data.views import body_box, context_window, window_side_mm
 from ..data.volume import Volume
 from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
+from ..model.region_geometry import BodyFrame
 from . import policy, recognition
 from .engine import Engine
 from .features import FeatureCache
@@ -56,6 +58,8 @@ class Session:
         self.cache = FeatureCache(self.model, engine.worker, engine.device, self.canon, self.grid,
                                   self.context_window, self.autocast, cache_mb)
         self._history: dict[tuple[str, int], ClickHistory] = {}
+        # a slice's context view at model resolution and its body frame, for naming (recognition.with_geometry)
+        self.geometry_frames: OrderedDict[tuple[str, int], tuple[torch.Tensor, BodyFrame]] = OrderedDict()
         self.blank = bool(np.ptp(volume.array) == 0)
         if self.blank:
             log.warning("%s: the volume is constant (blank); segmentation results will be empty", volume.source or "volume")

@@ -14,6 +14,8 @@ the session's context view of the slice), so both sides see the same frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -30,8 +32,34 @@ def _extent(profile: torch.Tensor, low: float = 0.01, high: float = 0.99) -> tup
     return float(lo), float(max(hi, lo) + 1)
 
 
-def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool) -> torch.Tensor:
-    """image (S, S) normalised to [0, 1], mask (S, S) bool on the same view -> (N_FEATURES,) float32.
+@dataclass(frozen=True)
+class BodyFrame:
+    """The body's box in a view (pixels, end exclusive), its area and mean intensity: what ``region_geometry``
+    measures a region against. It depends on the image only, so the engine computes it once per slice."""
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    area: float
+    mean: float
+
+
+def body_frame(image: torch.Tensor) -> BodyFrame:
+    """image (S, S) normalised to [0, 1] -> the body's frame (the whole view when under 64 pixels are body)."""
+    image = image.float()
+    body = image > BODY_LEVEL
+    counts = body.float()  # float sums: exact for these counts, and much faster than bool reductions
+    if float(counts.sum()) < 64:
+        body, counts = torch.ones_like(body), torch.ones_like(counts)
+    x0, x1 = _extent(counts.sum(0))
+    y0, y1 = _extent(counts.sum(1))
+    return BodyFrame(x0, x1, y0, y1, float(counts.sum()), float(image[body].mean()))
+
+
+def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
+                    frame: BodyFrame | None = None) -> torch.Tensor:
+    """image (S, S) normalised to [0, 1], mask (S, S) bool on the same view -> (N_FEATURES,) float32; ``frame``:
+    ``body_frame(image)`` when the caller has it already.
 
     Centre relative to the body box in [-1, 1] (x = canonical left-right, y = anterior-posterior), its absolute
     x, spread and extent relative to the body, log area share, and mean / spread / contrast of the intensity inside
@@ -39,29 +67,24 @@ def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool) -> tor
     image = image.float()
     mask = mask.bool()
     out = torch.zeros(N_FEATURES)
-    area = float(mask.sum())
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    area = float(rows.numel())
     if area == 0:
         return out
-    body = image > BODY_LEVEL
-    if float(body.sum()) < 64:
-        body = torch.ones_like(body)
-    x0, x1 = _extent(body.sum(0).float())
-    y0, y1 = _extent(body.sum(1).float())
-    bw, bh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-    rows, cols = torch.nonzero(mask, as_tuple=True)
+    f = frame or body_frame(image)
+    bw, bh = max(f.x1 - f.x0, 1.0), max(f.y1 - f.y0, 1.0)
     mx, my = cols.float().mean(), rows.float().mean()
-    cx = (mx - (x0 + x1) / 2) / (bw / 2)
-    cy = (my - (y0 + y1) / 2) / (bh / 2)
-    inside = image[mask]
-    body_mean = image[body].mean()
+    cx = (mx - (f.x0 + f.x1) / 2) / (bw / 2)
+    cy = (my - (f.y0 + f.y1) / 2) / (bh / 2)
+    inside = image[rows, cols]
     m, s = inside.mean(), inside.std(unbiased=False)
     ct = 1.0 if is_ct else 0.0
     values = [cx, cy, cx.abs(),
               cols.float().std(unbiased=False) / bw * 4, rows.float().std(unbiased=False) / bh * 4,
-              torch.log(torch.tensor(area / float(body.sum()))).clamp(min=-12) / 4,
+              torch.log(torch.tensor(area / f.area)).clamp(min=-12) / 4,
               (cols.max() - cols.min() + 1).float() / bw, (rows.max() - rows.min() + 1).float() / bh,
-              ct * m, ct * s * 4, ct * (m - body_mean) * 2,
-              (1 - ct) * m, (1 - ct) * s * 4, (1 - ct) * (m - body_mean) * 2, torch.tensor(ct)]
+              ct * m, ct * s * 4, ct * (m - f.mean) * 2,
+              (1 - ct) * m, (1 - ct) * s * 4, (1 - ct) * (m - f.mean) * 2, torch.tensor(ct)]
     for i, v in enumerate(values):
         out[i] = float(v)
     return out
