@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from medpclip.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from medpclip.model.click_choice import choice_features
+from medpclip.model.click_choice import ClickChoiceHead, choice_features
 
 TEMPERATURE = 0.05
 log = logging.getLogger("fit_click_selector")
@@ -94,9 +94,12 @@ def fit(x: np.ndarray, dice: np.ndarray, datasets: np.ndarray, l2: float, defaul
 def picks(w: np.ndarray, b: np.ndarray, x: np.ndarray, iou: np.ndarray, margin: float = 0.0) -> np.ndarray:
     """The head's pick per click (0-based multimask output), as ``ClickChoiceHead`` scores them: the IoU head's
     own pick raised by ``margin``."""
-    scores = x @ w.T + b
-    scores[np.arange(len(x)), np.argmax(iou[:, 1:], axis=1)] += margin
-    return np.argmax(scores, axis=1)
+    head = ClickChoiceHead(x.shape[1] - 4 * w.shape[0], w.shape[0]).double()
+    with torch.no_grad():
+        head.proj.weight.copy_(torch.from_numpy(w))
+        head.proj.bias.copy_(torch.from_numpy(b))
+        head.margin.fill_(margin)
+        return head.scores(torch.from_numpy(x).double(), torch.from_numpy(iou)).argmax(1).numpy()
 
 
 def summary(rec: dict[str, np.ndarray], choice: np.ndarray) -> dict[str, dict[str, float]]:

@@ -273,13 +273,14 @@ def cmd_info(args) -> int:
     from .model.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
+    device = pick_device(args.device)
     info = {
         "config": ckpt.model.cfg.name, "config_values": ckpt.model.cfg.to_dict(),
         "parameters": ckpt.model.parameter_counts(),
         "checkpoint": {"path": str(ckpt.path), "sha256": ckpt.sha256, "trained": ckpt.trained,
                        "steps": ckpt.provenance.get("steps"), "vocabulary_size": len(ckpt.vocabulary)},
-        "device": str(pick_device(args.device)),
-        "precision": pick_precision(None, pick_device(args.device))[0],
+        "device": str(device),
+        "precision": pick_precision(None, device)[0],
     }
     if not ckpt.trained:
         info["warning"] = "this checkpoint is untrained (freshly initialised weights)"

@@ -55,6 +55,11 @@ class ClickChoiceHead(nn.Module):
     def forward(self, token: torch.Tensor, iou: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """-> (B, M) scores of the multimask outputs 1..M (higher: answers the click better), the IoU head's pick
         raised by ``margin``."""
-        scores = self.proj(choice_features(token, iou, candidate_areas(masks)))
+        return self.scores(choice_features(token, iou, candidate_areas(masks)), iou)
+
+    def scores(self, features: torch.Tensor, iou: torch.Tensor) -> torch.Tensor:
+        """features (B, F) from ``choice_features``, iou (B, M + 1) -> (B, M), as ``forward`` (which the fitting
+        script's recorded features reuse)."""
+        scores = self.proj(features)
         iou_pick = nn.functional.one_hot(iou[:, 1:].argmax(1), scores.shape[1]).to(scores)
         return scores + self.margin.to(scores) * iou_pick
