@@ -15,7 +15,7 @@ from medpclip.data.datalist import load_cases
 from medpclip.data.holdout import eval_slices, train_slices
 from medpclip.data.region_prompts import PROMPT_KINDS, sample_prompt
 from medpclip.data.vocabulary import VocabularyError, knowledge, resolve, sentences
-from medpclip.data.volume import VolumeError, read_image
+from medpclip.data.volume import VolumeError, guess_modality, read_image, read_label
 
 from conftest import CT_CASE, SAMPLES
 
@@ -146,6 +146,32 @@ def test_modality_from_file_and_rule(ct_volume):
     mr = read_image(SAMPLES / "totalseg_mr_abdomen" / "image.nii.gz")
     assert mr.modality == "MR"
     assert read_image(CT_CASE / "image.nii.gz", modality="mr").modality == "MR"
+
+
+def test_modality_rule_counted_by_slab_matches_the_whole_volume_rule():
+    # the rule as stated (whole volume at once), against the slab-by-slab count on volumes that straddle it
+    rng = np.random.default_rng(0)
+    for share in (0.03, 0.049, 0.051, 0.2):
+        vol = rng.uniform(0, 1000, size=(37, 20, 20)).astype(np.float32)
+        vol.flat[rng.choice(vol.size, int(share * vol.size), replace=False)] = -900
+        vol[5, 0, :3] = np.nan
+        finite = vol[np.isfinite(vol)]
+        stated = "CT" if np.mean(finite < -500) >= 0.05 and finite.min() >= -3100 else "MR"
+        assert guess_modality(vol) == stated
+    assert guess_modality(np.full((3, 4, 4), np.nan, np.float32)) == "MR"
+    floor = np.zeros((20, 4, 4), np.float32)
+    floor[:5] = -3200  # below the HU floor: not CT
+    assert guess_modality(floor) == "MR"
+
+
+@pytest.mark.parametrize("top, dtype", [(13, np.uint8), (255, np.uint8), (300, np.int16), (40000, np.int32)])
+def test_label_maps_are_read_in_the_narrowest_integer_type(tmp_path, top, dtype):
+    lab = np.zeros((4, 5, 6), np.int32)
+    lab[1, 2, 3], lab[2, 2, 2] = top, 1
+    sitk.WriteImage(sitk.GetImageFromArray(lab), str(tmp_path / "label.nii.gz"))
+    read = read_label(tmp_path / "label.nii.gz").array
+    assert read.dtype == dtype
+    np.testing.assert_array_equal(read, lab)
 
 
 @pytest.mark.parametrize("modality", ["CT", "MR"])

@@ -215,6 +215,62 @@ def test_strokes_reach_the_model_as_a_dense_map():
     assert torch.equal(dense[0, :2], whole) and dense[0, 2].sum() == 0
 
 
+def _strokes_to_model_whole_slice(grid, strokes: np.ndarray) -> "torch.Tensor":
+    """The stroke mapping's rule computed on the whole slice (what SliceGrid.strokes_to_model does sparsely)."""
+    from torch.nn import functional as F
+
+    t = grid._crop(torch.as_tensor(np.ascontiguousarray(strokes)).float())
+    t = torch.stack([t == 1, t == 2]).float()[None]
+    t = F.interpolate(t, size=(grid.h, grid.w), mode="bilinear", align_corners=False, antialias=True) > 0.05
+    t = F.max_pool2d(t.float(), 3, stride=1, padding=1)
+    return F.pad(t, (0, grid.size - grid.w, 0, grid.size - grid.h))[0]
+
+
+def test_sparse_stroke_mapping_equals_the_whole_slice_rule():
+    from medpclip.data.slices import SliceGrid
+
+    rng = np.random.default_rng(0)
+    painted = 0
+    for trial in range(150):
+        rows, cols = [(512, 512), (122, 101), (240, 240), (64, 300), (600, 90)][trial % 5]
+        window = None if trial % 3 == 0 else (
+            int(rng.integers(-30, cols // 2)), int(rng.integers(-30, rows // 2)),
+            int(rng.integers(cols // 2 + 5, cols + 40)), int(rng.integers(rows // 2 + 5, rows + 40)))
+        grid = SliceGrid.create(rows, cols, (float(rng.uniform(0.5, 3)), float(rng.uniform(0.5, 3))), 256, window)
+        strokes = np.zeros((rows, cols), np.uint8)
+        for _ in range(int(rng.integers(0, 4))):  # 0-3 straight strokes of random label, length and angle
+            r, c, angle = int(rng.integers(0, rows)), int(rng.integers(0, cols)), rng.uniform(0, np.pi)
+            for t in range(int(rng.integers(1, 80))):
+                y, x = int(r + t * np.sin(angle)), int(c + t * np.cos(angle))
+                if 0 <= y < rows and 0 <= x < cols:
+                    strokes[y, x] = int(rng.integers(1, 3))
+        sparse = grid.strokes_to_model(strokes)
+        assert torch.equal(sparse, _strokes_to_model_whole_slice(grid, strokes)), (trial, grid)
+        painted += int(sparse.any())
+    assert painted > 60  # most trials put a stroke inside the view
+
+
+def test_vectorised_stroke_sampling_keeps_the_rules():
+    from medpclip.data.geometry import point_to_slice, points_to_slices
+    from medpclip.engine.strokes import polyline_samples, stroke_samples
+
+    vertices = np.array([[10.0, 20.0, 3.0], [10.0, 20.0, 3.0], [14.0, 20.0, 3.0], [14.0, 22.5, 5.2]])
+    samples = polyline_samples(vertices)
+    assert np.array_equal(samples[0], vertices[0]) and np.array_equal(samples[-1], vertices[-1])
+    assert np.linalg.norm(np.diff(samples, axis=0), axis=1).max() <= 0.5 + 1e-9
+    assert len(polyline_samples(vertices[:1])) == 1
+    shape = (40, 30, 8)
+    i, j, k = samples.T
+    expected = {"axial": (np.round(k), i, j), "coronal": (np.round(j), i, 7 - k), "sagittal": (np.round(i), j, 7 - k)}
+    for plane, (e_idx, e_x, e_y) in expected.items():
+        idx, x, y = points_to_slices(samples, plane, shape)
+        assert np.array_equal(idx, e_idx) and np.array_equal(x, e_x) and np.array_equal(y, e_y)
+        assert point_to_slice(samples[5], plane, shape) == (idx[5], x[5], y[5])
+    per_slice = stroke_samples(vertices, "axial", shape)
+    assert list(per_slice) == [3, 4, 5]  # the slices in the order the stroke meets them
+    assert sum(len(v) for v in per_slice.values()) == len(samples)
+
+
 def test_a_stroke_trained_checkpoint_gets_the_dense_map(engine, ct_image_path, liver, monkeypatch):
     """The engine paints strokes into the model only for checkpoints trained that way (``dense_strokes``). They
     enter by the strokes' own input path (``stroke_prompt``), which adds exactly zero while untrained (zero

@@ -156,15 +156,23 @@ def insert_slice(canon_kji: np.ndarray, plane: str, index: int, slice2d: np.ndar
 
 def point_to_slice(ijk_canon: np.ndarray, plane: str, shape_ijk: tuple[int, int, int]) -> tuple[int, float, float]:
     """Canonical ijk point -> (slice index, x = column, y = row) in the plane's 2D slice."""
-    p = np.asarray(ijk_canon, dtype=float).reshape(3)
+    idx, x, y = points_to_slices(np.asarray(ijk_canon, dtype=float).reshape(1, 3), plane, shape_ijk)
+    return int(idx[0]), x[0], y[0]
+
+
+def points_to_slices(ijk_canon: np.ndarray, plane: str, shape_ijk: tuple[int, int, int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 3) canonical ijk points -> (slice indices (N,) int, x = columns (N,), y = rows (N,)): ``point_to_slice``
+    for many points at once (a stroke has hundreds of samples)."""
+    p = np.asarray(ijk_canon, dtype=float).reshape(-1, 3)
     fixed, _, _ = plane_axes(plane)
-    idx = int(np.clip(np.round(p[fixed]), 0, shape_ijk[fixed] - 1))
+    idx = np.clip(np.round(p[:, fixed]), 0, shape_ijk[fixed] - 1).astype(int)
     nk = shape_ijk[2]
     if plane == "axial":
-        return idx, p[0], p[1]
+        return idx, p[:, 0], p[:, 1]
     if plane == "coronal":
-        return idx, p[0], (nk - 1) - p[2]
-    return idx, p[1], (nk - 1) - p[2]
+        return idx, p[:, 0], (nk - 1) - p[:, 2]
+    return idx, p[:, 1], (nk - 1) - p[:, 2]
 
 
 def slice_pixel_spacing(spacing_ijk: np.ndarray, plane: str) -> tuple[float, float]:

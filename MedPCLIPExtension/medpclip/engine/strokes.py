@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..data.geometry import extract_slice, plane_axes, point_to_slice
+from ..data.geometry import extract_slice, plane_axes, points_to_slices
 from . import policy
 
 POSITIVE, NEGATIVE = 1, 2   # values of a strokes label map
@@ -22,11 +22,11 @@ POSITIVE, NEGATIVE = 1, 2   # values of a strokes label map
 def polyline_samples(canon_points: np.ndarray, step: float = 0.5) -> np.ndarray:
     """(N, 3) canonical vertices -> points every ``step`` voxels along the polyline (the vertices included)."""
     pts = np.asarray(canon_points, dtype=float).reshape(-1, 3)
-    out = [pts[:1]]
-    for a, b in zip(pts[:-1], pts[1:]):
-        n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
-        out.append(a + (b - a) * (np.arange(1, n + 1)[:, None] / n))
-    return np.concatenate(out)
+    seg = pts[1:] - pts[:-1]
+    n = np.maximum(1, np.ceil(np.linalg.norm(seg, axis=1) / step)).astype(int)  # samples per segment
+    which = np.repeat(np.arange(len(seg)), n)
+    k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n) + 1               # 1..n within each segment
+    return np.concatenate([pts[:1], pts[:-1][which] + seg[which] * (k / n[which])[:, None]])
 
 
 def spread(xy: np.ndarray, n: int) -> np.ndarray:
@@ -43,11 +43,9 @@ def spread(xy: np.ndarray, n: int) -> np.ndarray:
 
 def stroke_samples(canon_points: np.ndarray, plane: str, shape_ijk: tuple[int, int, int]) -> dict[int, np.ndarray]:
     """A polyline stroke (canonical vertices) -> its samples (x, y) per canonical slice it crosses, in order."""
-    by_slice: dict[int, list[np.ndarray]] = {}
-    for p in polyline_samples(canon_points):
-        idx, x, y = point_to_slice(p, plane, shape_ijk)
-        by_slice.setdefault(idx, []).append(np.array([x, y]))
-    return {idx: np.array(xy) for idx, xy in by_slice.items()}
+    idx, x, y = points_to_slices(polyline_samples(canon_points), plane, shape_ijk)
+    xy = np.c_[x, y]
+    return {int(i): xy[idx == i] for i in dict.fromkeys(idx.tolist())}  # slices in the order the stroke meets them
 
 
 def stroke_tokens(samples: dict[int, np.ndarray], label: int) -> dict[int, list[tuple[float, float, int]]]:
