@@ -321,3 +321,47 @@ def test_click_choice_head_is_silent_until_fitted_then_picks_the_output_and_surv
         tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("model.click_choice.")}
     save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
     assert not load_checkpoint(tmp_path / "old.safetensors").model.click_choice.fitted
+
+
+def test_box_output_answers_a_box_alone_and_survives_a_round_trip(tmp_path):
+    """A box alone is answered by output ``box_output`` (0 unless set), a box with clicks by the better rated of
+    outputs 0 and ``box_output``; several clicks, propagated slices and a single click keep their rules; scripts/set_box_output.py writes it with its provenance; a checkpoint without
+    the buffer (every checkpoint before 2026-12-04) loads answering boxes with output 0."""
+    import subprocess
+    import sys
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    ckpt = new_checkpoint("tiny")
+    model = ckpt.model.eval()
+    iou = torch.tensor([0.9, 0.1, 0.2, 0.3])
+    assert int(model.box_output) == 0 and model.answer_index(iou, False, box_alone=True) == 0
+    assert model.answer_index(torch.tensor([0.1, 0.2, 0.9, 0.3]), False, box_corrected=True) == 0
+    model.box_output.fill_(2)
+    assert model.answer_index(iou, False, box_alone=True) == 2
+    # a box with correction clicks: the one of outputs 0 and box_output the IoU head rates higher
+    assert model.answer_index(iou, False, box_corrected=True) == 0
+    assert model.answer_index(torch.tensor([0.1, 0.2, 0.9, 0.3]), False, box_corrected=True) == 2
+    assert model.answer_index(torch.tensor([0.1, 0.2, 0.9, 0.3]), False) == 0  # clicks, propagation: output 0
+    assert model.answer_index(iou, True) == 3             # a single click: the IoU head's best multimask output
+    base = save_checkpoint(ckpt, tmp_path / "base.safetensors")
+    assert int(load_checkpoint(base).model.box_output) == 2
+    with safe_open(str(base), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k != "model.box_output"}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    assert int(load_checkpoint(tmp_path / "old.safetensors").model.box_output) == 0
+    from medpclip.model.checkpoint import REPO_ROOT
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "set_box_output.py"), "--output", "3", "--base",
+                          str(tmp_path / "old.safetensors"), "--out", str(tmp_path / "set.safetensors"),
+                          "--note", "test"], capture_output=True, text=True, encoding="utf-8")
+    assert run.returncode == 0, run.stderr
+    written = load_checkpoint(tmp_path / "set.safetensors")
+    assert int(written.model.box_output) == 3 and written.provenance["box_output"]["output"] == 3
+    assert written.provenance["box_output"]["note"] == "test"
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in written.model.state_dict().items() if k != "box_output")
+    bad = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "set_box_output.py"), "--output", "7", "--base",
+                          str(base), "--out", str(tmp_path / "bad.safetensors")], capture_output=True, text=True,
+                         encoding="utf-8")
+    assert bad.returncode != 0 and "outputs 0..3" in bad.stderr and not (tmp_path / "bad.safetensors").exists()

@@ -41,8 +41,8 @@ class FirstPassProbe:
 
     def __init__(self, model) -> None:
         self.model, self.force, self.state = model, None, None
-        self._default = type(model).answer_index
-        model.answer_index = self.answer_index  # the instance attribute shadows the static method
+        self._default = model.answer_index
+        model.answer_index = self.answer_index  # the instance attribute shadows the method
         model.mask_decoder.iou_head.register_forward_pre_hook(self._token)
         model.mask_decoder.register_forward_hook(self._outputs)
         prompted = model.prompted
@@ -66,11 +66,12 @@ class FirstPassProbe:
         self._pending["iou"] = iou[0].float().clone()
         self._pending["area"] = candidate_areas(masks)[0].float().clone()
 
-    def answer_index(self, iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None) -> int:
+    def answer_index(self, iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None,
+                     **box) -> int:
         if single_click and self.force is not None and self.state is None:
             self.state = dict(self._pending)
             return self.force
-        return self._default(iou, single_click, choice)
+        return self._default(iou, single_click, choice, **box)
 
 
 def random_interior_click(target: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:

@@ -142,12 +142,13 @@ class Session:
                       box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
                       prev_low_res: torch.Tensor | None = None, with_masks: bool = True,
                       window: Window | None = None, strokes2d: np.ndarray | None = None,
-                      choose: bool = False) -> SliceResult:
+                      choose: bool = False, users_box: bool = False) -> SliceResult:
         """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool;
         ``window`` the view (default: the context view); ``prev_low_res`` logits in that view; ``strokes2d``
         (rows, cols) painted strokes (1 positive, 2 negative) for the dense prompt map; ``choose``: a single click
         is answered by the output the click choice head picks (when fitted; the pass it was fitted on: a new
-        click's context pass), else by the IoU head's best."""
+        click's context pass), else by the IoU head's best; ``users_box``: the pass answers the user's box (alone, or
+        with correction clicks; not a propagated slice's box), see ``MedPCLIP.answer_index``."""
         window = window or self.context_window(plane)
         grid = self.grid(plane, window)
         feats = self.features(plane, [idx], window)[0]
@@ -171,8 +172,10 @@ class Session:
         if not with_masks:
             return SliceResult(torch.zeros(0), torch.zeros(0), 0.0, out.region_embedding[0].float())
         single_click = len(points) == 1 and box is None and prev_low_res is None and region_mask is None
+        box_alone = users_box and not points and prev_low_res is None
         iou = out.iou[0].float()
-        k = self.model.answer_index(iou, single_click, out.choice[0] if choose and out.choice is not None else None)
+        k = self.model.answer_index(iou, single_click, out.choice[0] if choose and out.choice is not None else None,
+                                    box_alone=box_alone, box_corrected=users_box and not box_alone)
         low = out.masks[:, k:k + 1].float()
         logits = grid.logits_to_slice(low[0, 0]).cpu()
         return SliceResult(logits, low.cpu(), float(iou[k].clamp(0, 1)), out.region_embedding[0].float())

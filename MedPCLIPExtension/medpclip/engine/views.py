@@ -26,7 +26,8 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     """The answer to one slice's prompt and the view it was answered in (``strokes2d``: the slice's painted
     strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map)."""
     def predict(*args, **kwargs) -> SliceResult:  # every pass of this prompt sees the same painted strokes
-        return session.predict_slice(*args, strokes2d=strokes2d, **kwargs)
+        return session.predict_slice(*args, strokes2d=strokes2d, users_box=box2d is not None and prior2d is None,
+                                     **kwargs)
 
     spacing = slice_pixel_spacing(session.spacing, plane)
     low = session.engine.cfg.image_size // 4

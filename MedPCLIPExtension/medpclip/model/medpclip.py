@@ -110,6 +110,9 @@ class MedPCLIP(nn.Module):
         self.region_geometry_head = RegionGeometryHead(cfg.embed_dim)
         # which multimask output answers a single click (model/click_choice.py); zero until fitted
         self.click_choice = ClickChoiceHead(cfg.decoder_dim, cfg.num_multimask)
+        # which output answers a box alone (no click, no prior mask): 0, the single-mask output the box was trained
+        # on, unless a checkpoint sets another (scripts/set_box_output.py; docs/RESULTS.md "Which output answers a box")
+        self.register_buffer("box_output", torch.zeros(1, dtype=torch.long))
         self.text_projection = nn.Linear(cfg.text_dim, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
@@ -166,14 +169,21 @@ class MedPCLIP(nn.Module):
         dense = pe.dense(prompts.prev_low_res, b)
         return self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
 
-    @staticmethod
-    def answer_index(iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None) -> int:
-        """Which multimask output answers a prompt: for a single click (ambiguous) the one the click choice head
-        scores highest when ``choice`` (M - 1,) is given, else the best-rated by the IoU head; otherwise the first
-        (single-mask) output. ``iou`` (M,) of one prompt."""
-        if not single_click:
-            return 0
-        return int(torch.argmax(choice if choice is not None else iou[1:]) + 1)
+    def answer_index(self, iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None,
+                     box_alone: bool = False, box_corrected: bool = False) -> int:
+        """Which output answers a prompt: for a single click (ambiguous) the multimask output the click choice head
+        scores highest when ``choice`` (M - 1,) is given, else the best-rated by the IoU head; for a box alone (no
+        click, no prior mask or logits) output ``box_output``; for a box with correction clicks the one of outputs
+        0 and ``box_output`` the IoU head rates higher; otherwise the first (single-mask) output. ``iou`` (M,)
+        of one prompt."""
+        if single_click:
+            return int(torch.argmax(choice if choice is not None else iou[1:]) + 1)
+        box = int(self.box_output)
+        if box_alone:
+            return box
+        if box_corrected and box and iou[box] > iou[0]:
+            return box
+        return 0
 
     def with_geometry(self, region: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
         """region (B, E) normalised, geometry (B, N) from ``region_geometry`` -> (B, E) normalised."""

@@ -120,7 +120,8 @@ def _answer(model, feats, x: torch.Tensor, sparse: torch.Tensor, prompts: Prompt
     picked as the engine picks it (``MedPCLIP.answer_index``)."""
     masks, iou, _ = model.decode_masks(feats, x, sparse, prompts)
     single_click = prompts.points is not None and prompts.points.shape[1] == 1 and prompts.boxes is None
-    k = model.answer_index(iou[0], single_click)
+    box_alone = prompts.points is None and prompts.boxes is not None
+    k = model.answer_index(iou[0], single_click, box_alone=box_alone)
     low = masks[:, k:k + 1].float()
     return F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)[0, 0] > 0
 
