@@ -325,8 +325,9 @@ def test_click_choice_head_is_silent_until_fitted_then_picks_the_output_and_surv
 
 def test_box_output_answers_a_box_alone_and_survives_a_round_trip(tmp_path):
     """A box alone is answered by output ``box_output`` (0 unless set), a box with clicks by the better rated of
-    outputs 0 and ``box_output``; several clicks, propagated slices and a single click keep their rules; scripts/set_box_output.py writes it with its provenance; a checkpoint without
-    the buffer (every checkpoint before 2026-12-04) loads answering boxes with output 0."""
+    outputs 0 and ``box_output``; several clicks, propagated slices and a single click keep their rules;
+    scripts/set_box_output.py writes it with its provenance; a checkpoint without the buffer (every checkpoint
+    before 2026-12-04) loads answering boxes with output 0."""
     import subprocess
     import sys
 
@@ -360,7 +361,8 @@ def test_box_output_answers_a_box_alone_and_survives_a_round_trip(tmp_path):
     written = load_checkpoint(tmp_path / "set.safetensors")
     assert int(written.model.box_output) == 3 and written.provenance["box_output"]["output"] == 3
     assert written.provenance["box_output"]["note"] == "test"
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in written.model.state_dict().items() if k != "box_output")
+    expected = model.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in written.model.state_dict().items() if k != "box_output")
     bad = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "set_box_output.py"), "--output", "7", "--base",
                           str(base), "--out", str(tmp_path / "bad.safetensors")], capture_output=True, text=True,
                          encoding="utf-8")

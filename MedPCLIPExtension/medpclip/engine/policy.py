@@ -25,7 +25,9 @@ REFINE_MIN_KEEP = 0.6
 BOX_OBJECT_VIEW = True
 # ... and also in the context view, keeping the answer with the higher predicted quality: held-out patients (sweep
 # "box_pick_by_score"), box Dice@1 BRATS 0.10 -> 0.27 (nested tumour sub-regions, 12 items), BTCV 0.737 -> 0.737
-# (196 items); a second pass on the (usually cached) context trunk
+# (196 items); a second pass on the (usually cached) context trunk. Not for a box alone answered by a checkpoint's
+# box_output (2026-12-04): there it changed nothing (box Dice@1 with / without it, training patients BTCV 0.797 /
+# 0.797, BRATS 0.673 / 0.675; held-out 0.790 / 0.790, 0.602 / 0.602; docs/RESULTS.md "Which output answers a box")
 BOX_PICK_BY_SCORE = True
 PROPAGATION_OBJECT_VIEW = False
 PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow

@@ -50,7 +50,9 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         grid = session.grid(plane, window)
         prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
         answer = predict(plane, idx, points, box2d, prior2d, prev, window=window)
-        if policy.BOX_PICK_BY_SCORE:  # the context view's answer too; the one the model rates higher wins
+        # the context view's answer too, the higher rated wins; not for a box alone with the checkpoint's box output
+        by_box_output = box2d is not None and prior2d is None and not points and int(session.model.box_output)
+        if policy.BOX_PICK_BY_SCORE and not by_box_output:
             prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
             other = predict(plane, idx, points, box2d, prior2d, prev, window=context)
             if other.score > answer.score:
