@@ -4,7 +4,8 @@ The volume is the bundled sample CT resampled to 512 x 512 x 300 (real anatomy, 
 as NIfTI (int16, like a scanner's CT) to runs/bench/ by a child process, so that the peak memory reported is
 what a user's process needs to open that file and work on it, not the resampling's. Prints the first click
 on a new slice, new-object clicks on a cached slice (median / p95; a new object is answered twice: context
-view, then its object view), correction clicks on the object's cached view, 3D propagation speed of a liver click, and peak resident memory.
+view, then its object view), correction clicks on the object's cached view, a box alone on a cached slice, 3D
+propagation speed of a liver click, and peak resident memory.
 Times are wall times of ``Session.segment`` as the caller sees them (mask in the input grid included).
 
     .venv/bin/python Testing/benchmarks/bench_engine.py [--threads 2] [--checkpoint PATH] [--precision fp32|bf16]
@@ -105,6 +106,10 @@ def main() -> None:
         # feedback on: the prompt extends the previous one on this slice (a correction, not a new object); the
         # 2026-12-01 figure (88 ms) ran these with feedback off, i.e. as new multi-point objects (two passes each)
         correction_ms.append(timed_ms(session, {"points": points, "point_labels": [1] * len(points)}, feedback=True))
+    # a tight box around the liver on its largest slice (a box alone: its object view), repeated
+    rows, cols = np.nonzero(liver[k])
+    box = {"box": [int(cols.min()), int(rows.min()), k, int(cols.max()), int(rows.max()), k]}
+    box_ms = [timed_ms(session, box) for _ in range(args.clicks // 2)]
     # naming a click's result (what the MONAI Label interactive task and the Slicer module add to a click)
     naming_ms, naming_mask_ms = [], []
     for n in range(10):
@@ -124,6 +129,8 @@ def main() -> None:
         "first_click_new_slice_ms": {"median": round(float(np.median(first_ms)), 1), "n": len(first_ms)},
         "correction_click_ms": {"median": round(float(np.median(correction_ms)), 1),
                                 "p95": round(float(np.percentile(correction_ms, 95)), 1), "n": len(correction_ms)},
+        "box_ms": {"median": round(float(np.median(box_ms)), 1), "p95": round(float(np.percentile(box_ms, 95)), 1),
+                   "n": len(box_ms)},
         "cached_click_ms": {"median": round(float(np.median(cached_ms)), 1),
                             "p95": round(float(np.percentile(cached_ms, 95)), 1), "n": len(cached_ms)},
         "naming_after_click_ms": {"median": round(float(np.median(naming_ms)), 2), "n": len(naming_ms),
