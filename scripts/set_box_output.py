@@ -17,7 +17,6 @@ Every other tensor and the rest of the provenance are copied unchanged; the choi
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import sys
 
@@ -38,9 +37,7 @@ def main() -> None:
     outputs = ckpt.model.cfg.num_multimask + 1
     if not 0 <= args.output < outputs:
         sys.exit(f"error: --output {args.output}: this model has outputs 0..{outputs - 1}")
-    ckpt = copy.copy(ckpt)
-    ckpt.model = copy.deepcopy(ckpt.model)
-    ckpt.model.box_output.fill_(args.output)
+    ckpt.model.box_output.fill_(args.output)  # a fresh load: changed in memory, written to --out only
     ckpt.provenance = {**ckpt.provenance, "box_output": {
         "output": args.output, "command": " ".join(["scripts/set_box_output.py", *sys.argv[1:]]), "note": args.note}}
     log.info("wrote %s (a box alone is answered by output %d)", save_checkpoint(ckpt, args.out), args.output)

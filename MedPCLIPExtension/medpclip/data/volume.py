@@ -77,7 +77,7 @@ def guess_modality(array: np.ndarray) -> str:
     512 x 512 x 300 CT (docs/RESULTS.md, "Memory")."""
     count, low, lowest = 0, 0, np.inf
     for k in range(0, len(array), 16):
-        slab = np.asarray(array[k:k + 16])
+        slab = array[k:k + 16]
         if not np.issubdtype(slab.dtype, np.integer):
             slab = slab[np.isfinite(slab)]
         if slab.size:

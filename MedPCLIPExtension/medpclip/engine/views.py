@@ -25,9 +25,10 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
                  ) -> tuple[SliceResult, Window]:
     """The answer to one slice's prompt and the view it was answered in (``strokes2d``: the slice's painted
     strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map)."""
+    users_box = box2d is not None and prior2d is None  # its passes may be answered by the checkpoint's box output
+
     def predict(*args, **kwargs) -> SliceResult:  # every pass of this prompt sees the same painted strokes
-        return session.predict_slice(*args, strokes2d=strokes2d, users_box=box2d is not None and prior2d is None,
-                                     **kwargs)
+        return session.predict_slice(*args, strokes2d=strokes2d, users_box=users_box, **kwargs)
 
     spacing = slice_pixel_spacing(session.spacing, plane)
     low = session.engine.cfg.image_size // 4
@@ -51,7 +52,7 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
         answer = predict(plane, idx, points, box2d, prior2d, prev, window=window)
         # the context view's answer too, the higher rated wins; not for a box alone with the checkpoint's box output
-        by_box_output = box2d is not None and prior2d is None and not points and int(session.model.box_output)
+        by_box_output = users_box and not points and int(session.model.box_output)
         if policy.BOX_PICK_BY_SCORE and not by_box_output:
             prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
             other = predict(plane, idx, points, box2d, prior2d, prev, window=context)
