@@ -363,3 +363,37 @@ def test_the_click_choice_margin_keeps_the_iou_heads_pick_unless_the_head_is_sur
             assert (model_pick != iou_pick).mean() > 0.3  # the head overrides the IoU head on many clicks
         if margin == 1e6:
             assert (model_pick == iou_pick).all()
+
+
+def test_correction_rounds_add_one_click_per_round_and_train_on_the_last(tmp_path):
+    """--correction-rounds 3: a step runs the first prompt, then 1..3 correction rounds (a click more each, the
+    previous round's logits fed back); with 1 it is the first prompt and one correction, as before."""
+    import random
+
+    trainer = Trainer(_opts(tmp_path, batch_size=3, correction_rounds=3, seed=3))
+    calls: list[tuple[int, bool, bool]] = []
+    prompted = trainer.model.prompted
+
+    def recording(feats, prompts, **kw):
+        n = 0 if prompts.points is None else int(prompts.points.shape[1])
+        calls.append((n, prompts.prev_low_res is not None, torch.is_grad_enabled()))
+        return prompted(feats, prompts, **kw)
+
+    trainer.model.prompted = recording
+    counts = set()
+    for step in range(6):
+        calls.clear()
+        stats = trainer.train_step(trainer.make_batch(step), random.Random(step))
+        assert torch.isfinite(torch.tensor(stats["loss"]))
+        assert 2 <= len(calls) <= 4 and not calls[0][1] and all(c[1] for c in calls[1:])
+        assert all(not c[2] for c in calls[1:-1]) and calls[0][2] and calls[-1][2]  # only first and last train
+        assert [c[0] for c in calls[1:]] == sorted(c[0] for c in calls[1:])           # clicks only accumulate
+        counts.add(len(calls))
+    assert len(counts) > 1  # the number of rounds varies
+    single = Trainer(_opts(tmp_path / "one", batch_size=3, seed=3))
+    single.model.prompted = recording
+    calls.clear()
+    single.train_step(single.make_batch(0), random.Random(0))
+    assert len(calls) == 2
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--correction-rounds", "0")
+    assert p.returncode != 0 and "--correction-rounds must be at least 1" in p.stderr and "Traceback" not in p.stderr

@@ -46,6 +46,8 @@ def add_train(sub) -> None:
                    "masks only, e.g. with --trainable dense_prompt, so that naming is left as it was)")
     p.add_argument("--iou-rank-weight", type=float, default=0.0, help="weight of a ranking loss that the IoU head "
                    "rates the best of a click's multimask outputs highest (0: MSE only)")
+    p.add_argument("--correction-rounds", type=int, default=1, help="simulated correction clicks per step: a random "
+                   "1..N, all but the last without gradients (1: one correction, as before)")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -67,6 +69,8 @@ def cmd_train(args) -> int:
         raise CLIError(f"--planes: unknown plane(s) {bad or args.planes!r}; use axial, coronal, sagittal")
     if args.max_steps < 1 or args.batch_size < 1:
         raise CLIError("--max-steps and --batch-size must be positive")
+    if args.correction_rounds < 1:
+        raise CLIError(f"--correction-rounds must be at least 1, got {args.correction_rounds}")
     if not 0.0 <= args.stroke_share <= 1.0:
         raise CLIError(f"--stroke-share must lie in [0, 1], got {args.stroke_share}")
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
@@ -77,7 +81,7 @@ def cmd_train(args) -> int:
                         synth=args.synth, synth_volumes=args.synth_volumes,
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
-                        iou_rank_weight=args.iou_rank_weight,
+                        iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:

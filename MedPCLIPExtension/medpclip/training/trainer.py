@@ -73,6 +73,7 @@ class TrainOptions:
     trainable: tuple[str, ...] = ()        # train only parameters under these module names (empty: all)
     clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
     iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
+    correction_rounds: int = 1             # simulated corrections per step: a random 1..R (the last trained)
     command: str = ""
 
 
@@ -233,6 +234,34 @@ class Trainer:
                        boxes.to(dev) if boxes is not None else None, region_mask.to(dev),
                        prev.to(dev) if prev is not None else None, stroke_map.to(dev))
 
+    def _with_corrections(self, batch: Batch, points, labels, strokes: torch.Tensor, pred: np.ndarray,
+                          rng: random.Random):
+        """One more simulated correction per region sample on its answer ``pred`` (B, S, S) bool: a click at the
+        deepest point of the largest error, or for stroke samples a correction stroke (its deepest point as the
+        token, its pixels in the map). -> new (points, labels, stroke maps); the inputs are left as they were."""
+        points2 = [list(p) for p in points]
+        labels2 = [list(l) for l in labels]
+        strokes2 = strokes.clone()
+        tgt = batch.targets.numpy() > 0.5
+        for b in range(len(points2)):
+            if not batch.is_region[b]:
+                continue
+            if batch.is_stroke[b]:
+                corr = correction_stroke(pred[b], tgt[b], rng)
+                if corr is not None:
+                    xy, lab, stroke = corr
+                    points2[b].append(xy)
+                    labels2[b].append(lab)
+                    ch = 0 if lab == 1 else 1
+                    strokes2[b, ch] = torch.maximum(strokes2[b, ch], torch.from_numpy(stroke).float())
+                continue
+            click = correction_click(pred[b], tgt[b])
+            if click is not None:
+                (r, c), lab = click
+                points2[b].append((float(c), float(r)))
+                labels2[b].append(lab)
+        return points2, labels2, strokes2
+
     def train_step(self, batch: Batch, rng: random.Random) -> dict[str, float]:
         model = self.model
         dev = self.device
@@ -248,32 +277,24 @@ class Trainer:
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
         m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev),
                                rank_weight=self.opts.iou_rank_weight)
-        # simulated correction click on the chosen mask, previous low-res logits fed back
+        # simulated correction clicks on the chosen mask, previous low-res logits fed back: with
+        # correction_rounds R > 1, a random 1..R of them, all but the last without gradients (SAM / RITM's
+        # iterative training: later corrections see the inputs they get in use)
         with torch.no_grad():
             pred = (up1.gather(1, chosen[:, None, None, None].expand(-1, 1, s, s))[:, 0] > 0).cpu().numpy()
             prev = out1.masks.gather(1, chosen[:, None, None, None].expand(-1, 1, *out1.masks.shape[-2:])).detach()
-        points2 = [list(p) for p in batch.points]
-        labels2 = [list(l) for l in batch.labels]
-        tgt = batch.targets.numpy() > 0.5
-        strokes2 = batch.stroke_map.clone()
-        for b in range(len(points2)):
-            if not batch.is_region[b]:
-                continue
-            if batch.is_stroke[b]:  # a correction stroke: its deepest point as the token, its pixels in the map
-                corr = correction_stroke(pred[b], tgt[b], rng)
-                if corr is not None:
-                    xy, lab, stroke = corr
-                    points2[b].append(xy)
-                    labels2[b].append(lab)
-                    ch = 0 if lab == 1 else 1
-                    strokes2[b, ch] = torch.maximum(strokes2[b, ch], torch.from_numpy(stroke).float())
-                continue
-            click = correction_click(pred[b], tgt[b])
-            if click is not None:
-                (r, c), lab = click
-                points2[b].append((float(c), float(r)))
-                labels2[b].append(lab)
-        out2 = run(self._prompts(points2, labels2, batch.boxes, batch.region_mask, strokes2, prev))
+        rounds = rng.randint(1, self.opts.correction_rounds) if self.opts.correction_rounds > 1 else 1
+        points2, labels2, strokes2 = batch.points, batch.labels, batch.stroke_map
+        for r in range(rounds):
+            points2, labels2, strokes2 = self._with_corrections(batch, points2, labels2, strokes2, pred, rng)
+            prompts2 = self._prompts(points2, labels2, batch.boxes, batch.region_mask, strokes2, prev)
+            if r == rounds - 1:
+                out2 = run(prompts2)
+                break
+            with torch.no_grad():
+                out_r = run(prompts2)
+                prev = out_r.masks[:, :1].detach()
+                pred = (F.interpolate(prev, size=(s, s), mode="bilinear", align_corners=False)[:, 0] > 0).cpu().numpy()
         up2 = F.interpolate(out2.masks, size=(s, s), mode="bilinear", align_corners=False)
         m2, _ = mask_loss(up2, out2.iou, targets, torch.zeros_like(batch.multimask).to(dev))
         # global (whole-image) samples carry no mask target: weight them out of the mask losses
