@@ -25,8 +25,7 @@ from torch.nn import functional as F
 from ..data.cases import Case
 from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import SampledPrompt, sample_prompt
-from ..data.masks import correction_click
-from ..data.stroke_sim import correction_stroke, sample_strokes
+from ..data.stroke_sim import sample_strokes
 from ..errors import TrainingOptionError
 from ..fileio import atomic_write
 from ..model.checkpoint import (OPTIONAL_PREFIXES, Checkpoint, checkpoint_provenance, load_checkpoint,
@@ -34,6 +33,8 @@ from ..model.checkpoint import (OPTIONAL_PREFIXES, Checkpoint, checkpoint_proven
 from ..model.config import get_config
 from ..model.medpclip import MedPCLIP, Prompts
 from .augment import SliceAugmenter
+from .corrections import with_corrections
+from .loss_curve import plot_loss_curve
 from .losses import mask_loss, region_text_loss
 from .sample_bank import SampleBank
 from .data_sources import load_training_cases
@@ -234,34 +235,6 @@ class Trainer:
                        boxes.to(dev) if boxes is not None else None, region_mask.to(dev),
                        prev.to(dev) if prev is not None else None, stroke_map.to(dev))
 
-    def _with_corrections(self, batch: Batch, points, labels, strokes: torch.Tensor, pred: np.ndarray,
-                          rng: random.Random):
-        """One more simulated correction per region sample on its answer ``pred`` (B, S, S) bool: a click at the
-        deepest point of the largest error, or for stroke samples a correction stroke (its deepest point as the
-        token, its pixels in the map). -> new (points, labels, stroke maps); the inputs are left as they were."""
-        points2 = [list(p) for p in points]
-        labels2 = [list(l) for l in labels]
-        strokes2 = strokes.clone()
-        tgt = batch.targets.numpy() > 0.5
-        for b in range(len(points2)):
-            if not batch.is_region[b]:
-                continue
-            if batch.is_stroke[b]:
-                corr = correction_stroke(pred[b], tgt[b], rng)
-                if corr is not None:
-                    xy, lab, stroke = corr
-                    points2[b].append(xy)
-                    labels2[b].append(lab)
-                    ch = 0 if lab == 1 else 1
-                    strokes2[b, ch] = torch.maximum(strokes2[b, ch], torch.from_numpy(stroke).float())
-                continue
-            click = correction_click(pred[b], tgt[b])
-            if click is not None:
-                (r, c), lab = click
-                points2[b].append((float(c), float(r)))
-                labels2[b].append(lab)
-        return points2, labels2, strokes2
-
     def train_step(self, batch: Batch, rng: random.Random) -> dict[str, float]:
         model = self.model
         dev = self.device
@@ -286,7 +259,7 @@ class Trainer:
         rounds = rng.randint(1, self.opts.correction_rounds) if self.opts.correction_rounds > 1 else 1
         points2, labels2, strokes2 = batch.points, batch.labels, batch.stroke_map
         for r in range(rounds):
-            points2, labels2, strokes2 = self._with_corrections(batch, points2, labels2, strokes2, pred, rng)
+            points2, labels2, strokes2 = with_corrections(batch, points2, labels2, strokes2, pred, rng)
             prompts2 = self._prompts(points2, labels2, batch.boxes, batch.region_mask, strokes2, prev)
             if r == rounds - 1:
                 out2 = run(prompts2)
@@ -402,7 +375,7 @@ class Trainer:
         }
         (self.out / "metrics.json").write_text(json.dumps({**summary, "history": self.history}, indent=1))
         if final:
-            self._plot()
+            plot_loss_curve(self.history, self.out / "loss_curve.png")
         return summary
 
     def _load_state(self) -> None:
@@ -421,29 +394,6 @@ class Trainer:
         self.step = int(meta["step"])
         self.history = json.loads(meta["history"])
         log.info("resumed from step %d", self.step)
-
-    def _plot(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        if not self.history:
-            return
-        steps = [h["step"] for h in self.history]
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for key in ("loss", "clip", "mask2"):
-            vals = np.array([h[key] for h in self.history])
-            k = max(1, len(vals) // 50)
-            smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
-            ax.plot(steps[: len(smooth)], smooth, label=key)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.set_title("MedP-CLIP training loss")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(self.out / "loss_curve.png", dpi=100)
-        plt.close(fig)
 
 
 def train(opts: TrainOptions, progress: bool = True) -> dict:
