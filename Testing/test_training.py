@@ -278,6 +278,26 @@ def test_iou_rank_loss_pushes_the_truly_best_multimask_output_up():
     assert torch.equal(rank_only[1], torch.zeros(4))  # the non-multimask sample gets no ranking term
 
 
+def test_a_box_alone_is_trained_on_the_output_that_answers_it():
+    """mask_loss(single_output=...): a non-multimask sample is trained on the given output (the trainer passes the
+    checkpoint's box_output for a box alone), 0 where none is given; multimask samples keep their best of 1..M-1."""
+    from medpclip.training.losses import mask_loss
+
+    target = torch.zeros(3, 16, 16)
+    target[:, 4:12, 4:12] = 1
+    masks = torch.full((3, 4, 16, 16), -10.0)
+    masks[:, 2, 4:12, 4:12] = 10.0     # only output 2 is right
+    iou_pred = torch.zeros(3, 4)
+    multimask = torch.tensor([False, False, True])
+    plain, chosen_plain = mask_loss(masks, iou_pred, target, multimask)
+    boxed, chosen_boxed = mask_loss(masks, iou_pred, target, multimask, single_output=torch.tensor([2, 0, 0]))
+    assert chosen_plain.tolist() == [0, 0, 2]
+    assert chosen_boxed.tolist() == [2, 0, 2]
+    assert boxed < plain                # sample 0 is now scored on the right output
+    _, zeros = mask_loss(masks, iou_pred, target, multimask, single_output=torch.zeros(3, dtype=torch.long))
+    assert zeros.tolist() == chosen_plain.tolist()
+
+
 def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_in_a_checkpoint(tmp_path):
     """scripts/record_first_clicks.py answers each first click with every multimask output forced (one Dice per
     output, the engine's own answer among them), and scripts/fit_click_selector.py writes a fitted head, with its

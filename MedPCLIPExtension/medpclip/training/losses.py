@@ -52,10 +52,13 @@ RANK_SCALE = 10.0  # predicted IoUs (0..1) -> logits of the ranking cross-entrop
 
 
 def mask_loss(masks: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor, multimask: torch.Tensor,
-              focal_weight: float = 20.0, rank_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+              focal_weight: float = 20.0, rank_weight: float = 0.0,
+              single_output: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """masks (B, M, H, W) logits at target resolution, iou_pred (B, M), target (B, H, W), multimask (B,) bool.
 
-    Multimask samples (a single click) are trained on their best of masks 1..M-1 (SAM); others on mask 0.
+    Multimask samples (a single click) are trained on their best of masks 1..M-1 (SAM); others on mask
+    ``single_output`` (B,) long, 0 where not given (the trainer passes the checkpoint's ``box_output`` for a box
+    alone: the output the engine answers it with).
     ``rank_weight`` adds, for multimask samples, a cross-entropy that the predicted IoUs of masks 1..M-1 pick the
     truly best one (the engine answers a click with the best-rated output: the MSE alone did not rank them,
     docs/RESULTS.md "First click"). Returns (loss, index of the trained mask per sample).
@@ -64,7 +67,8 @@ def mask_loss(masks: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor,
     per = torch.stack([focal_weight * focal_loss(masks[:, i], target) + dice_loss(masks[:, i], target)
                        for i in range(m)], dim=1)                                   # (B, M)
     multi_best = per[:, 1:].argmin(1) + 1
-    chosen = torch.where(multimask, multi_best, torch.zeros_like(multi_best))
+    single = single_output.to(multi_best) if single_output is not None else torch.zeros_like(multi_best)
+    chosen = torch.where(multimask, multi_best, single)
     seg = per.gather(1, chosen[:, None]).squeeze(1)
     with torch.no_grad():
         true_iou = torch.stack([mask_iou(masks[:, i], target) for i in range(m)], dim=1)

@@ -91,6 +91,7 @@ class Batch:
     region_mask: torch.Tensor     # (B, 1, S, S)
     stroke_map: torch.Tensor      # (B, 2, S, S) painted strokes (positive, negative); zeros = none
     is_stroke: torch.Tensor       # (B,) bool: prompted by strokes (its correction is a stroke too)
+    box_alone: torch.Tensor       # (B,) bool: prompted by a box and nothing else (trained on model.box_output)
 
 
 def _distributed() -> tuple[int, int]:
@@ -190,6 +191,7 @@ class Trainer:
                 out["boxes"].append([math.nan] * 4)
                 out["region_mask"].append(torch.ones(s, s))
                 out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
+                out["box_alone"].append(False)
                 return
             img, lab = aug(view_img, view_lab, value, rng, case.modality)
             mask = (lab == value).numpy()
@@ -199,9 +201,11 @@ class Trainer:
                 strokes, first = sample_strokes(mask, lab.numpy(), rng)
                 out["stroke_map"].append(torch.from_numpy(strokes).float()), out["is_stroke"].append(True)
                 prompt = SampledPrompt("point", [first], [1])
+                out["box_alone"].append(False)
             else:
                 prompt = sample_prompt(mask, lab.numpy(), rng)
                 out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
+                out["box_alone"].append(prompt.kind == "box")
             out["images"].append(img)
             out["targets"].append(torch.from_numpy(mask).float())
             out["is_region"].append(True)
@@ -218,14 +222,15 @@ class Trainer:
         rng = random.Random(seed)
         aug = SliceAugmenter(seed % (2 ** 31), zoom_prob=0.0, flip_rows=self.opts.flip_rows)  # views set the scale
         cols: dict[str, list] = {k: [] for k in ("images", "targets", "is_region", "concept", "multimask", "points",
-                                                  "labels", "boxes", "region_mask", "stroke_map", "is_stroke")}
+                                                  "labels", "boxes", "region_mask", "stroke_map", "is_stroke",
+                                                  "box_alone")}
         for _ in range(self.opts.batch_size):
             self._sample(rng, aug, cols)
         boxes = torch.tensor(cols["boxes"], dtype=torch.float32)
         return Batch(torch.stack(cols["images"])[:, None], torch.stack(cols["targets"]), torch.tensor(cols["is_region"]),
                      torch.tensor(cols["concept"]), torch.tensor(cols["multimask"]), cols["points"], cols["labels"],
                      boxes if torch.isfinite(boxes).any() else None, torch.stack(cols["region_mask"])[:, None],
-                     torch.stack(cols["stroke_map"]), torch.tensor(cols["is_stroke"]))
+                     torch.stack(cols["stroke_map"]), torch.tensor(cols["is_stroke"]), torch.tensor(cols["box_alone"]))
 
     # -- one step -----------------------------------------------------------------------------
     def _prompts(self, points, labels, boxes, region_mask, stroke_map, prev=None) -> Prompts:
@@ -248,8 +253,10 @@ class Trainer:
         out1 = run(p1)
         loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
+        # a box alone is trained on the output the engine answers it with (0 unless the checkpoint says otherwise)
+        single = batch.box_alone.to(dev).long() * int(model.box_output)
         m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev),
-                               rank_weight=self.opts.iou_rank_weight)
+                               rank_weight=self.opts.iou_rank_weight, single_output=single)
         # simulated correction clicks on the chosen mask, previous low-res logits fed back: with
         # correction_rounds R > 1, a random 1..R of them, all but the last without gradients (SAM / RITM's
         # iterative training: later corrections see the inputs they get in use)
