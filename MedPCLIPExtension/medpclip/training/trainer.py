@@ -75,6 +75,7 @@ class TrainOptions:
     clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
     iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
     correction_rounds: int = 1             # simulated corrections per step: a random 1..R (the last trained)
+    box_on_output0: bool = False           # train a box alone on output 0, as before 2026-12-05 (ablation)
     command: str = ""
 
 
@@ -254,7 +255,8 @@ class Trainer:
         loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
         # a box alone is trained on the output the engine answers it with (0 unless the checkpoint says otherwise)
-        single = batch.box_alone.to(dev).long() * int(model.box_output)
+        box_out = 0 if self.opts.box_on_output0 else int(model.box_output)
+        single = batch.box_alone.to(dev).long() * box_out
         m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev),
                                rank_weight=self.opts.iou_rank_weight, single_output=single)
         # simulated correction clicks on the chosen mask, previous low-res logits fed back: with
