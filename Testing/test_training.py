@@ -170,6 +170,47 @@ def test_stroke_samples_paint_the_dense_map_and_mark_the_checkpoint(tmp_path):
     assert load_checkpoint(tuned["checkpoint"]).dense_strokes
 
 
+def test_batches_mark_a_box_alone_for_the_box_output_loss(tmp_path):
+    """box_alone is set exactly for samples prompted by a box and nothing else (no click, no prior mask, no
+    strokes): those are the samples trained on the checkpoint's box_output."""
+    trainer = Trainer(_opts(tmp_path, global_share=0.0, batch_size=32, max_steps=1))
+    batch = trainer.make_batch(0)
+    has_box = torch.isfinite(batch.boxes).all(1) if batch.boxes is not None else torch.zeros(32, dtype=torch.bool)
+    no_points = torch.tensor([len(p) == 0 for p in batch.points])
+    no_mask = batch.region_mask.flatten(1).sum(1) == 0
+    expected = has_box & no_points & no_mask & ~batch.is_stroke
+    assert torch.equal(batch.box_alone, expected) and 0 < int(expected.sum()) < 32
+
+
+def test_a_box_alone_trains_the_init_checkpoints_box_output_unless_told_otherwise(tmp_path, monkeypatch):
+    """Fine-tuned from the bundled checkpoint (box_output 2), a box alone is trained on output 2;
+    --boxes-on-output-0 (TrainOptions.box_on_output0) keeps the earlier rule, output 0."""
+    import random
+
+    import medpclip.training.trainer as trainer_mod
+
+    seen = []
+    real = trainer_mod.mask_loss
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("single_output"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "mask_loss", spy)
+    default = REPO / "Resources" / "Models" / "medpclip_tiny_default.safetensors"
+    for old_rule, want in ((False, 2), (True, 0)):
+        seen.clear()
+        trainer = Trainer(_opts(tmp_path / str(old_rule), init_from=str(default), global_share=0.0, batch_size=16,
+                                box_on_output0=old_rule))
+        assert int(trainer.model.box_output) == 2
+        batch = trainer.make_batch(0)
+        assert bool(batch.box_alone.any())
+        trainer.train_step(batch, random.Random(0))
+        first_pass = seen[0]
+        assert torch.equal(first_pass[batch.box_alone], torch.full((int(batch.box_alone.sum()),), want))
+        assert bool((first_pass[~batch.box_alone] == 0).all())
+
+
 def test_train_cli_rejects_a_stroke_share_outside_0_1(tmp_path):
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--stroke-share", "1.5")
     assert p.returncode != 0 and "--stroke-share must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
