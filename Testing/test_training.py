@@ -172,7 +172,7 @@ def test_stroke_samples_paint_the_dense_map_and_mark_the_checkpoint(tmp_path):
 
 def test_batches_mark_a_box_alone_for_the_box_output_loss(tmp_path):
     """box_alone is set exactly for samples prompted by a box and nothing else (no click, no prior mask, no
-    strokes): those are the samples trained on the checkpoint's box_output."""
+    strokes): those are the samples --boxes-on-box-output trains on the checkpoint's box_output."""
     trainer = Trainer(_opts(tmp_path, global_share=0.0, batch_size=32, max_steps=1))
     batch = trainer.make_batch(0)
     has_box = torch.isfinite(batch.boxes).all(1) if batch.boxes is not None else torch.zeros(32, dtype=torch.bool)
@@ -182,9 +182,9 @@ def test_batches_mark_a_box_alone_for_the_box_output_loss(tmp_path):
     assert torch.equal(batch.box_alone, expected) and 0 < int(expected.sum()) < 32
 
 
-def test_a_box_alone_trains_the_init_checkpoints_box_output_unless_told_otherwise(tmp_path, monkeypatch):
-    """Fine-tuned from the bundled checkpoint (box_output 2), a box alone is trained on output 2;
-    --boxes-on-output-0 (TrainOptions.box_on_output0) keeps the earlier rule, output 0."""
+def test_a_box_alone_trains_output_0_or_with_the_option_the_init_checkpoints_box_output(tmp_path, monkeypatch):
+    """Fine-tuned from the bundled checkpoint (box_output 2), a box alone trains output 0 (the rule until now, kept:
+    the other was measured worse); --boxes-on-box-output (TrainOptions.box_on_box_output) trains output 2."""
     import random
 
     import medpclip.training.trainer as trainer_mod
@@ -198,10 +198,10 @@ def test_a_box_alone_trains_the_init_checkpoints_box_output_unless_told_otherwis
 
     monkeypatch.setattr(trainer_mod, "mask_loss", spy)
     default = REPO / "Resources" / "Models" / "medpclip_tiny_default.safetensors"
-    for old_rule, want in ((False, 2), (True, 0)):
+    for on_box_output, want in ((False, 0), (True, 2)):
         seen.clear()
-        trainer = Trainer(_opts(tmp_path / str(old_rule), init_from=str(default), global_share=0.0, batch_size=16,
-                                box_on_output0=old_rule))
+        trainer = Trainer(_opts(tmp_path / str(on_box_output), init_from=str(default), global_share=0.0,
+                                batch_size=16, box_on_box_output=on_box_output))
         assert int(trainer.model.box_output) == 2
         batch = trainer.make_batch(0)
         assert bool(batch.box_alone.any())

@@ -48,8 +48,9 @@ def add_train(sub) -> None:
                    "rates the best of a click's multimask outputs highest (0: MSE only)")
     p.add_argument("--correction-rounds", type=int, default=1, help="simulated correction clicks per step: a random "
                    "1..N, all but the last without gradients (1: one correction, as before)")
-    p.add_argument("--boxes-on-output-0", action="store_true", help="train a box alone on output 0 as before "
-                   "2026-12-05 (default: on the checkpoint's box_output, the output the engine answers it with)")
+    p.add_argument("--boxes-on-box-output", action="store_true", help="train a box alone on the checkpoint's "
+                   "box_output (the output the engine answers it with) instead of output 0; measured worse on 2026-12-05 "
+                   "(docs/RESULTS.md)")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -84,7 +85,7 @@ def cmd_train(args) -> int:
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
-                        box_on_output0=args.boxes_on_output_0,
+                        box_on_box_output=args.boxes_on_box_output,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:

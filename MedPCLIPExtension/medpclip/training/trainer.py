@@ -75,7 +75,8 @@ class TrainOptions:
     clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
     iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
     correction_rounds: int = 1             # simulated corrections per step: a random 1..R (the last trained)
-    box_on_output0: bool = False           # train a box alone on output 0, as before 2026-12-05 (ablation)
+    box_on_box_output: bool = False        # train a box alone on model.box_output instead of output 0 (measured
+                                           # worse, docs/RESULTS.md "Training a box alone on box_output")
     command: str = ""
 
 
@@ -92,7 +93,7 @@ class Batch:
     region_mask: torch.Tensor     # (B, 1, S, S)
     stroke_map: torch.Tensor      # (B, 2, S, S) painted strokes (positive, negative); zeros = none
     is_stroke: torch.Tensor       # (B,) bool: prompted by strokes (its correction is a stroke too)
-    box_alone: torch.Tensor       # (B,) bool: prompted by a box and nothing else (trained on model.box_output)
+    box_alone: torch.Tensor       # (B,) bool: prompted by a box and nothing else (TrainOptions.box_on_box_output)
 
 
 def _distributed() -> tuple[int, int]:
@@ -254,8 +255,8 @@ class Trainer:
         out1 = run(p1)
         loss_clip = region_text_loss(out1.region_embedding, text, batch.concept.to(dev), model.logit_scale)
         up1 = F.interpolate(out1.masks, size=(s, s), mode="bilinear", align_corners=False)
-        # a box alone is trained on the output the engine answers it with (0 unless the checkpoint says otherwise)
-        box_out = 0 if self.opts.box_on_output0 else int(model.box_output)
+        # a box alone trains output 0 (single mask), or with box_on_box_output the output the engine answers it with
+        box_out = int(model.box_output) if self.opts.box_on_box_output else 0
         single = batch.box_alone.to(dev).long() * box_out
         m1, chosen = mask_loss(up1, out1.iou, targets, batch.multimask.to(dev),
                                rank_weight=self.opts.iou_rank_weight, single_output=single)
