@@ -239,10 +239,10 @@ def test_box_on_the_outer_face_of_the_last_slice(session, liver_click):
 
 
 def test_a_box_alone_is_answered_by_the_checkpoints_box_output(engine, session, ct_reference, liver_click):
-    """The bundled checkpoint answers a box alone with the multimask output chosen for it on training patients (3
-    since 2026-12-05, 2 before; docs/RESULTS.md "Which output answers a box"): with output 0 the answer differs; a
-    click, and the slices a click propagates to (their passes carry a box drawn around the previous slice's mask),
-    are answered as before."""
+    """The bundled checkpoint answers a box alone with the multimask output chosen for it on training patients (2;
+    a fine-tuned file re-chooses it, the 2026-12-05 candidate has 3; docs/RESULTS.md "Which output answers a box"):
+    with output 0 the answer differs; a click, and the slices a click propagates to (their passes carry a box
+    drawn around the previous slice's mask), are answered as before."""
     from medpclip.data.masks import dice
 
     chosen = int(engine.model.box_output)

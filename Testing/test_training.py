@@ -320,8 +320,9 @@ def test_iou_rank_loss_pushes_the_truly_best_multimask_output_up():
 
 
 def test_a_box_alone_is_trained_on_the_output_that_answers_it():
-    """mask_loss(single_output=...): a non-multimask sample is trained on the given output (the trainer passes the
-    checkpoint's box_output for a box alone), 0 where none is given; multimask samples keep their best of 1..M-1."""
+    """mask_loss(single_output=...): a non-multimask sample is trained on the given output (with
+    --boxes-on-box-output the trainer passes the checkpoint's box_output for a box alone), 0 where none is given;
+    multimask samples keep their best of 1..M-1."""
     from medpclip.training.losses import mask_loss
 
     target = torch.zeros(3, 16, 16)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
 
 def structure_dice(path: str) -> dict[tuple[str, str, str], np.ndarray]:
     """(dataset, structure, 'click' | 'box' | '3d') -> (items, interactions) Dice of MedP-CLIP."""
-    data = json.load(open(path, encoding="utf-8"))
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for t in data["trials_2d"]:
         if t["method"] == "medpclip":

@@ -6,7 +6,7 @@
 # answers a box alone and the click choice head re-chosen on training patients (stage 3). Whole patients held out.
 # 2-core CPU, 1 torch thread per process. Stage 1 ran 1100 steps with --max-steps 2000 (another run shared the
 # CPU), was stopped and resumed with --max-steps 1400 (its cosine schedule shortened to end there): this script
-# does the same with STOP_AT=1100.
+# does the same (stage 1a stops the run once its step-1100 checkpoint is saved).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE

@@ -57,8 +57,8 @@ def mask_loss(masks: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor,
     """masks (B, M, H, W) logits at target resolution, iou_pred (B, M), target (B, H, W), multimask (B,) bool.
 
     Multimask samples (a single click) are trained on their best of masks 1..M-1 (SAM); others on mask
-    ``single_output`` (B,) long, 0 where not given (the trainer passes the checkpoint's ``box_output`` for a box
-    alone: the output the engine answers it with).
+    ``single_output`` (B,) long, 0 where not given (with ``--boxes-on-box-output`` the trainer passes the
+    checkpoint's ``box_output`` for a box alone: the output the engine answers it with).
     ``rank_weight`` adds, for multimask samples, a cross-entropy that the predicted IoUs of masks 1..M-1 pick the
     truly best one (the engine answers a click with the best-rated output: the MSE alone did not rank them,
     docs/RESULTS.md "First click"). Returns (loss, index of the trained mask per sample).

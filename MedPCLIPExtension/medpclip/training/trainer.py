@@ -76,7 +76,7 @@ class TrainOptions:
     iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
     correction_rounds: int = 1             # simulated corrections per step: a random 1..R (the last trained)
     box_on_box_output: bool = False        # train a box alone on model.box_output instead of output 0 (measured
-                                           # worse, docs/RESULTS.md "Training a box alone on box_output")
+                                           # worse, docs/RESULTS.md "Candidate of 2026-12-05")
     command: str = ""
 
 
