@@ -369,15 +369,14 @@ def test_box_output_answers_a_box_alone_and_survives_a_round_trip(tmp_path):
     assert bad.returncode != 0 and "outputs 0..3" in bad.stderr and not (tmp_path / "bad.safetensors").exists()
 
 
-def test_the_committed_candidate_checkpoint_loads_with_its_provenance():
-    """Resources/Models/candidates/ (docs/RESULTS.md "Candidate of 2026-12-05"): a loadable checkpoint of the same
-    config as the default, with the commands that made it and its own box output; not the default."""
-    from medpclip.model.checkpoint import REPO_ROOT, default_checkpoint_path
+def test_the_bundled_default_carries_the_commands_that_made_it():
+    """The default since 2026-12-05 (docs/RESULTS.md "Candidate of 2026-12-05", made by
+    scripts/train_candidate_2026_12_05.sh): its provenance holds the commands, its own box output and a fitted click
+    choice head."""
+    from medpclip.model.checkpoint import default_checkpoint_path
 
-    path = REPO_ROOT / "Resources" / "Models" / "candidates" / "medpclip_tiny_candidate_2026-12-05.safetensors"
-    ckpt = load_checkpoint(path)
-    assert ckpt.model.cfg == load_checkpoint(default_checkpoint_path()).model.cfg
+    ckpt = load_checkpoint(default_checkpoint_path())
+    assert default_checkpoint_path().name == "medpclip_tiny_default.safetensors"
     assert int(ckpt.model.box_output) == 3 and ckpt.provenance["box_output"]["output"] == 3
     assert ckpt.model.click_choice.fitted
     assert "--correction-rounds 4" in ckpt.provenance["release_2026_12_05"]["stage1_commands"][1]
-    assert default_checkpoint_path().name == "medpclip_tiny_default.safetensors"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# How the candidate checkpoint of 2026-12-05 (Resources/Models/candidates/medpclip_tiny_candidate_2026-12-05.safetensors,
-# sha256 07dd0961...; NOT the default: docs/RESULTS.md "Candidate of 2026-12-05") was made from the bundled default
-# (sha256 b40b7ac5...): a mask-only fine-tune with up to 4 simulated correction clicks per step and
+# How the candidate checkpoint of 2026-12-05 (sha256 07dd0961...; the bundled default
+# Resources/Models/medpclip_tiny_default.safetensors since 2026-12-05: docs/RESULTS.md "Candidate of 2026-12-05")
+# was made from the previous default (sha256 b40b7ac5...): a mask-only fine-tune with up to 4 simulated correction clicks per step and
 # 10 % stroke samples (stage 1), the recognition heads re-aligned on the frozen result (stage 2), the output that
 # answers a box alone and the click choice head re-chosen on training patients (stage 3). Whole patients held out.
 # 2-core CPU, 1 torch thread per process. Stage 1 ran 1100 steps with --max-steps 2000 (another run shared the

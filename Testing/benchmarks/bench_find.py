@@ -29,7 +29,7 @@ FOREIGN = {"abdomen": ["brain", "left thalamus", "peritumoral edema", "femur", "
            "brain": ["liver", "spleen", "left kidney", "aorta"]}
 
 
-def run_volume(engine: Engine, case) -> list[dict]:
+def run_volume(engine: Engine, case, terms: set[str] | None = None) -> list[dict]:
     session = engine.open(case.image)
     label = case.label.array
     by_concept = {c.id: v for v, c in case.concepts.items()}
@@ -38,11 +38,14 @@ def run_volume(engine: Engine, case) -> list[dict]:
     for text in dict.fromkeys(TERMS + FOREIGN.get(body, [])):
         value = by_concept.get(resolve(text, strict=False).id)
         foreign = text in FOREIGN.get(body, [])
+        if terms is not None and text not in terms:
+            continue
         if value is None and not foreign:
             continue
         t0 = time.perf_counter()
         res = session.find(text, mode="3d")
         row = {"case": case.spec.name, "text": text, "found": bool(res.found["found"]), "rank": res.found["rank"],
+               "probability": res.found["probability"],
                "seconds": round(time.perf_counter() - t0, 2)}
         if value is not None:
             row["dice_3d"] = round(float(dice(res.mask > 0, label == value)), 3)
@@ -60,13 +63,14 @@ def main() -> int:
     ap.add_argument("--checkpoint")
     ap.add_argument("--data", default="Resources/SampleData/totalseg_ct_abdomen,Resources/SampleData/totalseg_mr_abdomen")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--terms", help="comma list: only these of the terms (default: all)")
     ap.add_argument("--out")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     engine = Engine.from_checkpoint(args.checkpoint, device="cpu", threads=args.threads)
     rows = []
     for spec in load_specs(args.data.split(","), walk=True):
-        rows += run_volume(engine, load_case(spec, strict_names=False))
+        rows += run_volume(engine, load_case(spec, strict_names=False), set(args.terms.split(",")) if args.terms else None)
     named = [r for r in rows if "dice_3d" in r]
     foreign = [r for r in rows if r.get("foreign")]
     summary = {"checkpoint": engine.checkpoint.sha256[:12], "rows": rows,

@@ -58,19 +58,32 @@ PROPAGATION_DIRECTIONS = {"axial": {1: "superior", -1: "inferior"}, "coronal": {
                           "sagittal": {1: "left", -1: "right"}}
 
 # -- find -------------------------------------------------------------------------------------------
-# the best-matching region counts as found when the search text ranks within the first FIND_MAX_RANK + 1 names the
-# region gets among the checkpoint's vocabulary (+ the text). On the sample CT / MR and a held-out BTCV slice, 4
-# abdominal organs (liver, spleen, left kidney, aorta) ranked 0-0-1-2 / 0-1-5-0 / 0-0-2-13 and 7 terms of other
-# body regions 4-135 (docs/DESIGN-NOTES.md, "Find")
-FIND_MAX_RANK = 2
-# the best points of this many slices are re-ranked by what they segment (their 2D mask, named from the mask and
-# where it lies in the body); 6 since the geometry term (2026-12-02): the grid's point embeddings have no mask, so
-# no geometry, and rank the right slice lower than before (sample CT: liver not found with 3)
-FIND_REFINE_CANDIDATES = 6
-# grid points kept per slice for that re-ranking (neighbours on one slice, liver / spleen, differ by where they lie;
-# sample CT + MR, bench_find.py: mean 3D Dice 0.179 with 1, 0.192 with 3; 3 points x 12 candidates gave 0.232 but
-# found "brain" on the abdominal CT: more candidates, more chances of a false match)
+# (docs/DESIGN-NOTES.md, "Find"; figures: Testing/benchmarks/bench_find.py on the sample CT + MR and the bundled
+# held-out patients)
+# the search: a FIND_GRID_POINTS x FIND_GRID_POINTS grid of one-click prompts on FIND_MAX_SLICES axial slices of
+# the body, every click answered (one batch per slice). 12 x 12 since the answers are scored (2026-12-05): a 6 x 6
+# grid's points missed the sample CT's spleen and aorta (both found with 12). Mean 3D Dice of liver, spleen, left
+# kidney, aorta on the sample CT + MR (candidate 2026-12-05): 8 slices 0.575, 12 slices 0.566 at 1.9x the time,
+# 6 slices 0.552; a 9 x 9 grid on 12 slices 0.527
+FIND_GRID_POINTS = 12
+FIND_MAX_SLICES = 8
+# per slice, the answers whose clicks' own embeddings (with the answer's geometry) score best are named again
+# from their masks, which is what the model is aligned for (none of them: 0.467 on the same four terms; all of
+# them: 1.8x the time, the prompted blocks run twice per point)
+FIND_MASKS_NAMED_PER_SLICE = 8
+# grid points kept per slice, and how many of the best of all of them are re-segmented as the engine answers a
+# click (the prompt-centred view) and re-ranked by their masks' names
 FIND_POINTS_PER_SLICE = 3
+FIND_REFINE_CANDIDATES = 6
+# the verdict: the best-matching region counts as found when the text ranks within the first FIND_MAX_RANK + 1
+# names the region gets among the checkpoint's vocabulary (+ the text) and its probability among them is at least
+# FIND_MIN_PROBABILITY. The floor came with the scored search (2026-12-05): a search that maximises the text's
+# probability over some 800 answers finds a region for almost any text. Sample CT + MR and the bundled held-out
+# patients, both checkpoints: 11 of 14 foreign terms found at rank <= 2 had probability 0.04-0.44 ("peritumoral
+# edema" on the abdominal CT: 0.28), true finds 0.62-0.99 (one at 0.36 was the wrong kidney); left: "peritumoral
+# edema" on the sample MR (0.71) and liver / spleen on the held-out brain (0.95 / 0.82), where naming itself fails
+FIND_MAX_RANK = 2
+FIND_MIN_PROBABILITY = 0.5
 
 # -- strokes ----------------------------------------------------------------------------------------
 STROKE_TOKENS = 6  # point tokens per stroke and slice, spread evenly along it (docs/DESIGN-NOTES.md, "Strokes")

@@ -84,8 +84,11 @@ def _context_frame(session: "Session", plane: str, idx: int) -> tuple[torch.Tens
 
 
 def find(session: "Session", text: str, mode: str, grid_points: int, max_slices: int) -> SegmentationResult:
-    """Text -> the best-matching region: automatic point prompts on a set of axial slices, ranked by
-    region-text similarity; the winner is segmented (and propagated in 3D)."""
+    """Text -> the best-matching region. A grid of one-click prompts on a set of axial slices is answered in one
+    batch per slice; each answer is scored by how well the text names it (first by the click's own embedding with
+    the answer's geometry, the best ``policy.FIND_MASKS_NAMED_PER_SLICE`` then named from their masks); the best
+    points are re-segmented as the engine answers a click and re-ranked the same way; the winner is segmented (and
+    propagated in 3D) when the text names it (``match_verdict``), else the result is "not found"."""
     t0 = time.perf_counter()
     engine = session.engine
     target = engine.text_embedding(text, session.volume.modality).float()
@@ -97,7 +100,7 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     context = session.context_window(plane)
     grid = session.grid(plane, context)
     x0, y0, x1, y1 = context
-    found_points = []  # (similarity, slice, (x, y), region embedding): the best points of each slice
+    found_points = []  # (score, slice, (x, y), region embedding): the best points of each slice
     for idx in candidates:
         img = extract_slice(session.canon, plane, idx)
         ys = y0 + (np.arange(grid_points) + 0.5) * (y1 - y0) / grid_points
@@ -105,35 +108,33 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
         pts = [(x, y) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
         if not pts:
             continue
-        feats = session.features(plane, [idx])[0]
-        xy = torch.tensor(grid.to_model_xy(np.array(pts)), dtype=torch.float32, device=engine.device)
-        b = len(pts)
-        prompts = Prompts(xy[:, None], torch.ones(b, 1, dtype=torch.long, device=engine.device))
-        batch = SliceFeatures(feats.tokens.expand(b, -1, -1), feats.fine.expand(b, -1, -1, -1))
-        with torch.inference_mode(), session.autocast():
-            out = session.model.prompted(batch, prompts, with_masks=False)
-        sims = out.region_embedding.float() @ target
-        for j in torch.argsort(sims, descending=True)[:policy.FIND_POINTS_PER_SLICE].tolist():
-            found_points.append((float(sims[j]), idx, pts[j], out.region_embedding[j].float()))
+        scores, regions = _score_grid_points(session, idx, pts, grid, target, text)
+        for j in torch.argsort(scores, descending=True)[:policy.FIND_POINTS_PER_SLICE].tolist():
+            if torch.isfinite(scores[j]):
+                found_points.append((float(scores[j]), idx, pts[j], regions[j]))
     if not found_points:
         raise PromptError("the image has no foreground to search")
     found_points.sort(key=lambda c: -c[0])
-    similarity, idx, (x, y), region = found_points[0]
-    if policy.FIND_REFINE_CANDIDATES:
-        similarity, idx, (x, y), region = _best_by_mask(session, found_points[:policy.FIND_REFINE_CANDIDATES], target)
+    _, idx, (x, y), region = _best_by_mask(session, found_points[:policy.FIND_REFINE_CANDIDATES], target, text)
     verdict = match_verdict(engine, region, target, text)
+    timing = {"find_total_ms": (time.perf_counter() - t0) * 1000, "similarity": float(region @ target)}
     if not verdict["found"]:
         shape = session.volume.array.shape
         return SegmentationResult(np.zeros(shape, np.uint8), 0.0, plane, session.input_slice_index(plane, idx), [],
-                                  {"find_total_ms": (time.perf_counter() - t0) * 1000, "similarity": similarity},
-                                  warnings=[f"not found: nothing in the image matches {text!r} (the best-matching "
-                                            f"region ranks it {verdict['rank'] + 1}th; it looks like "
-                                            f"{verdict['region_name']!r})"], found=verdict)
+                                  timing, warnings=[f"not found: nothing in the image matches {text!r} ("
+                                                    f"{_verdict_reason(verdict)}; it looks like "
+                                                    f"{verdict['region_name']!r})"], found=verdict)
     result = session.segment(_click(session, idx, x, y, mode), feedback=False)
-    result.latency_ms["find_total_ms"] = (time.perf_counter() - t0) * 1000
-    result.latency_ms["similarity"] = similarity
+    timing["find_total_ms"] = (time.perf_counter() - t0) * 1000
+    result.latency_ms.update(timing)
     result.found = verdict
     return result
+
+
+def _verdict_reason(verdict: dict) -> str:
+    if verdict["rank"] > policy.FIND_MAX_RANK:
+        return f"the best-matching region ranks it {verdict['rank'] + 1}th"
+    return f"the best-matching region gives it probability {verdict['probability']:.2f}"
 
 
 def _click(session: "Session", idx: int, x: float, y: float, mode: str) -> dict:
@@ -142,7 +143,85 @@ def _click(session: "Session", idx: int, x: float, y: float, mode: str) -> dict:
     return {"space": "ijk", "points": [ijk.tolist()], "point_labels": [1], "mode": mode}
 
 
-def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor):
+def _score_grid_points(session: "Session", idx: int, pts: list, grid, target: torch.Tensor, text: str):
+    """Scores (B,) and region embeddings (B, E) of one-click prompts at slice pixels ``pts`` of axial slice ``idx``
+    (its context view), answered in one batch. Every answer is scored by the click's own region embedding with the
+    answer's geometry; the best ``policy.FIND_MASKS_NAMED_PER_SLICE`` are then named from their masks (the
+    recognition the model is aligned for) and only they keep a finite score (an empty answer: -inf)."""
+    engine, model = session.engine, session.model
+    feats = session.features("axial", [idx])[0]
+    xy = torch.tensor(grid.to_model_xy(np.array(pts)), dtype=torch.float32, device=engine.device)
+    clicks = Prompts(xy[:, None], torch.ones(len(pts), 1, dtype=torch.long, device=engine.device))
+    with torch.inference_mode(), session.autocast():
+        out = model.prompted(_repeat(feats, len(pts)), clicks, with_masks=True)
+    masks = _answers_in_model_grid(model, out, grid)
+    empty = ~masks.flatten(1).any(1)
+    regions = _with_geometry_batch(session, out.region_embedding.float(), idx, masks[:, 0])
+    first = target_scores(engine, regions, target, text).masked_fill(empty, -torch.inf)
+    named = torch.argsort(first, descending=True)[:policy.FIND_MASKS_NAMED_PER_SLICE]
+    named = named[~empty[named]]
+    scores = torch.full_like(first, -torch.inf)
+    if len(named):
+        with torch.inference_mode(), session.autocast():
+            emb = model.prompted(_repeat(feats, len(named)), Prompts(region_mask=masks[named].float()),
+                                 with_masks=False).region_embedding
+        regions = regions.clone()
+        regions[named] = _with_geometry_batch(session, emb.float(), idx, masks[named, 0])
+        scores[named] = target_scores(engine, regions[named], target, text)
+    return scores, regions
+
+
+def _repeat(feats: SliceFeatures, b: int) -> SliceFeatures:
+    """One slice's features as a batch of ``b`` (views, no copies)."""
+    return SliceFeatures(feats.tokens.expand(b, -1, -1), feats.fine.expand(b, -1, -1, -1))
+
+
+def _answers_in_model_grid(model, out, grid) -> torch.Tensor:
+    """The single-click answer of each prompt of a batch as (B, 1, S, S) bool masks on the model grid (nothing in
+    the grid's zero padding)."""
+    choice = out.choice
+    k = [model.answer_index(out.iou[i].float(), True, choice[i] if choice is not None else None)
+         for i in range(out.iou.shape[0])]
+    low = out.masks[torch.arange(len(k)), torch.tensor(k)][:, None].float()
+    masks = F.interpolate(low, size=(grid.size, grid.size), mode="bilinear", align_corners=False) > 0
+    masks[..., grid.h:, :] = False
+    masks[..., :, grid.w:] = False
+    return masks
+
+
+def _with_geometry_batch(session: "Session", regions: torch.Tensor, idx: int, masks: torch.Tensor) -> torch.Tensor:
+    """``with_geometry`` for a batch of (B, S, S) model-grid masks of one axial slice's context view."""
+    if not session.engine.uses_geometry:
+        return regions
+    image, frame = _context_frame(session, "axial", idx)
+    is_ct = session.volume.modality.upper() == "CT"
+    geometry = torch.stack([region_geometry(image, m.cpu(), is_ct, frame) for m in masks])
+    with torch.inference_mode():
+        return session.model.with_geometry(regions.to(session.engine.device), geometry).float()
+
+
+def _name_logits(engine, regions: torch.Tensor, target: torch.Tensor, text: str):
+    """Scaled similarities (B, K + 1) of ``regions`` (B, E) with the vocabulary's K names other than the text's own
+    concept, then with the text itself (last column), and those K names."""
+    concepts, embs = engine.concept_embeddings(None)
+    own = resolve(text, strict=False).id
+    others = [c for c in concepts if c["id"] != own]
+    keep = [i for i, c in enumerate(concepts) if c["id"] != own]
+    regions = regions.float()
+    with torch.inference_mode():
+        scale = engine.model.logit_scale.exp().clamp(max=100).float()
+        return scale * torch.cat([regions @ embs[keep].float().T, (regions @ target)[:, None]], dim=1), others
+
+
+def target_scores(engine, regions: torch.Tensor, target: torch.Tensor, text: str) -> torch.Tensor:
+    """(B,) how well ``text`` names each of ``regions`` (B, E): the log-probability of the text among the
+    vocabulary's names for the region (the text's own concept counted once). Unlike the raw similarity, it
+    discounts regions that look like everything (docs/DESIGN-NOTES.md, "Find")."""
+    logits, _ = _name_logits(engine, regions, target, text)
+    return torch.log_softmax(logits, dim=1)[:, -1]
+
+
+def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor, text: str):
     """Re-rank the best points by what they segment: each point's 2D mask, named from the mask (the recognition
     the model is aligned for), and its deepest point as the click (a grid point may sit on an organ's edge).
     -> (similarity, slice, (x, y), region embedding) of the best."""
@@ -154,7 +233,7 @@ def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor):
         if not mask2d.any():
             continue
         region = F.normalize(_mask_embedding(session, "axial", idx, mask2d), dim=0).float()
-        sim = float(region @ target)
+        sim = float(target_scores(session.engine, region[None], target, text)[0])
         if best is None or sim > best[0]:
             r, c = max_edt_point(mask2d)
             best = (sim, idx, (float(c), float(r)), region)
@@ -165,15 +244,12 @@ def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor):
 
 def match_verdict(engine, region: torch.Tensor, target: torch.Tensor, text: str) -> dict:
     """Whether ``text`` names ``region``: its rank among the vocabulary's names for the region (the text's own
-    concept, when it is one, counted once), with the region's top name and the text's probability."""
-    concepts, embs = engine.concept_embeddings(None)
-    own = resolve(text, strict=False).id
-    keep = [i for i, c in enumerate(concepts) if c["id"] != own]
-    with torch.inference_mode():
-        scale = engine.model.logit_scale.exp().clamp(max=100)
-        scores = torch.cat([embs[keep].float() @ region, (target @ region)[None]])
-        probs = torch.softmax(scale * scores, 0)
+    concept, when it is one, counted once) at most ``policy.FIND_MAX_RANK`` and its probability at least
+    ``policy.FIND_MIN_PROBABILITY``, with the region's top name."""
+    logits, others = _name_logits(engine, region[None], target, text)
+    probs = torch.softmax(logits[0], 0)
     rank = int((probs[:-1] > probs[-1]).sum())
-    top = concepts[keep[int(torch.argmax(probs[:-1]))]]["name"] if keep else text
-    return {"found": rank <= policy.FIND_MAX_RANK, "rank": rank, "probability": round(float(probs[-1]), 4),
-            "region_name": top if rank > 0 else text}
+    top = others[int(torch.argmax(probs[:-1]))]["name"] if others else text
+    probability = round(float(probs[-1]), 4)
+    return {"found": rank <= policy.FIND_MAX_RANK and probability >= policy.FIND_MIN_PROBABILITY, "rank": rank,
+            "probability": probability, "region_name": top if rank > 0 else text}

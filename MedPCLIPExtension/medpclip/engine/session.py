@@ -294,10 +294,13 @@ class Session:
         return self.region_embedding(mask, prompt).cpu().numpy().astype(np.float32)
 
     @on_model_thread
-    def find(self, text: str, mode: str = "3d", grid_points: int = 6, max_slices: int = 12) -> SegmentationResult:
+    def find(self, text: str, mode: str = "3d", grid_points: int | None = None,
+             max_slices: int | None = None) -> SegmentationResult:
         """Text -> the best-matching region (automatic point prompts ranked by region-text similarity),
-        segmented and, in 3D, propagated."""
-        return recognition.find(self, text, mode, grid_points, max_slices)
+        segmented and, in 3D, propagated; a ``grid_points`` x ``grid_points`` grid on ``max_slices`` axial slices
+        (default ``policy.FIND_GRID_POINTS``, ``policy.FIND_MAX_SLICES``)."""
+        return recognition.find(self, text, mode, grid_points or policy.FIND_GRID_POINTS,
+                                max_slices or policy.FIND_MAX_SLICES)
 
     def close(self) -> None:
         self.cache.closed = True
