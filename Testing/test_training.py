@@ -183,11 +183,13 @@ def test_batches_mark_a_box_alone_for_the_box_output_loss(tmp_path):
 
 
 def test_a_box_alone_trains_output_0_or_with_the_option_the_init_checkpoints_box_output(tmp_path, monkeypatch):
-    """Fine-tuned from the bundled checkpoint (box_output 2), a box alone trains output 0 (the rule until now, kept:
-    the other was measured worse); --boxes-on-box-output (TrainOptions.box_on_box_output) trains output 2."""
+    """Fine-tuned from the bundled checkpoint (box_output 3 since 2026-12-05), a box alone trains output 0 (the rule
+    until now, kept: the other was measured worse); --boxes-on-box-output (TrainOptions.box_on_box_output) trains
+    the init checkpoint's box output."""
     import random
 
     import medpclip.training.trainer as trainer_mod
+    from medpclip.model.checkpoint import load_checkpoint
 
     seen = []
     real = trainer_mod.mask_loss
@@ -198,11 +200,13 @@ def test_a_box_alone_trains_output_0_or_with_the_option_the_init_checkpoints_box
 
     monkeypatch.setattr(trainer_mod, "mask_loss", spy)
     default = REPO / "Resources" / "Models" / "medpclip_tiny_default.safetensors"
-    for on_box_output, want in ((False, 0), (True, 2)):
+    box_output = int(load_checkpoint(default).model.box_output)
+    assert box_output != 0  # else the two settings would train the same output
+    for on_box_output, want in ((False, 0), (True, box_output)):
         seen.clear()
         trainer = Trainer(_opts(tmp_path / str(on_box_output), init_from=str(default), global_share=0.0,
                                 batch_size=16, box_on_box_output=on_box_output))
-        assert int(trainer.model.box_output) == 2
+        assert int(trainer.model.box_output) == box_output
         batch = trainer.make_batch(0)
         assert bool(batch.box_alone.any())
         trainer.train_step(batch, random.Random(0))
