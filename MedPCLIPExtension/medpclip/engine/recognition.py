@@ -223,8 +223,8 @@ def target_scores(engine, regions: torch.Tensor, target: torch.Tensor, text: str
 
 def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor, text: str):
     """Re-rank the best points by what they segment: each point's 2D mask, named from the mask (the recognition
-    the model is aligned for), and its deepest point as the click (a grid point may sit on an organ's edge).
-    -> (similarity, slice, (x, y), region embedding) of the best."""
+    the model is aligned for, scored by ``target_scores``), and its deepest point as the click (a grid point may
+    sit on an organ's edge). -> (score, slice, (x, y), region embedding) of the best."""
     best = None
     for _, idx, (x, y), _ in candidates:
         res = session.segment(_click(session, idx, x, y, "2d"), feedback=False)
@@ -233,10 +233,10 @@ def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor, te
         if not mask2d.any():
             continue
         region = F.normalize(_mask_embedding(session, "axial", idx, mask2d), dim=0).float()
-        sim = float(target_scores(session.engine, region[None], target, text)[0])
-        if best is None or sim > best[0]:
+        score = float(target_scores(session.engine, region[None], target, text)[0])
+        if best is None or score > best[0]:
             r, c = max_edt_point(mask2d)
-            best = (sim, idx, (float(c), float(r)), region)
+            best = (score, idx, (float(c), float(r)), region)
     if best is None:  # no candidate segments anything: keep the grid search's best
         return candidates[0]
     return best
