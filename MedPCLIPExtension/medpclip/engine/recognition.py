@@ -62,10 +62,20 @@ def with_geometry(session: "Session", region: torch.Tensor, plane: str, idx: int
     if not session.engine.uses_geometry or not mask2d.any():
         return region
     grid = session.grid(plane, session.context_window(plane))
+    return _with_geometry_batch(session, region[None], plane, idx, (grid.mask_to_model(mask2d) > 0.5)[None])[0]
+
+
+def _with_geometry_batch(session: "Session", regions: torch.Tensor, plane: str, idx: int,
+                         masks: torch.Tensor) -> torch.Tensor:
+    """``with_geometry`` for regions (B, E) and their (B, S, S) bool masks on the model grid of a slice's context
+    view (unchanged without a trained geometry head)."""
+    if not session.engine.uses_geometry:
+        return regions
     image, frame = _context_frame(session, plane, idx)
-    geometry = region_geometry(image, grid.mask_to_model(mask2d) > 0.5, session.volume.modality.upper() == "CT", frame)
+    is_ct = session.volume.modality.upper() == "CT"
+    geometry = torch.stack([region_geometry(image, m.cpu(), is_ct, frame) for m in masks])
     with torch.inference_mode():
-        return session.model.with_geometry(region[None].to(session.engine.device), geometry[None])[0].float()
+        return session.model.with_geometry(regions.to(session.engine.device), geometry).float()
 
 
 def _context_frame(session: "Session", plane: str, idx: int) -> tuple[torch.Tensor, BodyFrame]:
@@ -156,7 +166,7 @@ def _score_grid_points(session: "Session", idx: int, pts: list, grid, target: to
         out = model.prompted(_repeat(feats, len(pts)), clicks, with_masks=True)
     masks = _answers_in_model_grid(model, out, grid)
     empty = ~masks.flatten(1).any(1)
-    regions = _with_geometry_batch(session, out.region_embedding.float(), idx, masks[:, 0])
+    regions = _with_geometry_batch(session, out.region_embedding.float(), "axial", idx, masks[:, 0])
     first = target_scores(engine, regions, target, text).masked_fill(empty, -torch.inf)
     named = torch.argsort(first, descending=True)[:policy.FIND_MASKS_NAMED_PER_SLICE]
     named = named[~empty[named]]
@@ -166,7 +176,7 @@ def _score_grid_points(session: "Session", idx: int, pts: list, grid, target: to
             emb = model.prompted(_repeat(feats, len(named)), Prompts(region_mask=masks[named].float()),
                                  with_masks=False).region_embedding
         regions = regions.clone()
-        regions[named] = _with_geometry_batch(session, emb.float(), idx, masks[named, 0])
+        regions[named] = _with_geometry_batch(session, emb.float(), "axial", idx, masks[named, 0])
         scores[named] = target_scores(engine, regions[named], target, text)
     return scores, regions
 
@@ -189,24 +199,13 @@ def _answers_in_model_grid(model, out, grid) -> torch.Tensor:
     return masks
 
 
-def _with_geometry_batch(session: "Session", regions: torch.Tensor, idx: int, masks: torch.Tensor) -> torch.Tensor:
-    """``with_geometry`` for a batch of (B, S, S) model-grid masks of one axial slice's context view."""
-    if not session.engine.uses_geometry:
-        return regions
-    image, frame = _context_frame(session, "axial", idx)
-    is_ct = session.volume.modality.upper() == "CT"
-    geometry = torch.stack([region_geometry(image, m.cpu(), is_ct, frame) for m in masks])
-    with torch.inference_mode():
-        return session.model.with_geometry(regions.to(session.engine.device), geometry).float()
-
-
 def _name_logits(engine, regions: torch.Tensor, target: torch.Tensor, text: str):
     """Scaled similarities (B, K + 1) of ``regions`` (B, E) with the vocabulary's K names other than the text's own
     concept, then with the text itself (last column), and those K names."""
     concepts, embs = engine.concept_embeddings(None)
     own = resolve(text, strict=False).id
-    others = [c for c in concepts if c["id"] != own]
     keep = [i for i, c in enumerate(concepts) if c["id"] != own]
+    others = [concepts[i] for i in keep]
     regions = regions.float()
     with torch.inference_mode():
         scale = engine.model.logit_scale.exp().clamp(max=100).float()
