@@ -152,3 +152,36 @@ def test_a_fitted_click_choice_head_decides_the_first_pass_of_a_new_click_only(s
     assert torch.equal(plain, unbiased)  # not asked to choose: the IoU head's best
     assert any(torch.equal(plain, f) for f in forced)
     assert torch.equal(stroked[0], stroked[1]) and torch.equal(stroked[0], stroked[2])
+
+
+def test_propagation_draws_the_previous_answer_in_the_view_it_is_used_in(session, ct_reference, monkeypatch):
+    """A click on a small organ is answered in its object view; propagation runs in the context view, so the
+    first propagated slice's mask prompt must be the prompted slice's answer re-drawn in the context view, not
+    the object view's logits read as if they were the context view's (the bug fixed on 2026-12-05: the prompt
+    then lay elsewhere and at another scale)."""
+    import medpclip.engine.policy as S
+
+    monkeypatch.setattr(S, "STOP_SCORE", 1.01)  # stop after the first propagated slice each way
+    spleen = ct_reference == 1
+    k = int(np.argmax(spleen.sum(axis=(1, 2))))
+    r, c = max_edt_point(spleen[k])
+    calls = []
+    original = session.predict_slice
+
+    def recording(plane, idx, *args, **kwargs):
+        res = original(plane, idx, *args, **kwargs)
+        calls.append((idx, kwargs.get("window"), args[3] if len(args) > 3 else kwargs.get("prev_low_res")))
+        return res
+
+    monkeypatch.setattr(session, "predict_slice", recording)
+    res = session.segment({"space": "ijk", "points": [[float(c), float(r), float(k)]], "point_labels": [1],
+                           "mode": "3d"})
+    plane, start, seed = res.answer2d
+    context = session.context_window(plane)
+    seed_windows = {w for i, w, _ in calls if i == start}
+    assert any(w != context for w in seed_windows), "precondition: the click was refined in an object view"
+    propagated = [(w, low) for i, w, low in calls if i != start and low is not None]
+    assert propagated
+    for window, low in propagated:
+        drawn = session.grid(plane, window).logits_to_slice(low[0, 0].float()).numpy() > 0
+        assert dice(drawn, seed) > 0.8, "the mask prompt is not the prompted slice's answer in this view"

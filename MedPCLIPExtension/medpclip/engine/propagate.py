@@ -50,6 +50,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
     spacing = slice_pixel_spacing(session.spacing, plane)
     window = seed_window
     prev_mask, prev_low = seed.mask, seed.low_res
+    low_window = seed_window  # the view prev_low's logits are in
     prev_area = int(prev_mask.sum())
     max_area = policy.GROW_TOTAL * max(prev_area, policy.MIN_AREA) if box2d is None else np.inf
     pad_fraction, pad_mm = policy.BOX_PAD["roi" if box2d is not None else "free"]
@@ -67,7 +68,11 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
         if session.views != "prompt" or not policy.PROPAGATION_OBJECT_VIEW:
             window = session.context_window(plane)
         elif window is None or not keeps_view(window, bounds, spacing):
-            window = object_window(bounds, spacing, scale=policy.PROPAGATION_VIEW_SCALE)
+            # re-centred: the previous mask is re-drawn in the new view
+            window, low_window = object_window(bounds, spacing, scale=policy.PROPAGATION_VIEW_SCALE), None
+        if window != low_window:
+            # the previous answer's logits are in another view (a click refined in its object view, or a
+            # re-centred view): its mask, re-drawn in this view, is the mask prompt (docs/DESIGN-NOTES.md)
             prev_low = session.grid(plane, window).slice_mask_to_low_res(
                 prev_mask, session.engine.cfg.image_size // 4)[None, None]
         ahead = [i for i in range(idx, idx + direction * policy.ENCODE_CHUNK, direction) if lo <= i <= hi]
@@ -96,7 +101,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
         if canon_unc is not None:
             insert_slice(canon_unc, plane, idx, uncertainty_map(res.logits))
         done.append(idx)
-        prev_mask, prev_low, prev_area = m, res.low_res, area
+        prev_mask, prev_low, prev_area, low_window = m, res.low_res, area, window
         idx += direction
     return done, None
 
