@@ -32,10 +32,6 @@ BOX_PICK_BY_SCORE = True
 PROPAGATION_OBJECT_VIEW = False
 PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow
 
-# -- corrections (measured 2026-12-05, not adopted: docs/RESULTS.md "Progressive merge") ------------------
-# correction clicks of these labels change only what is connected to them (FocalClick's progressive merge)
-MERGE_CORRECTIONS: tuple[int, ...] = ()
-
 # -- 3D propagation stop rules (per direction) ----------------------------------------------------------
 # stop at the first slice where the predicted quality drops below STOP_SCORE, the region shrinks below SHRINK x
 # the previous area (or MIN_AREA px), or grows beyond GROW x the previous area or (without an ROI) GROW_TOTAL x the

@@ -25,7 +25,6 @@ from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
 from ..model.region_geometry import BodyFrame
 from . import policy, recognition
-from .corrections import merged_result
 from .engine import Engine
 from .features import FeatureCache
 from .prompt import PromptSpec, ResolvedPrompt
@@ -218,9 +217,6 @@ class Session:
                                                  resolved.box2d, prior2d, resolved.stroke_maps.get(start))
         else:
             res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None)
-        new_points = points[len(hist.points):] if extends else []
-        if new_points and not resolved.stroke_tokens and all(p[2] in policy.MERGE_CORRECTIONS for p in new_points):
-            res = merged_result(res, hist.mask, new_points)
         mask2d = res.mask
         self._history[(plane, start)] = ClickHistory(list(points), resolved.box2d, res.low_res, window, mask2d)
         t3 = time.perf_counter()
