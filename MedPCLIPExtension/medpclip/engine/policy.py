@@ -75,6 +75,9 @@ FIND_MASKS_NAMED_PER_SLICE = 8
 # click (the prompt-centred view) and re-ranked by their masks' names
 FIND_POINTS_PER_SLICE = 3
 FIND_REFINE_CANDIDATES = 6
+# then a FIND_LOCAL_GRID_POINTS x FIND_LOCAL_GRID_POINTS grid over the best answer's extent on its slice, scored
+# the same way, its best points re-ranked with it (0 = off)
+FIND_LOCAL_GRID_POINTS = 5
 # the verdict: the best-matching region counts as found when the text ranks within the first FIND_MAX_RANK + 1
 # names the region gets among the checkpoint's vocabulary (+ the text) and its probability among them is at least
 # FIND_MIN_PROBABILITY. The floor came with the scored search (2026-12-05): a search that maximises the text's

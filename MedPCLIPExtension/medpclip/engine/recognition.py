@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from ..data.geometry import extract_slice, plane_axes
 from ..data.masks import largest_slices, max_edt_point
+from ..data.views import mask_extent
 from ..data.vocabulary import resolve
 from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
@@ -125,7 +126,10 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     if not found_points:
         raise PromptError("the image has no foreground to search")
     found_points.sort(key=lambda c: -c[0])
-    _, idx, (x, y), region = _best_by_mask(session, found_points[:policy.FIND_REFINE_CANDIDATES], target, text)
+    best = _best_by_mask(session, found_points[:policy.FIND_REFINE_CANDIDATES], target, text)
+    if policy.FIND_LOCAL_GRID_POINTS and best[4] is not None:
+        best = _local_search(session, best, grid, target, text)
+    _, idx, (x, y), region, _ = best
     verdict = match_verdict(engine, region, target, text)
     timing = {"find_total_ms": (time.perf_counter() - t0) * 1000, "similarity": float(region @ target)}
     if not verdict["found"]:
@@ -220,10 +224,33 @@ def target_scores(engine, regions: torch.Tensor, target: torch.Tensor, text: str
     return torch.log_softmax(logits, dim=1)[:, -1]
 
 
+def _local_search(session: "Session", best: tuple, grid, target: torch.Tensor, text: str) -> tuple:
+    """A finer grid of clicks over the best answer's extent (grown by half of it each way) on its slice, scored
+    like the search, its best points re-ranked with the best answer by their masks: the coarse grid's points lie
+    about a tenth of the body apart, wider than a small structure such as the aorta, so its best point often sits
+    beside the structure and segments a neighbour with it."""
+    _, idx, _, _, mask2d = best
+    x0, y0, x1, y1 = mask_extent(mask2d)
+    gx, gy = (x1 - x0 + 1) / 2, (y1 - y0 + 1) / 2
+    n = policy.FIND_LOCAL_GRID_POINTS
+    rows, cols = mask2d.shape
+    img = extract_slice(session.canon, "axial", idx)
+    xs = np.clip(np.linspace(x0 - gx, x1 + gx, n), 0, cols - 1)
+    ys = np.clip(np.linspace(y0 - gy, y1 + gy, n), 0, rows - 1)
+    pts = [(float(x), float(y)) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
+    if not pts:
+        return best
+    scores, regions = _score_grid_points(session, idx, pts, grid, target, text)
+    local = [(float(scores[j]), idx, pts[j], regions[j])
+             for j in torch.argsort(scores, descending=True)[:policy.FIND_POINTS_PER_SLICE].tolist()
+             if torch.isfinite(scores[j])]
+    return _best_by_mask(session, [best[:4]] + local, target, text)
+
+
 def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor, text: str):
     """Re-rank the best points by what they segment: each point's 2D mask, named from the mask (the recognition
     the model is aligned for, scored by ``target_scores``), and its deepest point as the click (a grid point may
-    sit on an organ's edge). -> (score, slice, (x, y), region embedding) of the best."""
+    sit on an organ's edge). -> (score, slice, (x, y), region embedding, 2D mask or None) of the best."""
     best = None
     for _, idx, (x, y), _ in candidates:
         res = session.segment(_click(session, idx, x, y, "2d"), feedback=False)
@@ -235,9 +262,9 @@ def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor, te
         score = float(target_scores(session.engine, region[None], target, text)[0])
         if best is None or score > best[0]:
             r, c = max_edt_point(mask2d)
-            best = (score, idx, (float(c), float(r)), region)
+            best = (score, idx, (float(c), float(r)), region, mask2d)
     if best is None:  # no candidate segments anything: keep the grid search's best
-        return candidates[0]
+        return (*candidates[0], None)
     return best
 
 
