@@ -68,8 +68,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
         if session.views != "prompt" or not policy.PROPAGATION_OBJECT_VIEW:
             window = session.context_window(plane)
         elif window is None or not keeps_view(window, bounds, spacing):
-            # re-centred: the previous mask is re-drawn in the new view
-            window, low_window = object_window(bounds, spacing, scale=policy.PROPAGATION_VIEW_SCALE), None
+            window = object_window(bounds, spacing, scale=policy.PROPAGATION_VIEW_SCALE)
         if window != low_window:
             # the previous answer's logits are in another view (a click refined in its object view, or a
             # re-centred view): its mask, re-drawn in this view, is the mask prompt (docs/DESIGN-NOTES.md)

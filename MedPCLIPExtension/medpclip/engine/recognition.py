@@ -116,7 +116,7 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
         img = extract_slice(session.canon, plane, idx)
         ys = y0 + (np.arange(grid_points) + 0.5) * (y1 - y0) / grid_points
         xs = x0 + (np.arange(grid_points) + 0.5) * (x1 - x0) / grid_points
-        pts = [(x, y) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
+        pts = _foreground_points(img, xs, ys)
         if not pts:
             continue
         scores, regions = _score_grid_points(session, idx, pts, grid, target, text)
@@ -143,6 +143,11 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     result.latency_ms.update(timing)
     result.found = verdict
     return result
+
+
+def _foreground_points(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> list[tuple[float, float]]:
+    """The grid points (x, y) of ``xs`` x ``ys`` (slice pixels) that lie on foreground (not air or padding)."""
+    return [(float(x), float(y)) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
 
 
 def _verdict_reason(verdict: dict) -> str:
@@ -237,10 +242,12 @@ def _local_search(session: "Session", best: tuple, grid, target: torch.Tensor, t
     img = extract_slice(session.canon, "axial", idx)
     xs = np.clip(np.linspace(x0 - gx, x1 + gx, n), 0, cols - 1)
     ys = np.clip(np.linspace(y0 - gy, y1 + gy, n), 0, rows - 1)
-    pts = [(float(x), float(y)) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
+    pts = _foreground_points(img, xs, ys)
     if not pts:
         return best
     scores, regions = _score_grid_points(session, idx, pts, grid, target, text)
+    # the best answer goes in again, clicked at its deepest point (the click find segments in the end), which may
+    # answer differently from the grid point it was found with
     local = [(float(scores[j]), idx, pts[j], regions[j])
              for j in torch.argsort(scores, descending=True)[:policy.FIND_POINTS_PER_SLICE].tolist()
              if torch.isfinite(scores[j])]
