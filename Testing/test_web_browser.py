@@ -60,13 +60,18 @@ def segment_names(driver) -> list[str]:
 
 
 def segment_colour(driver) -> str:
-    """The first segment's colour, as the page's segment list shows it (#rrggbb)."""
+    """The first segment's colour, as the page's segment list shows it (#rrggbb), once the list shows one: on a
+    busy machine the row can be drawn a moment before its swatch gets the segment's colour (until then it has the
+    page's dark text colour, #16262b, seen in a fresh-clone CI run)."""
     from selenium.webdriver.common.by import By
 
-    swatch = segment_rows(driver)[0].find_element(By.CSS_SELECTOR, ".segment-swatch")
-    rgb = swatch.value_of_css_property("color")  # rgba(r, g, b, a)
-    r, g, b = (int(float(v)) for v in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
-    return f"#{r:02x}{g:02x}{b:02x}"
+    def read() -> str | None:
+        swatch = segment_rows(driver)[0].find_element(By.CSS_SELECTOR, ".segment-swatch")
+        rgb = swatch.value_of_css_property("color")  # rgba(r, g, b, a)
+        r, g, b = (int(float(v)) for v in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
+        return f"#{r:02x}{g:02x}{b:02x}" if max(r, g, b) - min(r, g, b) >= 30 else None
+
+    return wait_for(read, 10, "the segment's colour in the list")
 
 
 @pytest.fixture(scope="module")
