@@ -105,6 +105,27 @@ def test_align_stage_trains_only_the_recognition_heads(tmp_path):
     assert not load_checkpoint(base).model.uses_geometry  # untrained: adds exactly zero, the engine skips it
 
 
+def test_align_renders_randomised_copies_of_each_slice(tmp_path):
+    """``augmented_copies``: each slice's context view plus that many domain-randomised renderings, every one with
+    the slice's structures (the label moves with the zoom), none equal to the context view."""
+    import random
+
+    from medpclip.training.align import _renderings
+    from medpclip.training.augment import build_intensity
+
+    trainer = Trainer(_opts(tmp_path, data=str(SAMPLES / "radiomics_brain1"), holdout_fraction=0.0))
+    bslice = trainer.bank.slices[0]
+    views = list(_renderings(trainer.bank, bslice, "MR", 3, build_intensity(0), random.Random(0)))
+    assert len(views) == 4
+    (clean, clean_label), copies = views[0], views[1:]
+    assert torch.equal(clean, trainer.bank.context_view(bslice)[0])
+    for image, label in copies:
+        assert image.shape == clean.shape and torch.isfinite(image).all()
+        assert not torch.equal(image, clean)
+        assert set(torch.unique(label).tolist()) == set(torch.unique(clean_label).tolist())
+    assert list(_renderings(trainer.bank, bslice, "MR", 0, None, random.Random(0)))[0][0].equal(clean)
+
+
 HELDOUT = SAMPLES / "heldout_patients"
 
 

@@ -32,6 +32,7 @@ from ..data.region_prompts import sample_prompt
 from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..model.medpclip import Prompts
 from ..model.region_geometry import N_FEATURES, region_geometry
+from .augment import build_intensity, domain_randomise
 from .losses import region_text_loss
 from .data_sources import load_training_cases
 from .sample_bank import SampleBank
@@ -60,17 +61,33 @@ class AlignOptions:
     case_negatives: float = 1.0      # weight of the within-case (hard-negative) term; 0 = off
     pooled_per_structure: int = 2    # structure-level samples per (case, structure) with several slices; 0 = off
     geometry: bool = True            # train the region geometry head (issue 13)
+    augmented_copies: int = 0        # domain-randomised renderings of each slice besides its context view
 
 
-def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: random.Random):
+def _renderings(bank: SampleBank, bslice, modality: str, copies: int, intensity, rng: random.Random):
+    """The slice's context view (what the engine names regions in), then ``copies`` domain-randomised renderings
+    of it: zoomed out or in (0.8-1.4x) and shifted, another CT window / MR contrast and bias field, low resolution,
+    blur, 8-bit quantisation, gamma, intensity scale / shift and noise (``training/augment.py``)."""
+    yield bank.context_view(bslice)
+    for _ in range(copies):
+        image, label = bank.jittered_context_view(bslice, rng, zoom=(0.8, 1.4))
+        image = domain_randomise(image, modality, rng)
+        image = torch.as_tensor(np.asarray(intensity({"image": image[None].numpy()})["image"]), dtype=torch.float32)
+        yield image[0].clamp(0, 1.2), label
+
+
+def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: random.Random, copies: int = 0):
     """Frozen (class-token head, pooled feature, region geometry, concept, case, is-mask-prompt) for every pair and
-    prompt variant; the geometry comes from the prompt's mask when it has one, else from the model's own answer to
-    the box or click (what the engine names such a prompt by), zeros for the whole-slice caption."""
+    prompt variant, in the slice's context view and ``copies`` randomised renderings of it; the geometry comes from
+    the prompt's mask when it has one, else from the model's own answer to the box or click (what the engine names
+    such a prompt by), zeros for the whole-slice caption."""
     model = ckpt.model.eval()
+    intensity = build_intensity(rng.randrange(2 ** 31)) if copies else None
     heads, pooled, geoms, targets, case_ids, is_mask = [], [], [], [], [], []
-    for si, bslice in enumerate(bank.slices):
+    views = ((bslice, view) for bslice in bank.slices
+             for view in _renderings(bank, bslice, cases[bslice.case_index].modality, copies, intensity, rng))
+    for bslice, (image, label_view) in views:
         case = cases[bslice.case_index]
-        image, label_view = bank.context_view(bslice)  # recognition looks at the context view, as in the engine
         label = label_view.numpy()
         with torch.no_grad():
             feats = model.encode_slices(image[None, None])
@@ -181,7 +198,8 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     text = build_text_bank(extra, [(c.modality, c.spec.body_part) for c in cases])
     rng = random.Random(opts.seed)
     torch.manual_seed(opts.seed)
-    heads, pooled, geoms, targets, case_ids, is_mask = _features(ckpt, bank, cases, text.index(), rng)
+    heads, pooled, geoms, targets, case_ids, is_mask = _features(ckpt, bank, cases, text.index(), rng,
+                                                                  opts.augmented_copies)
     if opts.pooled_per_structure:
         heads, pooled, geoms, targets, case_ids = _structure_samples(heads, pooled, geoms, targets, case_ids,
                                                                      is_mask, opts.pooled_per_structure, rng)
@@ -225,6 +243,7 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     prov["align"] = {"from": str(opts.init_from), "steps": opts.steps, "batch_size": opts.batch_size, "lr": opts.lr,
                      "pairs": int(n), "seed": opts.seed, "command": opts.command,
                      "case_negatives": opts.case_negatives, "pooled_per_structure": opts.pooled_per_structure,
+                     "augmented_copies": opts.augmented_copies,
                      "trained": trained,
                      "wall_seconds": round(time.time() - t0, 1)}
     out = save_checkpoint(Checkpoint(model, text.concepts, text.ensemble(), prov, ckpt.metrics),

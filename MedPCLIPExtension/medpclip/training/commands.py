@@ -117,6 +117,8 @@ def add_align(sub) -> None:
                    "structure's slices) per case and structure; 0 = off")
     p.add_argument("--no-geometry", action="store_true", help="leave the region geometry head untrained (where "
                    "the region lies in the body, its size and brightness against it)")
+    p.add_argument("--augmented-copies", type=int, default=0, help="domain-randomised renderings of each slice "
+                   "(zoom, CT window / MR contrast, bias field, resolution, blur, noise) besides its context view")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_align)
@@ -128,11 +130,13 @@ def cmd_align(args) -> int:
 
     if args.steps < 1:
         raise CLIError("--steps must be positive")
+    if args.augmented_copies < 0:
+        raise CLIError("--augmented-copies must be 0 or more")
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
                                  args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
                                  args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure,
-                                 not args.no_geometry),
+                                 not args.no_geometry, args.augmented_copies),
                     progress=not args.json)
     if args.json:
         _print_json(summary)

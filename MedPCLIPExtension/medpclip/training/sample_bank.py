@@ -126,21 +126,25 @@ class SampleBank:
         """The engine's context view, unjittered (recognition-head training, evaluation)."""
         return self.render(bslice, bslice.context)
 
+    def jittered_context_view(self, bslice: BankSlice, rng: random.Random,
+                              zoom: tuple[float, float] = (0.85, 1.6)) -> tuple[torch.Tensor, torch.Tensor]:
+        """The context view zoomed out (padding) or in by a random factor in ``zoom`` and shifted by up to 8 %."""
+        x0, y0, x1, y1 = bslice.context
+        z = rng.uniform(*zoom)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        hw, hh = (x1 - x0) * z / 2, (y1 - y0) * z / 2
+        dx, dy = rng.uniform(-0.08, 0.08) * (x1 - x0), rng.uniform(-0.08, 0.08) * (y1 - y0)
+        window = (int(cx - hw + dx), int(cy - hh + dy), int(cx + hw + dx) + 1, int(cy + hh + dy) + 1)
+        return self.render(bslice, window)
+
     def random_view(self, bslice: BankSlice, value: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
         """A jittered context view (zoom out up to 1.6x with padding, or in to 0.85x; shifts) or an object view
         around ``value`` at a random scale and offset (what a click's refining pass or a box sees)."""
         if rng.random() < CONTEXT_SHARE:
-            x0, y0, x1, y1 = bslice.context
-            zoom = rng.uniform(0.85, 1.6)
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            hw, hh = (x1 - x0) * zoom / 2, (y1 - y0) * zoom / 2
-            dx, dy = rng.uniform(-0.08, 0.08) * (x1 - x0), rng.uniform(-0.08, 0.08) * (y1 - y0)
-            window = (int(cx - hw + dx), int(cy - hh + dy), int(cx + hw + dx) + 1, int(cy + hh + dy) + 1)
-        else:
-            bounds = mask_extent((bslice.label == value).numpy())
-            window = object_window(bounds, bslice.spacing, scale=rng.uniform(1.15, 2.4),
-                                   margin_mm=rng.uniform(6.0, 36.0),
-                                   shift=(rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)))
+            return self.jittered_context_view(bslice, rng)
+        bounds = mask_extent((bslice.label == value).numpy())
+        window = object_window(bounds, bslice.spacing, scale=rng.uniform(1.15, 2.4), margin_mm=rng.uniform(6.0, 36.0),
+                               shift=(rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)))
         return self.render(bslice, window)
 
     def summary(self) -> dict:
