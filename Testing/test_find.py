@@ -85,18 +85,34 @@ def test_find_segments_the_organ_on_the_sample_ct_and_mr(sample_find_dice, case,
     assert sample_find_dice[case, text] >= 0.5
 
 
-@pytest.mark.parametrize("case, least", [("totalseg_ct_abdomen", 0.15), ("totalseg_mr_abdomen", 0.5)])
+@pytest.mark.parametrize("case, least", [("totalseg_ct_abdomen", 0.45), ("totalseg_mr_abdomen", 0.5)])
 def test_find_aorta_lands_on_the_aorta(sample_find_dice, case, least):
-    # the target is 0.5 in 3D. On the MR the local search finds it (0.60); on the 3 mm sample CT one-click
-    # propagation along the aorta drifts after about 10 slices (docs/RESULTS.md "Find"), so there this holds the
-    # search only
+    # the target is 0.5 in 3D: the MR reaches 0.70, the 3 mm sample CT 0.50, just at it (its propagation along the
+    # aorta still drifts near the diaphragm, docs/RESULTS.md), so there the test leaves a margin
     assert sample_find_dice[case, "aorta"] >= least
+
+
+def test_find_propagates_in_views_around_the_found_region(engine, sample_cases, monkeypatch):
+    """The found region is carried through the volume in object views (policy.FIND_PROPAGATION_OBJECT_VIEW): in
+    the body's context view the aorta of the sample CT is about 4 low-resolution pixels across and the
+    propagation drifts off it after about 10 slices (3D Dice 0.29 against 0.50)."""
+    import medpclip.engine.policy as policy
+    from medpclip.data.masks import dice
+    from medpclip.data.vocabulary import resolve
+
+    case = next(c for c in sample_cases if c.spec.name == "totalseg_ct_abdomen")
+    aorta = case.label.array == {c.id: v for v, c in case.concepts.items()}[resolve("aorta").id]
+    session = engine.open(case.image)
+    monkeypatch.setattr(policy, "FIND_PROPAGATION_OBJECT_VIEW", False)
+    in_context_view = dice(session.find("aorta", mode="3d").mask > 0, aorta)
+    session.close()
+    assert in_context_view < 0.4, in_context_view
 
 
 def test_the_local_search_puts_the_click_on_a_small_structure(engine, sample_cases, monkeypatch):
     """The coarse grid's points lie about 10 px apart on the sample MR, wider than its aorta (about 6 px across):
     without the finer grid over the best answer, the click lands beside the aorta and the answer takes the
-    vertebra with it (3D Dice 0.31); with it, 0.60."""
+    vertebra with it (3D Dice 0.41, short of the 0.5 target); with it, 0.70."""
     import medpclip.engine.policy as policy
     from medpclip.data.masks import dice
     from medpclip.data.vocabulary import resolve
@@ -107,7 +123,7 @@ def test_the_local_search_puts_the_click_on_a_small_structure(engine, sample_cas
     monkeypatch.setattr(policy, "FIND_LOCAL_GRID_POINTS", 0)
     without = dice(session.find("aorta", mode="3d").mask > 0, aorta)
     session.close()
-    assert without < 0.4, without
+    assert without < 0.5, without
 
 
 # -- the scoring and the verdict ---------------------------------------------------------------------------------

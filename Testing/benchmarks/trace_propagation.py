@@ -24,7 +24,8 @@ import numpy as np
 import medpclip.engine.policy as policy
 import medpclip.engine.propagate as propagate_module
 from medpclip.data.cases import load_case
-from medpclip.data.geometry import extract_slice
+from medpclip.data.geometry import extract_slice, slice_pixel_spacing
+from medpclip.data.views import mask_extent, object_window, window_side_mm
 from medpclip.data.masks import max_edt_point
 from medpclip.engine import Engine
 from medpclip.engine.prompt import PromptSpec
@@ -80,13 +81,18 @@ def trace_structure(session, case, value: int) -> dict:
         for direction in (1, -1):
             state["prev"] = seed
             rows.clear()
-            propagate_module._one_direction(session, resolved, res, window, direction, limits, scratch, None)
+            propagate_module._one_direction(session, resolved, res, window, direction, limits, scratch, None,
+                                            policy.PROPAGATION_OBJECT_VIEW)
             directions.append(list(rows))
     finally:
         del session.predict_slice
         propagate_module._stop_rule, policy.INTENSITY_DRIFT = original_rule, drift
     seed_img = extract_slice(image, "axial", k)
+    spacing = slice_pixel_spacing(session.spacing, "axial")
+    seed_share = (window_side_mm(object_window(mask_extent(seed), spacing), spacing)
+                  / window_side_mm(session.context_window("axial"), spacing)) if seed.any() else 1.0
     return {"case": case.spec.name, "value": value, "slice": k, "seed_score": float(res.score),
+            "seed_view_share": seed_share,
             "seed_area": int(seed.sum()), "seed_mean": float(seed_img[seed].mean()) if seed.any() else 0.0,
             "seed_inter": int((seed & target[k]).sum()), "seed_ref": int(target[k].sum()),
             "ref_total": int(target.sum()), "up": directions[0], "down": directions[1]}

@@ -87,6 +87,11 @@ FIND_LOCAL_GRID_POINTS = 5
 # edema" on the sample MR (0.71) and liver / spleen on the held-out brain (0.95 / 0.82), where naming itself fails
 FIND_MAX_RANK = 2
 FIND_MIN_PROBABILITY = 0.5
+# the found region's 3D propagation runs in object views (a click's stays in the context view, PROPAGATION_OBJECT_VIEW):
+# in the body's context view a small organ is a few low-resolution pixels across and its propagation drifts. Since
+# 2026-12-05 session 30 (bench_find.py): sample CT + MR 0.467 -> 0.518 (CT aorta 0.29 -> 0.50, left kidney 0.53 ->
+# 0.66, MR spleen 0.53 -> 0.64); bundled held-out patients 0.333 -> 0.331 (BRATS oedema 0.18 -> 0.13); same time
+FIND_PROPAGATION_OBJECT_VIEW = True
 
 # -- strokes ----------------------------------------------------------------------------------------
 STROKE_TOKENS = 6  # point tokens per stroke and slice, spread evenly along it (docs/DESIGN-NOTES.md, "Strokes")

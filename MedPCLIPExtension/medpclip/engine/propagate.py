@@ -22,9 +22,13 @@ if TYPE_CHECKING:
 
 
 def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, seed_window: Window,
-              canon_mask: np.ndarray, canon_unc: np.ndarray | None) -> tuple[list[int], list[dict[str, Any]]]:
-    """Both directions from the prompted slice, written into the canonical views ``canon_mask`` / ``canon_unc``.
+              canon_mask: np.ndarray, canon_unc: np.ndarray | None,
+              object_views: bool | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+    """Both directions from the prompted slice, written into the canonical views ``canon_mask`` / ``canon_unc``;
+    in object views or the context view (``object_views``; None: ``policy.PROPAGATION_OBJECT_VIEW``).
     -> (canonical slices written, per direction: slices / where / why it stopped)."""
+    if object_views is None:
+        object_views = policy.PROPAGATION_OBJECT_VIEW
     plane = prompt.plane
     if prompt.box_range and prompt.box_range[1] > prompt.box_range[0]:
         limits = prompt.box_range
@@ -32,7 +36,8 @@ def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, see
         limits = (0, session.n_slices(plane) - 1)
     slices, stops = [], []
     for direction in (1, -1):
-        done, stop = _one_direction(session, prompt, seed, seed_window, direction, limits, canon_mask, canon_unc)
+        done, stop = _one_direction(session, prompt, seed, seed_window, direction, limits, canon_mask, canon_unc,
+                                    object_views)
         slices += done
         stops.append(describe_stop(session, plane, direction, done, stop))
     return slices, stops
@@ -40,9 +45,9 @@ def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, see
 
 def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, seed_window: Window,
                    direction: int, limits: tuple[int, int], canon_mask: np.ndarray,
-                   canon_unc: np.ndarray | None) -> tuple[list[int], tuple[int, str] | None]:
+                   canon_unc: np.ndarray | None, object_views: bool = False) -> tuple[list[int], tuple[int, str] | None]:
     """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts.
-    In object views (``policy.PROPAGATION_OBJECT_VIEW``) a view is kept while the mask stays well inside it (so
+    In object views (``object_views``) a view is kept while the mask stays well inside it (so
     that upcoming slices are encoded ENCODE_CHUNK at a time) and re-centred when it nears an edge.
     -> (canonical slices written, (slice, reason) where a stop rule ended it or None at the range's end)."""
     plane, box2d = prompt.plane, prompt.box2d
@@ -65,7 +70,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
     lo, hi = limits
     while lo <= idx <= hi:
         bounds = mask_extent(prev_mask)
-        if session.views != "prompt" or not policy.PROPAGATION_OBJECT_VIEW:
+        if session.views != "prompt" or not object_views:
             window = session.context_window(plane)
         elif window is None or not keeps_view(window, bounds, spacing):
             window = object_window(bounds, spacing, scale=policy.PROPAGATION_VIEW_SCALE)

@@ -138,7 +138,8 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
                                   timing, warnings=[f"not found: nothing in the image matches {text!r} ("
                                                     f"{_verdict_reason(verdict)}; it looks like "
                                                     f"{verdict['region_name']!r})"], found=verdict)
-    result = session.segment(_click(session, idx, x, y, mode), feedback=False)
+    result = session.segment(_click(session, idx, x, y, mode), feedback=False,
+                             object_view_propagation=policy.FIND_PROPAGATION_OBJECT_VIEW)
     timing["find_total_ms"] = (time.perf_counter() - t0) * 1000
     result.latency_ms.update(timing)
     result.found = verdict

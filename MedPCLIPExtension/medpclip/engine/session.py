@@ -184,12 +184,14 @@ class Session:
     @on_model_thread
     def segment(self, prompt: PromptSpec | dict, prior_mask: np.ndarray | None = None,
                 feedback: bool = True, with_uncertainty: bool = False,
-                scribbles: np.ndarray | None = None) -> SegmentationResult:
+                scribbles: np.ndarray | None = None, object_view_propagation: bool | None = None) -> SegmentationResult:
         """2D or 3D segmentation from a prompt; ``prior_mask`` ([k, j, i], input grid) is a mask prompt,
         ``scribbles`` a strokes label map on the same grid (1 = positive, 2 = negative stroke).
 
         With ``feedback``, a prompt that extends the previous prompt on the same slice (same points first,
         then new ones) reuses that slice's previous logits, as a correction click should.
+        ``object_view_propagation``: 3D propagation in views around the mask instead of the body's context view
+        (None: ``policy.PROPAGATION_OBJECT_VIEW``; ``find`` sets it, see ``policy.FIND_PROPAGATION_OBJECT_VIEW``).
         """
         t0 = time.perf_counter()
         spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
@@ -236,7 +238,7 @@ class Session:
                    "view_mm": round(window_side_mm(window, slice_pixel_spacing(self.spacing, plane)), 1)}
         if resolved.mode == "3d" and mask2d.any():
             t4 = time.perf_counter()
-            done, stops = propagate(self, resolved, res, window, canon_mask, canon_unc)
+            done, stops = propagate(self, resolved, res, window, canon_mask, canon_unc, object_view_propagation)
             slices += done
             warnings += [w for st in stops if (w := st.pop("warning", None))]
             if len(slices) == 1:
