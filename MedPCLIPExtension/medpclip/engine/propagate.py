@@ -45,7 +45,7 @@ def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, see
 
 def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, seed_window: Window,
                    direction: int, limits: tuple[int, int], canon_mask: np.ndarray,
-                   canon_unc: np.ndarray | None, object_views: bool = False) -> tuple[list[int], tuple[int, str] | None]:
+                   canon_unc: np.ndarray | None, object_views: bool) -> tuple[list[int], tuple[int, str] | None]:
     """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts.
     In object views (``object_views``) a view is kept while the mask stays well inside it (so
     that upcoming slices are encoded ENCODE_CHUNK at a time) and re-centred when it nears an edge.

@@ -299,8 +299,8 @@ class Session:
     def find(self, text: str, mode: str = "3d", grid_points: int | None = None,
              max_slices: int | None = None) -> SegmentationResult:
         """Text -> the best-matching region (automatic point prompts, their answers scored by how well the text
-        names them; ``recognition.find``), segmented and, in 3D, propagated; a ``grid_points`` x ``grid_points`` grid on ``max_slices`` axial slices
-        (default ``policy.FIND_GRID_POINTS``, ``policy.FIND_MAX_SLICES``)."""
+        names them; ``recognition.find``), segmented and, in 3D, propagated; a ``grid_points`` x ``grid_points``
+        grid on ``max_slices`` axial slices (default ``policy.FIND_GRID_POINTS``, ``policy.FIND_MAX_SLICES``)."""
         return recognition.find(self, text, mode, grid_points or policy.FIND_GRID_POINTS,
                                 max_slices or policy.FIND_MAX_SLICES)
 
