@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from medpclip.model import CheckpointError, MedPCLIP, Prompts, get_config, load_checkpoint, new_checkpoint, save_checkpoint
 from medpclip.model.checkpoint import load_clip_visual_state
+from medpclip.model.region_geometry import N_FEATURES
 
 S = 256
 
@@ -232,11 +234,46 @@ def test_checkpoint_from_before_the_geometry_head_loads_and_names_as_before(tmp_
     model = load_checkpoint(tmp_path / "old.safetensors").model
     assert not model.uses_geometry
     region = torch.nn.functional.normalize(torch.randn(3, model.cfg.embed_dim), dim=-1)
-    assert torch.allclose(model.with_geometry(region, torch.randn(3, 15)), region)
+    assert torch.allclose(model.with_geometry(region, torch.randn(3, N_FEATURES)), region)
     del old["model.region_pool_proj.bias"]
     save_file(old, str(tmp_path / "broken.safetensors"), metadata=meta)
     with pytest.raises(CheckpointError, match="region_pool_proj.bias"):
         load_checkpoint(tmp_path / "broken.safetensors")
+
+
+def test_geometry_head_reads_its_leading_figures_and_old_configs_read_fifteen(tmp_path):
+    """A checkpoint whose config does not say how many region figures its geometry head reads (every checkpoint
+    before 2026-12-05, session 31) loads with a 15-input head, as a fresh config does; the ring figures added since
+    do not change such a head's output; a head made to read all of them does."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from medpclip.model.region_geometry import BASE_FEATURES
+
+    ckpt = new_checkpoint("tiny")
+    assert ckpt.model.cfg.geometry_features == BASE_FEATURES < N_FEATURES and not ckpt.model.reads_ring
+    torch.nn.init.normal_(ckpt.model.region_geometry_head.net[2].weight)  # a trained (non-zero) head
+    path = save_checkpoint(ckpt, tmp_path / "m.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["config"])
+    del config["geometry_features"]
+    meta["config"] = json.dumps(config)
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    model = load_checkpoint(tmp_path / "old.safetensors").model
+    assert model.cfg.geometry_features == BASE_FEATURES and model.uses_geometry
+    region = torch.nn.functional.normalize(torch.randn(2, model.cfg.embed_dim), dim=-1)
+    geometry = torch.randn(2, N_FEATURES)
+    other_ring = torch.cat([geometry[:, :BASE_FEATURES], torch.randn(2, N_FEATURES - BASE_FEATURES)], 1)
+    named = model.with_geometry(region, geometry)
+    assert not torch.allclose(named, region) and torch.equal(named, model.with_geometry(region, other_ring))
+    ring = new_checkpoint(dataclasses.replace(model.cfg, geometry_features=N_FEATURES)).model
+    torch.nn.init.normal_(ring.region_geometry_head.net[2].weight)
+    assert ring.reads_ring and ring.region_geometry_head.net[0].in_features == N_FEATURES
+    assert not torch.equal(ring.with_geometry(region, geometry), ring.with_geometry(region, other_ring))
 
 
 def test_stroke_trained_checkpoint_from_before_the_stroke_path_reads_strokes_in_the_shared_map(tmp_path):
@@ -268,7 +305,7 @@ def test_region_geometry_says_where_the_region_lies_in_the_body():
     half its size in the view (zero padding around it) gives the same figures."""
     from torch.nn import functional as F
 
-    from medpclip.model.region_geometry import N_FEATURES, body_frame, region_geometry
+    from medpclip.model.region_geometry import body_frame, region_geometry
 
     yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
     body = (((yy - 128) / 90) ** 2 + ((xx - 128) / 120) ** 2) < 1
@@ -285,6 +322,13 @@ def test_region_geometry_says_where_the_region_lies_in_the_body():
     small_mask = F.pad(F.interpolate(left[None, None].float(), scale_factor=0.5), (64, 64, 64, 64))[0, 0] > 0.5
     g_small = region_geometry(small, small_mask, True)
     assert torch.allclose(g_small[:8], g_left[:8], atol=0.06), (g_small[:8], g_left[:8])
+    # the ring around it: brighter than its surroundings, which are as bright as the body (CT figures 15-16);
+    # without the ring (a head reading the first 15 figures) the same first 15 and zeros
+    assert g_left[15] > 0.6 and abs(float(g_left[16])) < 0.05 and g_left[17] == g_left[18] == 0
+    no_ring = region_geometry(image, left, True, ring=False)
+    assert torch.equal(no_ring[:15], g_left[:15]) and not no_ring[15:].any()
+    # (at half size the 2-pixel ring catches the resize's blended edge: 0.74 against 0.80)
+    assert torch.allclose(g_small[15:], g_left[15:], atol=0.1), (g_small[15:], g_left[15:])
     assert not region_geometry(image, torch.zeros(S, S, dtype=torch.bool), True).any()
     frame = body_frame(image)  # the engine's per-slice cache: the same figures with the frame computed once
     assert 8 < frame.x0 < frame.x1 < 248 and frame.area == float(body.sum())

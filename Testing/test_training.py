@@ -105,6 +105,37 @@ def test_align_stage_trains_only_the_recognition_heads(tmp_path):
     assert not load_checkpoint(base).model.uses_geometry  # untrained: adds exactly zero, the engine skips it
 
 
+def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_checkpoints_otherwise(tmp_path):
+    """``geometry_features``: a fresh head reading that many region figures (15: without the ring around the region,
+    the default; 19: with it), saved in the checkpoint's config and loaded back; without it the checkpoint's own head
+    (and its size) trains on. Any other size is one clear line from the CLI."""
+    from medpclip.model import load_checkpoint
+    from medpclip.model.region_geometry import BASE_FEATURES, N_FEATURES
+    from medpclip.training.align import AlignOptions, align
+
+    base = Trainer(_opts(tmp_path, max_steps=1)).fit(progress=False)["checkpoint"]
+    data = str(SAMPLES / "radiomics_brain1")
+
+    def aligned(init: str, out: str, features: int | None):
+        summary = align(AlignOptions(data, init, str(tmp_path / out), steps=3, batch_size=8, threads=2,
+                                     geometry_features=features), progress=False)
+        return load_checkpoint(summary["checkpoint"])
+
+    ringed = aligned(base, "ringed", N_FEATURES)
+    assert ringed.model.cfg.geometry_features == N_FEATURES == ringed.model.region_geometry_head.net[0].in_features
+    assert ringed.provenance["align"]["geometry_features"] == N_FEATURES and ringed.model.uses_geometry
+    assert ringed.model.reads_ring and not load_checkpoint(base).model.reads_ring
+    kept = aligned(str(ringed.path), "kept", None)
+    assert kept.model.cfg.geometry_features == N_FEATURES
+    back = aligned(str(ringed.path), "back", BASE_FEATURES)
+    assert back.model.region_geometry_head.net[0].in_features == BASE_FEATURES and not back.model.reads_ring
+    p = subprocess.run([sys.executable, "-m", "medpclip.cli", "align", "--data", data, "--init-from", base, "--out",
+                        str(tmp_path / "bad"), "--geometry-features", "7"], capture_output=True, text=True,
+                       encoding="utf-8", timeout=120, cwd=REPO)
+    assert p.returncode != 0 and "--geometry-features must be 15 or 19" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_align_renders_randomised_copies_of_each_slice(tmp_path):
     """``augmented_copies``: each slice's context view plus that many domain-randomised renderings, every one with
     the slice's structures (the label moves with the zoom), none equal to the context view."""

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .region_geometry import BASE_FEATURES
+
 
 @dataclass(frozen=True)
 class MedPCLIPConfig:
@@ -25,6 +27,7 @@ class MedPCLIPConfig:
     fine_channels: int = 32        # high-resolution conv features for sharp mask edges (see docs/DESIGN-NOTES.md)
     text_dim: int = 384            # all-MiniLM-L6-v2 sentence embedding size
     in_channels: int = 1           # grey-level medical slices
+    geometry_features: int = BASE_FEATURES  # region figures the geometry head reads (model/region_geometry.py)
 
     @property
     def grid(self) -> int:

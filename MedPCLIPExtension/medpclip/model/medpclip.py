@@ -14,7 +14,7 @@ from .fusion import DensePromptEmbed, GatedCrossAttention, StrokePromptEmbed
 from .click_choice import ClickChoiceHead
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import LayerNorm2d, PromptEncoder
-from .region_geometry import RegionGeometryHead
+from .region_geometry import BASE_FEATURES, RegionGeometryHead
 from .vit import VisionTransformer
 
 
@@ -107,7 +107,7 @@ class MedPCLIP(nn.Module):
         nn.init.zeros_(self.region_pool_proj.bias)
         # Where the region lies in the body and how it looks against it (model/region_geometry.py): added to the
         # region embedding when the region's mask is known; zero until the alignment stage trains it.
-        self.region_geometry_head = RegionGeometryHead(cfg.embed_dim)
+        self.region_geometry_head = RegionGeometryHead(cfg.embed_dim, n_features=cfg.geometry_features)
         # which multimask output answers a single click (model/click_choice.py); zero until fitted
         self.click_choice = ClickChoiceHead(cfg.decoder_dim, cfg.num_multimask)
         # which output answers a box alone (no click, no prior mask): 0, the single-mask output the box was trained
@@ -188,6 +188,11 @@ class MedPCLIP(nn.Module):
     def with_geometry(self, region: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
         """region (B, E) normalised, geometry (B, N) from ``region_geometry`` -> (B, E) normalised."""
         return F.normalize(region + self.region_geometry_head(geometry.to(region)), dim=-1)
+
+    @property
+    def reads_ring(self) -> bool:
+        """Whether the geometry head reads the figures of the ring around a region (model/region_geometry.py)."""
+        return self.region_geometry_head.n_features > BASE_FEATURES
 
     @property
     def uses_geometry(self) -> bool:

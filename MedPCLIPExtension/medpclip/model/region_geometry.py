@@ -8,6 +8,11 @@ view: every figure is relative to the body's bounding box in the context view (t
 ``BODY_LEVEL``, its 1st-99th percentile extent, so a table or an arm at the edge moves it little). Left / right is
 that of the canonical orientation, the same for every volume.
 
+Its surroundings tell what a brightness means: a region's contrast against a thin ring around it (and the ring's
+level against the body) separates structures that look alike on their own, such as a brain tumour's enhancing rim
+(brighter than its ring on T1c), its necrotic core (darker than its ring) and the oedema (brighter than the
+normal brain around it on FLAIR). The ring's width is a share of the body box, so it is scale-free too.
+
 The features are computed on the model-resolution context view (training: the sample bank's context view; engine:
 the session's context view of the slice), so both sides see the same frame.
 """
@@ -18,9 +23,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 BODY_LEVEL = 0.05          # normalised intensity above which a pixel is body (air / background below)
-N_FEATURES = 15
+N_FEATURES = 19            # what ``region_geometry`` returns
+BASE_FEATURES = 15         # the figures before the ring's: what the bundled checkpoint's head reads (config default)
+RING_SHARE = 0.02          # width of the ring around a region, as a share of the body box's larger side
 
 
 def _extent(profile: torch.Tensor, low: float = 0.01, high: float = 0.99) -> tuple[float, float]:
@@ -57,13 +65,16 @@ def body_frame(image: torch.Tensor) -> BodyFrame:
 
 
 def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
-                    frame: BodyFrame | None = None) -> torch.Tensor:
+                    frame: BodyFrame | None = None, ring: bool = True) -> torch.Tensor:
     """image (S, S) normalised to [0, 1], mask (S, S) bool on the same view -> (N_FEATURES,) float32; ``frame``:
     ``body_frame(image)`` when the caller has it already.
 
     Centre relative to the body box in [-1, 1] (x = canonical left-right, y = anterior-posterior), its absolute
     x, spread and extent relative to the body, log area share, and mean / spread / contrast of the intensity inside
-    (kept apart for CT and MR, whose intensities mean different things). An empty mask gives zeros."""
+    (kept apart for CT and MR, whose intensities mean different things); then (features 15-18) the inside's
+    contrast against a ring around the region and the ring's level against the body, again kept apart for CT and
+    MR (left at zero with ``ring`` False: a head reading ``BASE_FEATURES`` does not pay for them). An empty mask
+    gives zeros."""
     image = image.float()
     mask = mask.bool()
     out = torch.zeros(N_FEATURES)
@@ -85,20 +96,50 @@ def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
               (cols.max() - cols.min() + 1).float() / bw, (rows.max() - rows.min() + 1).float() / bh,
               ct * m, ct * s * 4, ct * (m - f.mean) * 2,
               (1 - ct) * m, (1 - ct) * s * 4, (1 - ct) * (m - f.mean) * 2, torch.tensor(ct)]
+    if ring:
+        around = _ring_mean(image, mask, (int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())),
+                            max(1, round(RING_SHARE * max(bw, bh))), m)
+        values += [ct * (m - around) * 2, ct * (around - f.mean) * 2,
+                   (1 - ct) * (m - around) * 2, (1 - ct) * (around - f.mean) * 2]
     for i, v in enumerate(values):
         out[i] = float(v)
     return out
 
 
+def _ring_mean(image: torch.Tensor, mask: torch.Tensor, bounds: tuple[int, int, int, int], width: int,
+               inside_mean: torch.Tensor) -> torch.Tensor:
+    """Mean intensity of the pixels within ``width`` pixels of the mask (square neighbourhood), outside it; the
+    inside's mean when the mask fills its surroundings. Only the mask's box (``bounds``: first / last row and
+    column) grown by ``width`` is looked at; sums of products, not boolean indexing, keep it under a millisecond."""
+    r0, r1 = max(bounds[0] - width, 0), min(bounds[1] + width + 1, mask.shape[0])
+    c0, c1 = max(bounds[2] - width, 0), min(bounds[3] + width + 1, mask.shape[1])
+    crop = mask[r0:r1, c0:c1].float()
+    ring = (_window_sums(crop, width) > 0.5).float() - crop
+    count = float(ring.sum())
+    return (image[r0:r1, c0:c1] * ring).sum() / count if count > 0 else inside_mean
+
+
+def _window_sums(values: torch.Tensor, width: int) -> torch.Tensor:
+    """Sums over each pixel's (2 * width + 1)-square neighbourhood (zero outside), by running sums along each axis:
+    a square dilation of a mask where the sum is positive, four times faster than max pooling."""
+    k = 2 * width + 1
+    run = F.pad(values, (0, 0, width + 1, width)).cumsum(0)
+    rows = run[k:] - run[:-k]
+    run = F.pad(rows, (width + 1, width)).cumsum(1)
+    return run[:, k:] - run[:, :-k]
+
+
 class RegionGeometryHead(nn.Module):
     """(B, N_FEATURES) -> (B, E) addition to the region embedding; zero at initialisation (the last layer starts
-    at zero), so a checkpoint without it names exactly as before."""
+    at zero), so a checkpoint without it names exactly as before. ``n_features``: how many of the leading
+    figures it reads (``BASE_FEATURES``, or ``N_FEATURES`` with the ring around the region)."""
 
-    def __init__(self, embed_dim: int, hidden: int = 64) -> None:
+    def __init__(self, embed_dim: int, hidden: int = 64, n_features: int = BASE_FEATURES) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
+        self.n_features = n_features
+        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
         nn.init.zeros_(self.net[2].weight)
         nn.init.zeros_(self.net[2].bias)
 
     def forward(self, geometry: torch.Tensor) -> torch.Tensor:
-        return self.net(geometry)
+        return self.net(geometry[..., :self.n_features])

@@ -18,6 +18,7 @@ every sample with a mask (not to the whole-slice caption, which has none).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -31,7 +32,7 @@ from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
 from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..model.medpclip import Prompts
-from ..model.region_geometry import N_FEATURES, region_geometry
+from ..model.region_geometry import N_FEATURES, RegionGeometryHead, region_geometry
 from .augment import build_intensity, domain_randomise
 from .losses import region_text_loss
 from .data_sources import load_training_cases
@@ -62,6 +63,7 @@ class AlignOptions:
     pooled_per_structure: int = 2    # structure-level samples per (case, structure) with several slices; 0 = off
     geometry: bool = True            # train the region geometry head (issue 13)
     augmented_copies: int = 0        # domain-randomised renderings of each slice besides its context view
+    geometry_features: int | None = None  # start a fresh geometry head reading this many figures; None: keep it
 
 
 def _renderings(bank: SampleBank, bslice, modality: str, copies: int, intensity, rng: random.Random):
@@ -104,7 +106,7 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
         concepts.append(concept_index[global_concept(case.modality, case.spec.body_part).id])
         kinds.append("global")
         masks.append(None)
-        is_ct = case.modality.upper() == "CT"
+        is_ct, ring = case.modality.upper() == "CT", model.reads_ring
         for p, c, kind, mask in zip(prompts, concepts, kinds, masks):
             s = image.shape[-1]
             if p is None:
@@ -121,9 +123,9 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
                 if mask is None:
                     geoms.append(torch.zeros(N_FEATURES))
                 elif p.region_mask is not None:
-                    geoms.append(region_geometry(image, torch.from_numpy(p.region_mask), is_ct))
+                    geoms.append(region_geometry(image, torch.from_numpy(p.region_mask), is_ct, ring=ring))
                 else:
-                    geoms.append(region_geometry(image, _answer(model, feats, x, sparse, pr, s), is_ct))
+                    geoms.append(region_geometry(image, _answer(model, feats, x, sparse, pr, s), is_ct, ring=ring))
             pooled.append(pool[0])
             targets.append(c)
             case_ids.append(bslice.case_index)
@@ -198,6 +200,10 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     text = build_text_bank(extra, [(c.modality, c.spec.body_part) for c in cases])
     rng = random.Random(opts.seed)
     torch.manual_seed(opts.seed)
+    model = ckpt.model
+    if opts.geometry_features is not None:
+        model.cfg = dataclasses.replace(model.cfg, geometry_features=opts.geometry_features)
+        model.region_geometry_head = RegionGeometryHead(model.cfg.embed_dim, n_features=opts.geometry_features)
     heads, pooled, geoms, targets, case_ids, is_mask = _features(ckpt, bank, cases, text.index(), rng,
                                                                   opts.augmented_copies)
     if opts.pooled_per_structure:
@@ -205,7 +211,6 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
                                                                      is_mask, opts.pooled_per_structure, rng)
     has_geometry = geoms.abs().sum(1, keepdim=True) > 0
     names_of_case = case_name_mask(targets, case_ids, len(text.concepts))
-    model = ckpt.model
     trained = ["region_pool_proj", "text_projection", "logit_scale"] + (["region_geometry_head"] if opts.geometry else [])
     params = [*model.region_pool_proj.parameters(), *model.text_projection.parameters(), model.logit_scale]
     if opts.geometry:
@@ -244,6 +249,7 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
                      "pairs": int(n), "seed": opts.seed, "command": opts.command,
                      "case_negatives": opts.case_negatives, "pooled_per_structure": opts.pooled_per_structure,
                      "augmented_copies": opts.augmented_copies,
+                     "geometry_features": model.cfg.geometry_features,
                      "trained": trained,
                      "wall_seconds": round(time.time() - t0, 1)}
     out = save_checkpoint(Checkpoint(model, text.concepts, text.ensemble(), prov, ckpt.metrics),

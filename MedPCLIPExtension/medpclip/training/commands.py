@@ -7,6 +7,7 @@ import logging
 import sys
 
 from ..errors import CLIError
+from ..model.region_geometry import BASE_FEATURES, N_FEATURES
 
 log = logging.getLogger("medpclip")
 
@@ -119,6 +120,9 @@ def add_align(sub) -> None:
                    "the region lies in the body, its size and brightness against it)")
     p.add_argument("--augmented-copies", type=int, default=0, help="domain-randomised renderings of each slice "
                    "(zoom, CT window / MR contrast, bias field, resolution, blur, noise) besides its context view")
+    p.add_argument("--geometry-features", type=int, help="start a fresh geometry head reading this many region "
+                   f"figures ({BASE_FEATURES} without the ring around the region, {N_FEATURES} with it); default: "
+                   "keep training the checkpoint's head")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_align)
@@ -132,11 +136,13 @@ def cmd_align(args) -> int:
         raise CLIError("--steps must be positive")
     if args.augmented_copies < 0:
         raise CLIError("--augmented-copies must be 0 or more")
+    if args.geometry_features is not None and args.geometry_features not in (BASE_FEATURES, N_FEATURES):
+        raise CLIError(f"--geometry-features must be {BASE_FEATURES} or {N_FEATURES}")
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
                                  args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
                                  args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure,
-                                 not args.no_geometry, args.augmented_copies),
+                                 not args.no_geometry, args.augmented_copies, args.geometry_features),
                     progress=not args.json)
     if args.json:
         _print_json(summary)
