@@ -1,7 +1,7 @@
 """Merge K aligned checkpoints (same segmentation weights) into one: linear recognition layers averaged, geometry
-heads side by side (hidden units concatenated, output layer / K): the mean of the K heads' outputs, exactly."""
+heads side by side (hidden units concatenated, output layer / K): the mean of the K heads' outputs, exactly.
 (Needs the config field geometry_hidden, which the session-31 experiment added to MedPCLIPConfig and the model
-(RegionGeometryHead(cfg.embed_dim, cfg.geometry_hidden, cfg.geometry_features)); it was not kept.)
+(RegionGeometryHead(cfg.embed_dim, cfg.geometry_hidden, cfg.geometry_features)); it was not kept.)"""
 import dataclasses, sys, torch
 sys.path.insert(0, '/work/main/MedPCLIPExtension')
 from medpclip.model.checkpoint import load_checkpoint, save_checkpoint, Checkpoint
