@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from medpclip.data.geometry import from_ijk
+from medpclip.data.geometry import extract_slice, from_ijk
 from medpclip.data.volume import Volume, read_image
 from medpclip.engine.outputs import write_mask
 from medpclip.errors import PromptError
@@ -145,6 +145,39 @@ def test_identify_ranks_major_organs_first(session, ct_reference, ct_labels):
     for value, name in ((5, "liver"), (1, "spleen"), (2, "kidney_right"), (3, "kidney_left")):
         ranked = session.identify(mask=ct_reference == value, vocabulary=names, top_k=3)
         assert ranked[0]["id"] == name, (name, ranked)
+
+
+def test_identify_from_a_mask_averages_the_context_view_and_its_zoomed_copies(session, ct_reference, monkeypatch):
+    """A mask is named from the mean of its region embeddings in the context view and in the views zoomed by
+    ``policy.IDENTIFY_VIEW_ZOOMS`` (one slice: exactly that mean, with the geometry term of the context view);
+    with no zooms it is the context view's alone, as before 2026-12-05 session 31. Find names its many candidate
+    masks in the context view only."""
+    import torch.nn.functional as F
+
+    from medpclip.data.views import zoomed_window
+    from medpclip.engine import policy, recognition
+
+    k = int(np.argmax((ct_reference == LIVER).sum((1, 2))))
+    one_slice = np.zeros_like(ct_reference, dtype=bool)
+    one_slice[k] = ct_reference[k] == LIVER
+    canon_mask = session.canonical_mask(one_slice)
+    idx = int(np.argmax(canon_mask.sum((1, 2))))
+    mask2d = extract_slice(canon_mask, "axial", idx)
+    context = session.context_window("axial")
+    assert policy.IDENTIFY_VIEW_ZOOMS  # the default averages views
+
+    def embedding(window):
+        return session.predict_slice("axial", idx, [], None, mask2d, None, with_masks=False, window=window).region
+
+    views = [embedding(context)] + [embedding(zoomed_window(context, z)) for z in policy.IDENTIFY_VIEW_ZOOMS]
+    expected = recognition.with_geometry(session, F.normalize(torch.stack(views).mean(0), dim=-1), "axial", idx, mask2d)
+    averaged = session.region_embedding(mask=one_slice)
+    assert torch.allclose(averaged, F.normalize(expected, dim=0), atol=1e-5)
+    monkeypatch.setattr(policy, "IDENTIFY_VIEW_ZOOMS", ())
+    single = session.region_embedding(mask=one_slice)
+    assert torch.allclose(single, F.normalize(recognition.with_geometry(session, views[0], "axial", idx, mask2d), dim=0),
+                          atol=1e-5)
+    assert not torch.allclose(single, averaged, atol=1e-3)
 
 
 def test_correction_click_feeds_back_and_improves(session, ct_reference, liver_click):

@@ -9,7 +9,7 @@ import torch
 from medpclip.data.geometry import extract_slice
 from medpclip.data.masks import dice, max_edt_point
 from medpclip.data.slices import OUTSIDE_LOGIT, SliceGrid
-from medpclip.data.views import body_box, context_window, object_window, window_side_mm
+from medpclip.data.views import body_box, context_window, object_window, window_side_mm, zoomed_window
 from medpclip.data.volume import volume_from_array
 from medpclip.engine.views import answer_slice
 
@@ -58,6 +58,16 @@ def test_object_window_scales_with_the_object_not_the_field_of_view():
     assert window_side_mm(large, (1.0, 1.0)) == pytest.approx(1.6 * 100 + 20, abs=2)
     fine = object_window((200, 200, 399, 399), (0.5, 0.5))                           # same 100 mm object
     assert window_side_mm(fine, (0.5, 0.5)) == pytest.approx(window_side_mm(large, (1.0, 1.0)), abs=2)
+
+
+def test_zoomed_window_scales_about_the_centre_and_shifts():
+    """Zoomed out (1.5) the window grows about its centre, zoomed in (0.5) it shrinks; the far edges are exclusive
+    and rounded outwards (one pixel more at zoom 1, the training bank's jittered context views since 2026-12-02)."""
+    w = (20, 40, 120, 100)
+    assert zoomed_window(w, 1.0) == (20, 40, 121, 101)
+    assert zoomed_window(w, 1.5) == (-5, 25, 146, 116)
+    assert zoomed_window(w, 0.5) == (45, 55, 96, 86)
+    assert zoomed_window(w, 1.0, (10.0, -4.0)) == (30, 36, 131, 97)
 
 
 @pytest.mark.parametrize("structure", ["liver", "spleen", "stomach"])

@@ -88,6 +88,16 @@ def object_window(bounds: tuple[float, float, float, float], spacing: tuple[floa
     return square_window(cx, cy, side, spacing)
 
 
+def zoomed_window(window: Window, zoom: float, shift: tuple[float, float] = (0.0, 0.0)) -> Window:
+    """``window`` scaled about its centre by ``zoom`` (above 1: zoomed out, the slice padded where the window leaves
+    it) and moved by ``shift`` pixels."""
+    x0, y0, x1, y1 = window
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    hw, hh = (x1 - x0) * zoom / 2, (y1 - y0) * zoom / 2
+    dx, dy = shift
+    return int(cx - hw + dx), int(cy - hh + dy), int(cx + hw + dx) + 1, int(cy + hh + dy) + 1
+
+
 def window_side_mm(window: Window, spacing: tuple[float, float]) -> float:
     x0, y0, x1, y1 = window
     return max((x1 - x0) * spacing[1], (y1 - y0) * spacing[0])

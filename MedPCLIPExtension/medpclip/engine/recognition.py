@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from ..data.geometry import extract_slice, plane_axes
 from ..data.masks import largest_slices, max_edt_point
-from ..data.views import mask_extent
+from ..data.views import mask_extent, zoomed_window
 from ..data.vocabulary import resolve
 from ..errors import PromptError
 from ..model.medpclip import Prompts, SliceFeatures
@@ -35,7 +35,8 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
         order = largest_slices(canon, 2 - plane_axes(plane)[0], max_slices)
         if not order:
             raise PromptError("the mask is empty: nothing to identify")
-        return F.normalize(torch.stack([_mask_embedding(session, plane, i, extract_slice(canon, plane, i))
+        return F.normalize(torch.stack([_mask_embedding(session, plane, i, extract_slice(canon, plane, i),
+                                                        policy.IDENTIFY_VIEW_ZOOMS)
                                         for i in order]).mean(0), dim=0)
     if prompt is not None:
         spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
@@ -50,9 +51,15 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
     return session.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
 
 
-def _mask_embedding(session: "Session", plane: str, idx: int, mask2d: np.ndarray) -> torch.Tensor:
-    """(E,) region embedding of a 2D mask on one slice (the mask as the region prompt, no mask decoding)."""
-    region = session.predict_slice(plane, idx, [], None, mask2d, None, with_masks=False).region
+def _mask_embedding(session: "Session", plane: str, idx: int, mask2d: np.ndarray,
+                    zooms: tuple[float, ...] = ()) -> torch.Tensor:
+    """(E,) region embedding of a 2D mask on one slice (the mask as the region prompt, no mask decoding), in the
+    slice's context view and averaged with its copies zoomed by ``zooms``; the geometry term from the context view."""
+    context = session.context_window(plane)
+    views = [context] + [zoomed_window(context, z) for z in zooms]
+    regions = [session.predict_slice(plane, idx, [], None, mask2d, None, with_masks=False, window=w).region
+               for w in views]
+    region = regions[0] if len(regions) == 1 else F.normalize(torch.stack(regions).mean(0), dim=-1)
     return with_geometry(session, region, plane, idx, mask2d)
 
 

@@ -20,7 +20,7 @@ from ..data.cases import Case
 from ..data.geometry import extract_slice, slice_pixel_spacing
 from ..data.holdout import train_slices
 from ..data.slices import SliceGrid
-from ..data.views import body_box, context_window, mask_extent, object_window
+from ..data.views import body_box, context_window, mask_extent, object_window, zoomed_window
 
 MIN_PIXELS = 20  # structures smaller than this (on the original slice) are skipped
 CONTEXT_SHARE = 0.45  # share of samples seen in the (jittered) context view; the rest in object views
@@ -131,11 +131,8 @@ class SampleBank:
         """The context view zoomed out (padding) or in by a random factor in ``zoom`` and shifted by up to 8 %."""
         x0, y0, x1, y1 = bslice.context
         z = rng.uniform(*zoom)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        hw, hh = (x1 - x0) * z / 2, (y1 - y0) * z / 2
         dx, dy = rng.uniform(-0.08, 0.08) * (x1 - x0), rng.uniform(-0.08, 0.08) * (y1 - y0)
-        window = (int(cx - hw + dx), int(cy - hh + dy), int(cx + hw + dx) + 1, int(cy + hh + dy) + 1)
-        return self.render(bslice, window)
+        return self.render(bslice, zoomed_window(bslice.context, z, (dx, dy)))
 
     def random_view(self, bslice: BankSlice, value: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
         """A jittered context view (zoom out up to 1.6x with padding, or in to 0.85x; shifts) or an object view
