@@ -32,7 +32,7 @@ BOX_PICK_BY_SCORE = True
 # identify from a mask averages the region embedding over the context view and these zoomed copies of it (out /
 # in about its centre; 2 more trunk passes per named slice): the model's naming moves with how much of the view
 # the body fills, and the mean is steadier. Held-out patients, Top-1 by mask among all BTCV names 0.698 -> 0.752,
-# among each case's names 0.810 -> 0.822, BRATS level (docs/RESULTS.md, session 31). Not for find's many regions.
+# among each case's names 0.810 -> 0.826, BRATS level (docs/RESULTS.md, session 31). Not for find's many regions.
 IDENTIFY_VIEW_ZOOMS = (0.9, 1.15)
 PROPAGATION_OBJECT_VIEW = False
 PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow
