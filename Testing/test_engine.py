@@ -180,6 +180,34 @@ def test_identify_from_a_mask_averages_the_context_view_and_its_zoomed_copies(se
     assert not torch.allclose(single, averaged, atol=1e-3)
 
 
+def test_identify_from_a_click_averages_the_same_views(session, liver_click, monkeypatch):
+    """``identify`` with a click prompt: the region embedding is the mean over the context view and its zoomed copies
+    (the geometry term from the context view's answer); with no zooms, the context view's alone. (Naming a click's
+    own segmentation result reads its one pass: test_naming_a_click_reads_each_slice_once_and_names_it_as_before.)"""
+    import torch.nn.functional as F
+
+    from medpclip.data.views import zoomed_window
+    from medpclip.engine import policy, recognition
+
+    prompt = {"points": [liver_click]}
+    resolved = session.resolve(recognition.PromptSpec.from_dict({**prompt, "mode": "3d"}))
+    context = session.context_window("axial")
+
+    def answer(window=None, with_masks=True):
+        return session.predict_slice("axial", resolved.start, resolved.points, None, None, None,
+                                     with_masks=with_masks, window=window)
+
+    first = answer()
+    views = [first.region] + [answer(zoomed_window(context, z), False).region for z in policy.IDENTIFY_VIEW_ZOOMS]
+    expected = recognition.with_geometry(session, F.normalize(torch.stack(views).mean(0), dim=-1), "axial",
+                                         resolved.start, first.mask)
+    assert torch.allclose(session.region_embedding(prompt=prompt), expected, atol=1e-5)
+    monkeypatch.setattr(policy, "IDENTIFY_VIEW_ZOOMS", ())
+    single = recognition.with_geometry(session, first.region, "axial", resolved.start, first.mask)
+    assert torch.allclose(session.region_embedding(prompt=prompt), single, atol=1e-5)
+    assert not torch.allclose(single, expected, atol=1e-3)
+
+
 def test_correction_click_feeds_back_and_improves(session, ct_reference, liver_click):
     from medpclip.data.masks import correction_click
 

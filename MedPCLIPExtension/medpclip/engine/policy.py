@@ -29,10 +29,11 @@ BOX_OBJECT_VIEW = True
 # box_output (2026-12-04): there it changed nothing (box Dice@1 with / without it, training patients BTCV 0.797 /
 # 0.797, BRATS 0.673 / 0.675; held-out 0.790 / 0.790, 0.602 / 0.602; docs/RESULTS.md "Which output answers a box")
 BOX_PICK_BY_SCORE = True
-# identify from a mask averages the region embedding over the context view and these zoomed copies of it (out /
-# in about its centre; 2 more trunk passes per named slice): the model's naming moves with how much of the view
-# the body fills, and the mean is steadier. Held-out patients, Top-1 by mask among all BTCV names 0.698 -> 0.752,
-# among each case's names 0.810 -> 0.826, BRATS level (docs/RESULTS.md, session 31). Not for find's many regions.
+# identify from a mask or a prompt averages the region embedding over the context view and these zoomed copies of
+# it (out / in about its centre; 2 more trunk passes per named slice): the model's naming moves with how much of the
+# view the body fills, and the mean is steadier. Held-out patients, Top-1 by mask among all BTCV names 0.698 ->
+# 0.752, among each case's names 0.810 -> 0.826, BRATS level; by one click BTCV 0.678 -> 0.715 (docs/RESULTS.md,
+# session 31). Not for find's many regions, nor a click's own name (``Session.identify(result=...)``, <= 5 ms).
 IDENTIFY_VIEW_ZOOMS = (0.9, 1.15)
 PROPAGATION_OBJECT_VIEW = False
 PROPAGATION_VIEW_SCALE = 2.0  # propagation's object view is looser than a click's: the next slices may grow

@@ -45,7 +45,12 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
         decode = session.engine.uses_geometry  # the geometry term needs the region's mask: the prompt's answer
         res = session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
                                     with_masks=decode)
-        return with_geometry(session, res.region, spec.plane, resolved.start, res.mask) if decode else res.region
+        context = session.context_window(spec.plane)
+        zoomed = [session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
+                                        with_masks=False, window=zoomed_window(context, z)).region
+                  for z in policy.IDENTIFY_VIEW_ZOOMS]
+        region = F.normalize(torch.stack([res.region, *zoomed]).mean(0), dim=-1) if zoomed else res.region
+        return with_geometry(session, region, spec.plane, resolved.start, res.mask) if decode else region
     n = session.n_slices(plane)
     ones = np.ones(extract_slice(session.canon, plane, 0).shape, bool)
     return session.predict_slice(plane, n // 2, [], None, ones, None, with_masks=False).region
