@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from ..data.geometry import extract_slice, plane_axes
 from ..data.masks import largest_slices, max_edt_point
+from ..data.slices import Window
 from ..data.views import mask_extent, zoomed_window
 from ..data.vocabulary import resolve
 from ..errors import PromptError
@@ -45,11 +46,9 @@ def region_embedding(session: "Session", mask: np.ndarray | None, prompt: Prompt
         decode = session.engine.uses_geometry  # the geometry term needs the region's mask: the prompt's answer
         res = session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
                                     with_masks=decode)
-        context = session.context_window(spec.plane)
-        zoomed = [session.predict_slice(spec.plane, resolved.start, resolved.points, resolved.box2d, None, None,
-                                        with_masks=False, window=zoomed_window(context, z)).region
-                  for z in policy.IDENTIFY_VIEW_ZOOMS]
-        region = F.normalize(torch.stack([res.region, *zoomed]).mean(0), dim=-1) if zoomed else res.region
+        region = _over_framings(session, spec.plane, policy.IDENTIFY_VIEW_ZOOMS, lambda w: session.predict_slice(
+            spec.plane, resolved.start, resolved.points, resolved.box2d, None, None, with_masks=False, window=w).region,
+            res.region)
         return with_geometry(session, region, spec.plane, resolved.start, res.mask) if decode else region
     n = session.n_slices(plane)
     ones = np.ones(extract_slice(session.canon, plane, 0).shape, bool)
@@ -60,12 +59,20 @@ def _mask_embedding(session: "Session", plane: str, idx: int, mask2d: np.ndarray
                     zooms: tuple[float, ...] = ()) -> torch.Tensor:
     """(E,) region embedding of a 2D mask on one slice (the mask as the region prompt, no mask decoding), in the
     slice's context view and averaged with its copies zoomed by ``zooms``; the geometry term from the context view."""
-    context = session.context_window(plane)
-    views = [context] + [zoomed_window(context, z) for z in zooms]
-    regions = [session.predict_slice(plane, idx, [], None, mask2d, None, with_masks=False, window=w).region
-               for w in views]
-    region = regions[0] if len(regions) == 1 else F.normalize(torch.stack(regions).mean(0), dim=-1)
+    region = _over_framings(session, plane, zooms, lambda w: session.predict_slice(
+        plane, idx, [], None, mask2d, None, with_masks=False, window=w).region)
     return with_geometry(session, region, plane, idx, mask2d)
+
+
+def _over_framings(session: "Session", plane: str, zooms: tuple[float, ...],
+                   embed: Callable[[Window], torch.Tensor], in_context: torch.Tensor | None = None) -> torch.Tensor:
+    """The region embedding ``embed(view)`` in the slice's context view (``in_context`` when the caller has it),
+    averaged with its copies zoomed by ``zooms`` (``policy.IDENTIFY_VIEW_ZOOMS``): naming moves with how much of
+    the view the body fills, and the mean over framings is steadier."""
+    context = session.context_window(plane)
+    regions = [in_context if in_context is not None else embed(context)]
+    regions += [embed(zoomed_window(context, z)) for z in zooms]
+    return regions[0] if len(regions) == 1 else F.normalize(torch.stack(regions).mean(0), dim=-1)
 
 
 def with_geometry(session: "Session", region: torch.Tensor, plane: str, idx: int, mask2d: np.ndarray) -> torch.Tensor:
