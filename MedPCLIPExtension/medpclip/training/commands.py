@@ -37,6 +37,11 @@ def add_train(sub) -> None:
                    "out of training entirely, for patient-level evaluation")
     p.add_argument("--synth", help="folder of label maps (+ labels.json) for SynthSeg-style synthetic images")
     p.add_argument("--synth-volumes", type=int, default=2, help="synthetic images per label map")
+    p.add_argument("--synth-tumours", type=int, default=0, help="more synthetic images per label map of --synth "
+                   "with a brain tumour drawn in (necrosis, enhancing rim, non-enhancing tumour, edema: "
+                   "medpclip.data.tumour_synth); their sub-regions are the only targets")
+    p.add_argument("--synth-tumour-share", type=float, default=0.0, help="share of samples from the tumour images "
+                   "(0: they count as synthetic images, which together get 15 %%)")
     p.add_argument("--max-slices-per-plane", type=int, help="per case and plane, at most this many slices "
                    "(evenly over the labelled extent)")
     p.add_argument("--stroke-share", type=float, default=0.0, help="share of region samples prompted by simulated "
@@ -77,12 +82,17 @@ def cmd_train(args) -> int:
         raise CLIError(f"--correction-rounds must be at least 1, got {args.correction_rounds}")
     if not 0.0 <= args.stroke_share <= 1.0:
         raise CLIError(f"--stroke-share must lie in [0, 1], got {args.stroke_share}")
+    if args.synth_tumours < 0 or not 0.0 <= args.synth_tumour_share < 0.85:
+        raise CLIError("--synth-tumours must be 0 or more and --synth-tumour-share in [0, 0.85)")
+    if (args.synth_tumours or args.synth_tumour_share) and not (args.synth and args.synth_tumours):
+        raise CLIError("--synth-tumours / --synth-tumour-share need --synth (the label maps) and --synth-tumours > 0")
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
                         holdout_fraction=args.holdout_fraction, init_from=args.init_from, warmup=args.warmup,
                         max_minutes=args.max_minutes, save_every=args.save_every, threads=args.threads,
                         holdout_patients=_patient_list(args.holdout_patients),
-                        synth=args.synth, synth_volumes=args.synth_volumes,
+                        synth=args.synth, synth_volumes=args.synth_volumes, synth_tumours=args.synth_tumours,
+                        synth_tumour_share=args.synth_tumour_share,
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,

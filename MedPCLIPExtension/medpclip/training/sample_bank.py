@@ -29,10 +29,13 @@ CONTEXT_SHARE = 0.45  # share of samples seen in the (jittered) context view; th
 SYNTHETIC_SHARE = 0.15  # share of samples drawn from synthetic images (cases named synth_*)
 
 
-def case_weights(cases: list[Case], pairs: list[int], synthetic_share: float = SYNTHETIC_SHARE) -> list[float]:
+def case_weights(cases: list[Case], pairs: list[int], synthetic_share: float = SYNTHETIC_SHARE,
+                 tumour_share: float = 0.0) -> list[float]:
     """Sampling weight per case: each *patient* weighs sqrt(its pairs), shared by its cases (141 one-slice
     BTCV cases of 20 patients must not outweigh a 112-slice volume 7 to 1), and synthetic images together get
-    ``synthetic_share`` of the samples."""
+    ``synthetic_share`` of the samples. With ``tumour_share`` above 0, images with a synthetic tumour (cases
+    named ``synth_tumour_*``) get that share on their own, the other synthetic images still ``synthetic_share``,
+    the real cases the rest."""
     by_patient: dict[str, list[int]] = {}
     for n, case in enumerate(cases):
         by_patient.setdefault(getattr(case.spec, "patient", case.spec.name) or case.spec.name, []).append(n)
@@ -47,6 +50,17 @@ def case_weights(cases: list[Case], pairs: list[int], synthetic_share: float = S
         f = synthetic_share / (1 - synthetic_share) * real_total / synth_total
         for n in synth:
             w[n] *= f
+    tumour = {n for n, c in enumerate(cases) if c.spec.name.startswith("synth_tumour_")}
+    if tumour_share > 0 and tumour:
+        if synthetic_share + tumour_share >= 1:
+            raise ValueError(f"synthetic share {synthetic_share} + tumour share {tumour_share} must stay below 1")
+        groups = {"tumour": tumour, "synth": set(synth) - tumour, "real": set(range(len(cases))) - set(synth)}
+        share = {"tumour": tumour_share, "synth": synthetic_share, "real": 1 - synthetic_share - tumour_share}
+        total = sum(w)
+        for key, members in groups.items():
+            got = sum(w[n] for n in members)
+            for n in members:
+                w[n] *= share[key] * total / got if got else 0.0
     return w
 
 
@@ -69,7 +83,8 @@ class SampleBank:
     """
 
     def __init__(self, cases: list[Case], size: int, planes: tuple[str, ...] = ("axial",),
-                 holdout_fraction: float = 0.2, max_slices_per_plane: int | None = None) -> None:
+                 holdout_fraction: float = 0.2, max_slices_per_plane: int | None = None,
+                 tumour_share: float = 0.0) -> None:
         self.cases = cases
         self.size = size
         self.slices: list[BankSlice] = []
@@ -105,7 +120,7 @@ class SampleBank:
                     self.pairs_by_case[ci].extend((si, v) for v in good)
         if not any(self.pairs_by_case):
             raise ValueError("no structure of at least 20 pixels in any training slice")
-        self.case_weights = case_weights(cases, [len(p) for p in self.pairs_by_case])
+        self.case_weights = case_weights(cases, [len(p) for p in self.pairs_by_case], tumour_share=tumour_share)
 
     def sample_pair(self, rng: random.Random) -> tuple[BankSlice, int]:
         ci = rng.choices(range(len(self.cases)), weights=self.case_weights)[0]

@@ -20,9 +20,11 @@ CROP_MARGIN = 4  # voxels kept around the named structures
 
 
 def synthetic_cases(folder: str | Path, per_map: int, seed: int, modality: str = "MR",
-                    body_part: str = "brain") -> list[Case]:
+                    body_part: str = "brain", tumours: int = 0) -> list[Case]:
     """``per_map`` synthetic images of every label map in ``folder`` (``*.nii.gz`` + ``labels.json``); only
-    the named label values are targets, the others are tissue that gets an intensity."""
+    the named label values are targets, the others are tissue that gets an intensity. ``tumours`` more images
+    per map have a synthetic brain tumour drawn in (``medpclip.data.tumour_synth``; cases ``synth_tumour_*``,
+    whose only targets are the tumour's sub-regions: the healthy images already teach the brain's structures)."""
     from ..data.synth import synthesize
 
     folder = Path(folder)
@@ -43,11 +45,36 @@ def synthetic_cases(folder: str | Path, per_map: int, seed: int, modality: str =
         sl = tuple(slice(max(0, int(a.min()) - CROP_MARGIN), int(a.max()) + CROP_MARGIN + 1) for a in (ks, js, is_))
         canon = np.ascontiguousarray(canon[sl])
         targets = np.where(np.isin(canon, list(names)), canon, 0).astype(np.int32)
+        stem = path.name.split(".")[0]
         for n in range(per_map):
             image = synthesize(canon, spacing, rng).astype(np.float32)
-            stem = path.name.split(".")[0]
             spec = CaseSpec(f"synth_{stem}_{n}", path, path, names, modality, body_part, patient=f"synth_{stem}")
             cases.append(Case(spec, label, label, image, targets, spacing,
                               {v: c for v, c in concepts.items() if (targets == v).any()}, modality))
-        log.info("synthetic: %s -> %d images of %s", path.name, per_map, canon.shape)
+        for n in range(tumours):
+            cases.append(_tumour_case(canon, spacing, names, rng, f"{stem}_{n}", label, modality, body_part))
+        log.info("synthetic: %s -> %d images (%d with a tumour) of %s", path.name, per_map + tumours, tumours,
+                 canon.shape)
     return cases
+
+
+def _tumour_case(canon: np.ndarray, spacing: np.ndarray, names: dict[int, str], rng: np.random.Generator,
+                 tag: str, label_volume, modality: str, body_part: str) -> Case:
+    """One synthetic image of ``canon`` with a tumour drawn in; its targets are the tumour's sub-regions."""
+    from ..data.synth import synthesize
+    from ..data.tumour_synth import insert_tumour, tumour_values
+
+    host = [v for v, n in names.items() if "cerebral white matter" in n.lower()]
+    drawn: dict[int, str] = {}
+    for _ in range(5):  # a draw in a thin strip of white matter can leave every sub-region under MIN_VOXELS
+        with_tumour, drawn = insert_tumour(canon, spacing, rng, host or list(names), list(names), tumour_values(canon))
+        if drawn:
+            break
+    if not drawn:
+        raise VolumeError(f"{label_volume.source}: no synthetic tumour could be drawn in five tries")
+    image = synthesize(with_tumour, spacing, rng).astype(np.float32)
+    targets = np.where(np.isin(with_tumour, list(drawn)), with_tumour, 0).astype(np.int32)
+    concepts = dict(zip(drawn, resolve_all(list(drawn.values()))))
+    source = Path(label_volume.source)
+    spec = CaseSpec(f"synth_tumour_{tag}", source, source, drawn, modality, body_part, patient=f"synth_tumour_{tag}")
+    return Case(spec, label_volume, label_volume, image, targets, spacing, concepts, modality)

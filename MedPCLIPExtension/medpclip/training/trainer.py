@@ -68,6 +68,8 @@ class TrainOptions:
     holdout_patients: tuple[str, ...] = ()  # whole patients left out of training (patient-level evaluation)
     synth: str | None = None               # folder of label maps for SynthSeg-style synthetic images
     synth_volumes: int = 2                 # synthetic images per label map
+    synth_tumours: int = 0                 # more synthetic images per label map with a brain tumour drawn in
+    synth_tumour_share: float = 0.0        # their share of the samples (0: part of the synthetic 15 %)
     max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
@@ -145,10 +147,10 @@ class Trainer:
         self.out = Path(opts.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.cases: list[Case] = load_training_cases(opts.data, opts.holdout_patients, opts.synth,
-                                                     opts.synth_volumes, opts.seed)
+                                                     opts.synth_volumes, opts.seed, opts.synth_tumours)
         self.cfg = get_config(opts.config)
         self.bank = SampleBank(self.cases, self.cfg.image_size, opts.planes, opts.holdout_fraction,
-                               opts.max_slices_per_plane)
+                               opts.max_slices_per_plane, opts.synth_tumour_share)
         for case in self.cases:  # the bank holds what training needs; the volumes would only take memory
             case.canon_image = case.canon_label = None
             case.image = case.label = None
