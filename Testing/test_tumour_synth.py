@@ -128,14 +128,19 @@ def test_tumour_images_get_their_own_share_of_the_samples():
         case_weights(cases, pairs, 0.5, tumour_share=0.5)
 
 
-def test_train_cli_checks_the_tumour_options(tmp_path):
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "medpclip.cli", "train", "--data", str(CT_CASE), "--out",
-                               str(tmp_path / "o"), *args], capture_output=True, text=True, encoding="utf-8",
+def test_train_and_align_cli_check_the_tumour_options(tmp_path):
+    def cli(command, *args):
+        extra = ["--init-from", str(REPO / "Resources" / "Models" / "medpclip_tiny_default.safetensors")] \
+            if command == "align" else []
+        return subprocess.run([sys.executable, "-m", "medpclip.cli", command, "--data", str(CT_CASE), "--out",
+                               str(tmp_path / "o"), *extra, *args], capture_output=True, text=True, encoding="utf-8",
                               timeout=300, env=dict(os.environ), cwd=REPO)
 
-    p = cli("--synth-tumours", "2")
-    assert p.returncode != 0 and "need --synth" in p.stderr and "Traceback" not in p.stderr
-    p = cli("--synth-tumours", "-1")
-    assert p.returncode != 0 and "--synth-tumours must be 0 or more" in p.stderr and "Traceback" not in p.stderr
+    for command in ("train", "align"):
+        p = cli(command, "--synth-tumours", "2")
+        assert p.returncode != 0 and "need --synth" in p.stderr and "Traceback" not in p.stderr
+        p = cli(command, "--synth-tumours", "-1")
+        assert p.returncode != 0 and "--synth-tumours must be 0 or more" in p.stderr and "Traceback" not in p.stderr
+    p = cli("train", "--synth", str(tmp_path), "--synth-tumours", "1", "--synth-tumour-share", "0.9")
+    assert p.returncode != 0 and "--synth-tumour-share in [0, 0.85)" in p.stderr
     assert not (tmp_path / "o" / "medpclip.safetensors").exists()

@@ -64,6 +64,14 @@ def add_train(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _check_tumour_options(args) -> None:
+    share = getattr(args, "synth_tumour_share", 0.0)
+    if args.synth_tumours < 0 or not 0.0 <= share < 0.85:
+        raise CLIError("--synth-tumours must be 0 or more and --synth-tumour-share in [0, 0.85)")
+    if (args.synth_tumours or share) and not (args.synth and args.synth_tumours):
+        raise CLIError("--synth-tumours / --synth-tumour-share need --synth (the label maps) and --synth-tumours > 0")
+
+
 def _patient_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in (text or "").split(",") if x.strip())
 
@@ -82,10 +90,7 @@ def cmd_train(args) -> int:
         raise CLIError(f"--correction-rounds must be at least 1, got {args.correction_rounds}")
     if not 0.0 <= args.stroke_share <= 1.0:
         raise CLIError(f"--stroke-share must lie in [0, 1], got {args.stroke_share}")
-    if args.synth_tumours < 0 or not 0.0 <= args.synth_tumour_share < 0.85:
-        raise CLIError("--synth-tumours must be 0 or more and --synth-tumour-share in [0, 0.85)")
-    if (args.synth_tumours or args.synth_tumour_share) and not (args.synth and args.synth_tumours):
-        raise CLIError("--synth-tumours / --synth-tumour-share need --synth (the label maps) and --synth-tumours > 0")
+    _check_tumour_options(args)
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
                         holdout_fraction=args.holdout_fraction, init_from=args.init_from, warmup=args.warmup,
@@ -121,6 +126,8 @@ def add_align(sub) -> None:
     p.add_argument("--holdout-patients", default="", help="comma list of patient ids left out (as in train)")
     p.add_argument("--synth", help="folder of label maps for synthetic images (as in train)")
     p.add_argument("--synth-volumes", type=int, default=1)
+    p.add_argument("--synth-tumours", type=int, default=0, help="more synthetic images per label map with a brain "
+                   "tumour drawn in (as in train)")
     p.add_argument("--max-slices-per-plane", type=int)
     p.add_argument("--case-negatives", type=float, default=1.0, help="weight of the within-case hard-negative "
                    "term (each region against its own case's names); 0 = off")
@@ -146,13 +153,15 @@ def cmd_align(args) -> int:
         raise CLIError("--steps must be positive")
     if args.augmented_copies < 0:
         raise CLIError("--augmented-copies must be 0 or more")
+    _check_tumour_options(args)
     if args.geometry_features is not None and args.geometry_features not in (BASE_FEATURES, N_FEATURES):
         raise CLIError(f"--geometry-features must be {BASE_FEATURES} or {N_FEATURES}")
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
                                  args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
                                  args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure,
-                                 not args.no_geometry, args.augmented_copies, args.geometry_features),
+                                 not args.no_geometry, args.augmented_copies, args.geometry_features,
+                                 args.synth_tumours),
                     progress=not args.json)
     if args.json:
         _print_json(summary)
