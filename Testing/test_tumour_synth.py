@@ -144,3 +144,38 @@ def test_train_and_align_cli_check_the_tumour_options(tmp_path):
     p = cli("train", "--synth", str(tmp_path), "--synth-tumours", "1", "--synth-tumour-share", "0.9")
     assert p.returncode != 0 and "--synth-tumour-share in [0, 0.85)" in p.stderr
     assert not (tmp_path / "o" / "medpclip.safetensors").exists()
+
+
+def test_training_and_alignment_read_the_tumour_images(tmp_path):
+    """``medpclip train`` / ``align`` with ``--synth-tumours``: the tumour images enter the sample bank with their own
+    share, their sub-regions are trained and aligned on, and the checkpoint's provenance says so."""
+    from medpclip.model import load_checkpoint
+    from medpclip.training.align import AlignOptions, align
+    from medpclip.training.trainer import Trainer, TrainOptions
+
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    sitk.WriteImage(sitk.GetImageFromArray(_brain().astype(np.int16)), str(maps / "seg_01.nii.gz"))
+    (maps / "labels.json").write_text(json.dumps({str(k): v for k, v in NAMES.items()}))
+    data = str(REPO / "Resources" / "SampleData" / "radiomics_brain1")
+    trainer = Trainer(TrainOptions(data=data, out=str(tmp_path / "run"), max_steps=2, batch_size=4, threads=2,
+                                   save_every=1000, warmup=1, synth=str(maps), synth_volumes=1, synth_tumours=2,
+                                   synth_tumour_share=0.3, planes=("axial", "coronal")))
+    names = [c.spec.name for c in trainer.cases]
+    tumour = [n for n, name in enumerate(names) if name.startswith("synth_tumour_")]
+    assert len(tumour) == 2 and "synth_seg_01_0" in names
+    weights = trainer.bank.case_weights
+    assert sum(weights[n] for n in tumour) / sum(weights) == pytest.approx(0.3)
+    assert all(trainer.bank.pairs_by_case[n] for n in tumour)
+    tumour_concepts = {c.name for n in tumour for c in trainer.cases[n].concepts.values()}
+    assert tumour_concepts and tumour_concepts <= set(TUMOUR_NAMES)
+    checkpoint = trainer.fit(progress=False)["checkpoint"]
+    assert load_checkpoint(checkpoint).provenance["options"]["synth_tumours"] == 2
+
+    summary = align(AlignOptions(data, checkpoint, str(tmp_path / "aligned"), steps=3, batch_size=16, threads=2,
+                                 synth=str(maps), synth_volumes=0, synth_tumours=1), progress=False)
+    prov = load_checkpoint(summary["checkpoint"]).provenance["align"]
+    assert prov["synth_tumours"] == 1 and prov["synth_volumes"] == 0
+    alone = align(AlignOptions(data, checkpoint, str(tmp_path / "plain"), steps=3, batch_size=16, threads=2),
+                  progress=False)
+    assert summary["pairs"] > alone["pairs"]  # the tumour's sub-regions are aligned on too
