@@ -5,6 +5,10 @@
 # default, 1200 more steps, lr 1e-4, seed 12) plus --synth-tumours 2 --synth-tumour-share 0.1; then stages 2-3 of
 # scripts/train_candidate_2026_12_05.sh (alignment, box output chosen on training patients, click choice head).
 # 2-core CPU, 1 torch thread per process. Whole patients held out. Resumable: re-run the script.
+# The measured run (2026-12-05, session 32) drew its tumours with the code of commit 9b04671 except one edge case
+# added in that commit before it was made: an enhancing rim under MIN_VOXELS (30) voxels was left undrawn instead of
+# joining the non-enhancing core. Stage 3b and the evaluation: docs/results/experiments_2026_12_05_s32/scripts/finish_t.sh.
+# Result: not adopted (docs/RESULTS.md, session 32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
