@@ -14,8 +14,9 @@ import pytest
 import SimpleITK as sitk
 from scipy.ndimage import binary_dilation
 
+from medpclip.data.synth import SynthParams, synthesize
 from medpclip.data.tumour_synth import (EDEMA, ENHANCING, MIN_VOXELS, NECROSIS, NON_ENHANCING, TUMOUR_NAMES,
-                                        insert_tumour, tumour_values)
+                                        insert_tumour, sequence_contrast, tumour_values)
 from medpclip.data.volume import VolumeError
 from medpclip.training.sample_bank import case_weights
 from medpclip.training.synthetic import synthetic_cases
@@ -86,6 +87,28 @@ def test_bad_maps_and_values_are_clear_errors():
         insert_tumour(lab[0], np.ones(3), np.random.default_rng(0), [WM], list(NAMES), tumour_values(lab))
 
 
+def test_sequence_contrast_sets_the_sub_regions_against_white_matter_as_on_flair_and_t1c():
+    """FLAIR: oedema brighter than white matter; T1c: the enhancing rim the brightest tissue, the necrosis darker than
+    white matter. The rest of the brain keeps its random contrast (it differs between draws)."""
+    lab = _brain()
+    plain = SynthParams(bias_std=(0.0, 0.0), blur_mm=(0.0, 0.0), thick_prob=0.0, noise_std=(0.0, 0.0))
+    out, drawn = next(d for d in (_draw(lab, seed) for seed in range(10)) if len(d[1]) == 4)
+    values = {n: v for v, n in drawn.items()}
+    cortex_vs_white = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        flair = synthesize(out, np.ones(3), rng, plain, adjust_means=sequence_contrast(values, [WM], "FLAIR"))
+        t1c = synthesize(out, np.ones(3), rng, plain, adjust_means=sequence_contrast(values, [WM], "T1c"))
+        mean = lambda img, v: float(img[out == v].mean())  # noqa: E731
+        assert mean(flair, values[EDEMA]) > mean(flair, WM)
+        assert mean(t1c, values[ENHANCING]) >= max(mean(t1c, v) for v in (WM, CORTEX, VENTRICLE)) - 1e-6
+        assert mean(t1c, values[NECROSIS]) < mean(t1c, WM)
+        cortex_vs_white.append(mean(flair, CORTEX) - mean(flair, WM))
+    assert min(cortex_vs_white) < 0 < max(cortex_vs_white)  # the healthy brain's contrast stays random
+    with pytest.raises(ValueError, match="unknown sequence"):
+        sequence_contrast(values, [WM], "T2")
+
+
 def test_tumour_cases_name_only_the_tumours_sub_regions(tmp_path):
     img = sitk.GetImageFromArray(_brain().astype(np.int16))
     sitk.WriteImage(img, str(tmp_path / "seg_01.nii.gz"))
@@ -103,6 +126,11 @@ def test_tumour_cases_name_only_the_tumours_sub_regions(tmp_path):
         assert case.canon_image.shape == case.canon_label.shape and 0 <= case.canon_image.min() <= case.canon_image.max() <= 1
         assert case.spec.patient.startswith("synth_tumour_")
     assert not np.array_equal(tumours[0].canon_label, tumours[1].canon_label)
+    assert {c.spec.meta["sequence"] for c in tumours} == {"random contrast"}
+    sequenced = synthetic_cases(tmp_path, per_map=0, seed=0, tumours=4, tumour_contrast="sequence")
+    assert {c.spec.meta["sequence"] for c in sequenced} <= {"FLAIR", "T1c"} and len(sequenced) == 4
+    with pytest.raises(ValueError, match="unknown tumour contrast"):
+        synthetic_cases(tmp_path, per_map=0, seed=0, tumours=1, tumour_contrast="pretty")
 
 
 def _case(name: str, patient: str):

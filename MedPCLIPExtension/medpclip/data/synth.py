@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,9 +105,12 @@ def left_right_groups(names: dict[int, str]) -> list[tuple[int, int]]:
 
 
 def synthesize(label_kji: np.ndarray, spacing: np.ndarray, rng: np.random.Generator,
-               params: SynthParams = DEFAULT_PARAMS, groups: Sequence[Sequence[int]] = ()) -> np.ndarray:
+               params: SynthParams = DEFAULT_PARAMS, groups: Sequence[Sequence[int]] = (),
+               adjust_means: Callable[[np.ndarray, np.random.Generator], None] | None = None) -> np.ndarray:
     """A synthetic image of a label map: float32 in [0, 1], the label map's shape (module docstring). Values in
-    one of ``groups`` (e.g. ``left_right_groups(names)``) share one mean and spread; all others are independent."""
+    one of ``groups`` (e.g. ``left_right_groups(names)``) share one mean and spread; all others are independent.
+    ``adjust_means(means, rng)`` may then set some values' means in place (indexed by label value; e.g. a tumour's
+    sub-regions against the white matter, ``tumour_synth.sequence_contrast``)."""
     from scipy.ndimage import gaussian_filter
 
     p = params
@@ -128,6 +131,10 @@ def synthesize(label_kji: np.ndarray, spacing: np.ndarray, rng: np.random.Genera
             members = [v for v in group if 0 <= v < n_values]
             if members:
                 means[members], stds[members] = means[members[0]], stds[members[0]]
+    if adjust_means is not None:
+        if n_values != int(label.max()) + 1:
+            raise VolumeError("adjust_means needs label values below 2**20 (a look-up by value)")
+        adjust_means(means, rng)
     img = rng.standard_normal(label.shape, dtype=np.float32)
     img *= stds[index]
     img += means[index]

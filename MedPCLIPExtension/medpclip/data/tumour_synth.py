@@ -13,7 +13,7 @@ Arrays are ``[k, j, i]``; ``spacing`` is ``(si, sj, sk)`` mm (as ``Case.canon_sp
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,3 +142,38 @@ def tumour_values(label_kji: np.ndarray) -> dict[str, int]:
     """Unused label values for the four sub-regions: just above the map's largest value."""
     top = int(np.asarray(label_kji).max(initial=0))
     return {name: top + 1 + n for n, name in enumerate(TUMOUR_NAMES)}
+
+
+# How each sub-region looks against white matter on the two BRATS sequences, as a share of the image's intensity
+# span (the radiological rules, not fitted to any patient): on FLAIR the oedema and the tumour are bright; on T1c
+# the enhancing rim is the brightest tissue, the necrosis dark, the non-enhancing tumour and oedema a little dark.
+SEQUENCE_CONTRASTS: dict[str, dict[str, tuple[float, float]]] = {
+    "FLAIR": {EDEMA: (0.25, 0.6), ENHANCING: (0.15, 0.5), NON_ENHANCING: (0.15, 0.6), NECROSIS: (-0.1, 0.5)},
+    "T1c": {ENHANCING: (0.45, 0.8), EDEMA: (-0.25, 0.0), NON_ENHANCING: (-0.35, -0.05), NECROSIS: (-0.6, -0.25)},
+}
+BRIGHTEST = {"T1c": ENHANCING}  # at least as bright as any other tissue of the image
+CONTRASTS = ("random", "sequence")  # how a tumour image's sub-regions get their intensities
+
+
+def sequence_contrast(values: dict[str, int], host_values: Collection[int], sequence: str
+                      ) -> Callable[[np.ndarray, np.random.Generator], None]:
+    """An ``adjust_means`` for ``synth.synthesize``: the sub-regions' means set against the white matter's
+    (``host_values``) as on ``sequence`` (``SEQUENCE_CONTRASTS``); the rest of the brain keeps its random contrast."""
+    if sequence not in SEQUENCE_CONTRASTS:
+        raise ValueError(f"unknown sequence {sequence!r}; use one of {sorted(SEQUENCE_CONTRASTS)}")
+    rules = SEQUENCE_CONTRASTS[sequence]
+
+    def adjust(means: np.ndarray, rng: np.random.Generator) -> None:
+        white = float(np.mean(means[list(host_values)]))
+        span = max(float(means.max() - means.min()), 0.2)
+        others = np.ones(len(means), bool)
+        others[[v for v in values.values() if v < len(means)]] = False
+        top = float(means[others].max())
+        for name, (low, high) in rules.items():
+            mean = white + rng.uniform(low, high) * span
+            if BRIGHTEST.get(sequence) == name:
+                mean = max(mean, top + 0.05 * span)
+            if values[name] < len(means):  # a sub-region that was not drawn has no entry
+                means[values[name]] = mean
+
+    return adjust

@@ -65,6 +65,7 @@ class AlignOptions:
     augmented_copies: int = 0        # domain-randomised renderings of each slice besides its context view
     geometry_features: int | None = None  # start a fresh geometry head reading this many figures; None: keep it
     synth_tumours: int = 0           # synthetic images per label map of ``synth`` with a brain tumour drawn in
+    synth_tumour_contrast: str = "random"  # "random" or "sequence" (FLAIR- / T1c-like sub-regions)
 
 
 def _renderings(bank: SampleBank, bslice, modality: str, copies: int, intensity, rng: random.Random):
@@ -196,7 +197,7 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     t0 = time.time()
     ckpt = load_checkpoint(opts.init_from)
     cases = load_training_cases(opts.data, opts.holdout_patients, opts.synth, opts.synth_volumes, opts.seed,
-                                opts.synth_tumours)
+                                opts.synth_tumours, opts.synth_tumour_contrast)
     bank = SampleBank(cases, ckpt.model.cfg.image_size, ("axial",), opts.holdout_fraction, opts.max_slices_per_plane)
     extra = [c for case in cases for c in case.concepts.values()]
     text = build_text_bank(extra, [(c.modality, c.spec.body_part) for c in cases])
@@ -252,6 +253,7 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
                      "case_negatives": opts.case_negatives, "pooled_per_structure": opts.pooled_per_structure,
                      "augmented_copies": opts.augmented_copies, "synth": opts.synth,
                      "synth_volumes": opts.synth_volumes if opts.synth else 0, "synth_tumours": opts.synth_tumours,
+                     "synth_tumour_contrast": opts.synth_tumour_contrast,
                      "geometry_features": model.cfg.geometry_features,
                      "trained": trained,
                      "wall_seconds": round(time.time() - t0, 1)}

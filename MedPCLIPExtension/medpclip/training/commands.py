@@ -42,6 +42,7 @@ def add_train(sub) -> None:
                    "medpclip.data.tumour_synth); their sub-regions are the only targets")
     p.add_argument("--synth-tumour-share", type=float, default=0.0, help="share of samples from the tumour images "
                    "(0: they count as synthetic images, which together get 15 %%)")
+    _add_tumour_contrast(p)
     p.add_argument("--max-slices-per-plane", type=int, help="per case and plane, at most this many slices "
                    "(evenly over the labelled extent)")
     p.add_argument("--stroke-share", type=float, default=0.0, help="share of region samples prompted by simulated "
@@ -62,6 +63,12 @@ def add_train(sub) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true", help="print a JSON summary (loss_start, loss_end, ...)")
     p.set_defaults(func=cmd_train)
+
+
+def _add_tumour_contrast(p) -> None:
+    p.add_argument("--synth-tumour-contrast", choices=("random", "sequence"), default="random",
+                   help="the tumour sub-regions' intensities: random like every label, or FLAIR- / T1c-like against "
+                   "the white matter (medpclip.data.tumour_synth.SEQUENCE_CONTRASTS)")
 
 
 def _check_tumour_options(args) -> None:
@@ -97,7 +104,7 @@ def cmd_train(args) -> int:
                         max_minutes=args.max_minutes, save_every=args.save_every, threads=args.threads,
                         holdout_patients=_patient_list(args.holdout_patients),
                         synth=args.synth, synth_volumes=args.synth_volumes, synth_tumours=args.synth_tumours,
-                        synth_tumour_share=args.synth_tumour_share,
+                        synth_tumour_share=args.synth_tumour_share, synth_tumour_contrast=args.synth_tumour_contrast,
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
@@ -128,6 +135,7 @@ def add_align(sub) -> None:
     p.add_argument("--synth-volumes", type=int, default=1)
     p.add_argument("--synth-tumours", type=int, default=0, help="more synthetic images per label map with a brain "
                    "tumour drawn in (as in train)")
+    _add_tumour_contrast(p)
     p.add_argument("--max-slices-per-plane", type=int)
     p.add_argument("--case-negatives", type=float, default=1.0, help="weight of the within-case hard-negative "
                    "term (each region against its own case's names); 0 = off")
@@ -161,7 +169,7 @@ def cmd_align(args) -> int:
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
                                  args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure,
                                  not args.no_geometry, args.augmented_copies, args.geometry_features,
-                                 args.synth_tumours),
+                                 args.synth_tumours, args.synth_tumour_contrast),
                     progress=not args.json)
     if args.json:
         _print_json(summary)

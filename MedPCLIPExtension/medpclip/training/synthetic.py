@@ -20,11 +20,13 @@ CROP_MARGIN = 4  # voxels kept around the named structures
 
 
 def synthetic_cases(folder: str | Path, per_map: int, seed: int, modality: str = "MR",
-                    body_part: str = "brain", tumours: int = 0) -> list[Case]:
+                    body_part: str = "brain", tumours: int = 0, tumour_contrast: str = "random") -> list[Case]:
     """``per_map`` synthetic images of every label map in ``folder`` (``*.nii.gz`` + ``labels.json``); only
     the named label values are targets, the others are tissue that gets an intensity. ``tumours`` more images
     per map have a synthetic brain tumour drawn in (``medpclip.data.tumour_synth``; cases ``synth_tumour_*``,
-    whose only targets are the tumour's sub-regions: the healthy images already teach the brain's structures)."""
+    whose only targets are the tumour's sub-regions: the healthy images already teach the brain's structures).
+    ``tumour_contrast`` "random": the sub-regions get random intensities like every label; "sequence": each tumour
+    image is FLAIR- or T1c-like, its sub-regions set against the white matter as on that sequence."""
     from ..data.synth import synthesize
 
     folder = Path(folder)
@@ -52,29 +54,39 @@ def synthetic_cases(folder: str | Path, per_map: int, seed: int, modality: str =
             cases.append(Case(spec, label, label, image, targets, spacing,
                               {v: c for v, c in concepts.items() if (targets == v).any()}, modality))
         for n in range(tumours):
-            cases.append(_tumour_case(canon, spacing, names, rng, f"{stem}_{n}", label, modality, body_part))
+            cases.append(_tumour_case(canon, spacing, names, rng, f"{stem}_{n}", label, modality, body_part,
+                                      tumour_contrast))
         log.info("synthetic: %s -> %d images (%d with a tumour) of %s", path.name, per_map + tumours, tumours,
                  canon.shape)
     return cases
 
 
 def _tumour_case(canon: np.ndarray, spacing: np.ndarray, names: dict[int, str], rng: np.random.Generator,
-                 tag: str, label_volume, modality: str, body_part: str) -> Case:
+                 tag: str, label_volume, modality: str, body_part: str, contrast: str = "random") -> Case:
     """One synthetic image of ``canon`` with a tumour drawn in; its targets are the tumour's sub-regions."""
     from ..data.synth import synthesize
-    from ..data.tumour_synth import insert_tumour, tumour_values
+    from ..data.tumour_synth import CONTRASTS, SEQUENCE_CONTRASTS, insert_tumour, sequence_contrast, tumour_values
+
+    if contrast not in CONTRASTS:
+        raise ValueError(f"unknown tumour contrast {contrast!r}; use one of {CONTRASTS}")
 
     host = [v for v, n in names.items() if "cerebral white matter" in n.lower()]
     drawn: dict[int, str] = {}
+    values = tumour_values(canon)
     for _ in range(5):  # a draw in a thin strip of white matter can leave every sub-region under MIN_VOXELS
-        with_tumour, drawn = insert_tumour(canon, spacing, rng, host or list(names), list(names), tumour_values(canon))
+        with_tumour, drawn = insert_tumour(canon, spacing, rng, host or list(names), list(names), values)
         if drawn:
             break
     if not drawn:
         raise VolumeError(f"{label_volume.source}: no synthetic tumour could be drawn in five tries")
-    image = synthesize(with_tumour, spacing, rng).astype(np.float32)
+    adjust, sequence = None, None
+    if contrast == "sequence":
+        sequence = str(rng.choice(sorted(SEQUENCE_CONTRASTS)))
+        adjust = sequence_contrast(values, host or list(names), sequence)
+    image = synthesize(with_tumour, spacing, rng, adjust_means=adjust).astype(np.float32)
     targets = np.where(np.isin(with_tumour, list(drawn)), with_tumour, 0).astype(np.int32)
     concepts = dict(zip(drawn, resolve_all(list(drawn.values()))))
     source = Path(label_volume.source)
-    spec = CaseSpec(f"synth_tumour_{tag}", source, source, drawn, modality, body_part, patient=f"synth_tumour_{tag}")
+    spec = CaseSpec(f"synth_tumour_{tag}", source, source, drawn, modality, body_part, patient=f"synth_tumour_{tag}",
+                    meta={"synthetic": "tumour drawn into a label map", "sequence": sequence or "random contrast"})
     return Case(spec, label_volume, label_volume, image, targets, spacing, concepts, modality)

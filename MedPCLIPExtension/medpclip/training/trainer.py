@@ -70,6 +70,7 @@ class TrainOptions:
     synth_volumes: int = 2                 # synthetic images per label map
     synth_tumours: int = 0                 # more synthetic images per label map with a brain tumour drawn in
     synth_tumour_share: float = 0.0        # their share of the samples (0: part of the synthetic 15 %)
+    synth_tumour_contrast: str = "random"  # "random" or "sequence" (FLAIR- / T1c-like sub-regions)
     max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
@@ -147,7 +148,8 @@ class Trainer:
         self.out = Path(opts.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.cases: list[Case] = load_training_cases(opts.data, opts.holdout_patients, opts.synth,
-                                                     opts.synth_volumes, opts.seed, opts.synth_tumours)
+                                                     opts.synth_volumes, opts.seed, opts.synth_tumours,
+                                                     opts.synth_tumour_contrast)
         self.cfg = get_config(opts.config)
         self.bank = SampleBank(self.cases, self.cfg.image_size, opts.planes, opts.holdout_fraction,
                                opts.max_slices_per_plane, opts.synth_tumour_share)
