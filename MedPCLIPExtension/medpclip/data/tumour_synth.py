@@ -81,7 +81,8 @@ def insert_tumour(label_kji: np.ndarray, spacing: np.ndarray, rng: np.random.Gen
     missing = [n for n in TUMOUR_NAMES if n not in values]
     if missing:
         raise ValueError(f"no label value given for {missing}")
-    clash = sorted(int(v) for v in values.values() if (label == v).any())
+    used = np.isin(label, list(values.values()))  # one pass over the map, not one per value
+    clash = sorted(int(v) for v in np.unique(label[used])) if used.any() else []
     if clash:
         raise ValueError(f"tumour values {clash} are already used by the label map")
     spacing_kji = np.asarray(spacing, dtype=float).reshape(3)[::-1]

@@ -28,7 +28,10 @@ def synthetic_cases(folder: str | Path, per_map: int, seed: int, modality: str =
     ``tumour_contrast`` "random": the sub-regions get random intensities like every label; "sequence": each tumour
     image is FLAIR- or T1c-like, its sub-regions set against the white matter as on that sequence."""
     from ..data.synth import synthesize
+    from ..data.tumour_synth import CONTRASTS
 
+    if tumour_contrast not in CONTRASTS:  # before any label map is read
+        raise ValueError(f"unknown tumour contrast {tumour_contrast!r}; use one of {CONTRASTS}")
     folder = Path(folder)
     names_file = folder / "labels.json"
     if not names_file.is_file():
@@ -62,13 +65,10 @@ def synthetic_cases(folder: str | Path, per_map: int, seed: int, modality: str =
 
 
 def _tumour_case(canon: np.ndarray, spacing: np.ndarray, names: dict[int, str], rng: np.random.Generator,
-                 tag: str, label_volume, modality: str, body_part: str, contrast: str = "random") -> Case:
+                 tag: str, label_volume, modality: str, body_part: str, contrast: str) -> Case:
     """One synthetic image of ``canon`` with a tumour drawn in; its targets are the tumour's sub-regions."""
     from ..data.synth import synthesize
-    from ..data.tumour_synth import CONTRASTS, SEQUENCE_CONTRASTS, insert_tumour, sequence_contrast, tumour_values
-
-    if contrast not in CONTRASTS:
-        raise ValueError(f"unknown tumour contrast {contrast!r}; use one of {CONTRASTS}")
+    from ..data.tumour_synth import SEQUENCE_CONTRASTS, insert_tumour, sequence_contrast, tumour_values
 
     host = [v for v, n in names.items() if "cerebral white matter" in n.lower()]
     drawn: dict[int, str] = {}
