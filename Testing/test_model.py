@@ -336,6 +336,38 @@ def test_region_geometry_says_where_the_region_lies_in_the_body():
         assert torch.equal(region_geometry(image, mask, True, frame), region_geometry(image, mask, True))
 
 
+def test_size_jitter_scales_only_the_size_figures_as_a_larger_region_would():
+    """``jitter_region_size`` (the alignment's ``--size-jitter``): a region drawn twice as large (area x 4) moves
+    its size figures as the jitter does for an area factor of 4 (within the drawing's rounding); position and
+    intensity figures stay; an empty region stays zero; factor 1 is the identity; under 1 is an error."""
+    from medpclip.model.region_geometry import jitter_region_size, region_geometry
+
+    yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+    image = ((((yy - 128) / 100) ** 2 + ((xx - 128) / 110) ** 2) < 1).float() * 0.4
+    small = (((yy - 110) / 10) ** 2 + ((xx - 90) / 14) ** 2) < 1
+    large = (((yy - 110) / 20) ** 2 + ((xx - 90) / 28) ** 2) < 1
+    image[large] = 0.7
+    g = torch.stack([region_geometry(image, small, True), region_geometry(image, large, True),
+                     torch.zeros(N_FEATURES)])
+    ones = torch.Generator().manual_seed(0)
+    assert torch.equal(jitter_region_size(g, 1.0, ones), g)
+    draws = torch.stack([jitter_region_size(g, 4.0, torch.Generator().manual_seed(k)) for k in range(200)])
+    size = [3, 4, 5, 6, 7]
+    others = [i for i in range(N_FEATURES) if i not in size]
+    assert torch.equal(draws[:, :, others], g[None, :, others].expand(200, -1, -1))
+    assert not draws[:, 2].any()                                       # no region: no geometry
+    log_area = (draws[:, 0, 5] - g[0, 5]) * 4                          # the drawn log area factor
+    assert log_area.abs().max() <= float(torch.log(torch.tensor(4.0))) + 1e-5
+    assert log_area.min() < -1.0 and log_area.max() > 1.0              # spread over the range, both ways
+    sides = draws[:, 0, [3, 4, 6, 7]] / g[0, [3, 4, 6, 7]]
+    assert torch.allclose(sides, torch.exp(log_area / 2)[:, None].expand(-1, 4), atol=1e-4)
+    # what an area factor of 4 does is what drawing the region twice as large does
+    near4 = draws[log_area.sub(float(torch.log(torch.tensor(4.0)))).abs().argmin(), 0]
+    assert torch.allclose(near4[size], g[1, size], rtol=0.08, atol=0.02), (near4[size], g[1, size])
+    with pytest.raises(ValueError, match="1 or more"):
+        jitter_region_size(g, 0.5)
+
+
 def test_click_choice_head_is_silent_until_fitted_then_picks_the_output_and_survives_a_round_trip(tmp_path):
     """An unfitted click choice head gives no scores (the IoU head's best answers a single click, as before); a
     fitted one decides which multimask output answers; its tensors are saved and loaded; a checkpoint without them

@@ -108,7 +108,7 @@ def test_align_stage_trains_only_the_recognition_heads(tmp_path):
 def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_checkpoints_otherwise(tmp_path):
     """``geometry_features``: a fresh head reading that many region figures (15: without the ring around the region,
     the default; 19: with it), saved in the checkpoint's config and loaded back; without it the checkpoint's own head
-    (and its size) trains on. Any other size is one clear line from the CLI."""
+    (and its size) trains on. Any other size, or a size jitter under 1, is one clear line from the CLI."""
     from medpclip.model import load_checkpoint
     from medpclip.model.region_geometry import BASE_FEATURES, N_FEATURES
     from medpclip.training.align import AlignOptions, align
@@ -116,12 +116,13 @@ def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_chec
     base = Trainer(_opts(tmp_path, max_steps=1)).fit(progress=False)["checkpoint"]
     data = str(SAMPLES / "radiomics_brain1")
 
-    def aligned(init: str, out: str, features: int | None):
+    def aligned(init: str, out: str, features: int | None, size_jitter: float = 1.0):
         summary = align(AlignOptions(data, init, str(tmp_path / out), steps=3, batch_size=8, threads=2,
-                                     geometry_features=features), progress=False)
+                                     geometry_features=features, size_jitter=size_jitter), progress=False)
         return load_checkpoint(summary["checkpoint"])
 
-    ringed = aligned(base, "ringed", N_FEATURES)
+    ringed = aligned(base, "ringed", N_FEATURES, size_jitter=2.0)  # (the size jitter: recorded, and it runs)
+    assert ringed.provenance["align"]["size_jitter"] == 2.0
     assert ringed.model.cfg.geometry_features == N_FEATURES == ringed.model.region_geometry_head.net[0].in_features
     assert ringed.provenance["align"]["geometry_features"] == N_FEATURES and ringed.model.uses_geometry
     assert ringed.model.reads_ring and not load_checkpoint(base).model.reads_ring
@@ -133,6 +134,11 @@ def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_chec
                         str(tmp_path / "bad"), "--geometry-features", "7"], capture_output=True, text=True,
                        encoding="utf-8", timeout=120, cwd=REPO)
     assert p.returncode != 0 and "--geometry-features must be 15 or 19" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "bad").exists()
+    p = subprocess.run([sys.executable, "-m", "medpclip.cli", "align", "--data", data, "--init-from", base, "--out",
+                        str(tmp_path / "bad"), "--size-jitter", "0.5"], capture_output=True, text=True,
+                       encoding="utf-8", timeout=120, cwd=REPO)
+    assert p.returncode != 0 and "--size-jitter must be 1 (off) or more" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "bad").exists()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -103,6 +104,32 @@ def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
                    (1 - ct) * (m - around) * 2, (1 - ct) * (around - f.mean) * 2]
     for i, v in enumerate(values):
         out[i] = float(v)
+    return out
+
+
+# Which figures of ``region_geometry`` measure the region's size: spreads and extents (linear in its side) and
+# the log area share (stored as log(area) / 4).
+_SIDE_FIGURES = (3, 4, 6, 7)
+_LOG_AREA_FIGURE = 5
+
+
+def jitter_region_size(geometry: torch.Tensor, max_area_factor: float,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, N_FEATURES) figures -> the same with each region's size scaled by a random area factor drawn
+    log-uniformly in [1 / max_area_factor, max_area_factor] (the sides by its square root); position and intensity
+    figures unchanged. A training augmentation for the geometry head: one structure's size varies between patients
+    (a brain tumour's sub-regions by 10x), so a name should not hang on an exact size. Rows of zeros (no geometry)
+    stay zero; ``max_area_factor`` 1 returns the input."""
+    if max_area_factor < 1:
+        raise ValueError(f"max_area_factor must be 1 or more, got {max_area_factor}")
+    if max_area_factor == 1:
+        return geometry
+    span = float(np.log(max_area_factor))
+    log_factor = (torch.rand(geometry.shape[0], 1, generator=generator) * 2 - 1) * span
+    present = (geometry.abs().sum(1, keepdim=True) > 0).float()
+    out = geometry.clone()
+    out[:, list(_SIDE_FIGURES)] *= torch.exp(log_factor / 2 * present)
+    out[:, _LOG_AREA_FIGURE:_LOG_AREA_FIGURE + 1] += log_factor / 4 * present
     return out
 
 

@@ -32,7 +32,7 @@ from ..data.holdout import DEFAULT_FRACTION
 from ..data.region_prompts import sample_prompt
 from ..model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..model.medpclip import Prompts
-from ..model.region_geometry import N_FEATURES, RegionGeometryHead, region_geometry
+from ..model.region_geometry import N_FEATURES, RegionGeometryHead, jitter_region_size, region_geometry
 from .augment import build_intensity, domain_randomise
 from .losses import region_text_loss
 from .data_sources import load_training_cases
@@ -66,6 +66,7 @@ class AlignOptions:
     geometry_features: int | None = None  # start a fresh geometry head reading this many figures; None: keep it
     synth_tumours: int = 0           # synthetic images per label map of ``synth`` with a brain tumour drawn in
     synth_tumour_contrast: str = "random"  # "random" or "sequence" (FLAIR- / T1c-like sub-regions)
+    size_jitter: float = 1.0         # geometry head sees each region's area scaled by up to this factor (1 = off)
 
 
 def _renderings(bank: SampleBank, bslice, modality: str, copies: int, intensity, rng: random.Random):
@@ -225,12 +226,14 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
     opt = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
     history = []
     n = len(targets)
+    jitter_rng = torch.Generator().manual_seed(opts.seed)  # own stream: the batches are those of an unjittered run
     bar = tqdm(range(opts.steps), desc="align", disable=not progress)
     for step in bar:
         idx = torch.randint(0, n, (min(opts.batch_size, n),))
         region = F.normalize(heads[idx] + model.region_pool_proj(pooled[idx]), dim=-1)
         if opts.geometry:
-            region = torch.where(has_geometry[idx], model.with_geometry(region, geoms[idx]), region)
+            geometry = jitter_region_size(geoms[idx], opts.size_jitter, jitter_rng)
+            region = torch.where(has_geometry[idx], model.with_geometry(region, geometry), region)
         txt = model.project_text(text.sample(rng))
         loss = region_text_loss(region, txt, targets[idx], model.logit_scale)
         if opts.case_negatives:
@@ -253,7 +256,7 @@ def align(opts: AlignOptions, progress: bool = True) -> dict:
                      "case_negatives": opts.case_negatives, "pooled_per_structure": opts.pooled_per_structure,
                      "augmented_copies": opts.augmented_copies, "synth": opts.synth,
                      "synth_volumes": opts.synth_volumes if opts.synth else 0, "synth_tumours": opts.synth_tumours,
-                     "synth_tumour_contrast": opts.synth_tumour_contrast,
+                     "synth_tumour_contrast": opts.synth_tumour_contrast, "size_jitter": opts.size_jitter,
                      "geometry_features": model.cfg.geometry_features,
                      "trained": trained,
                      "wall_seconds": round(time.time() - t0, 1)}

@@ -148,6 +148,8 @@ def add_align(sub) -> None:
     p.add_argument("--geometry-features", type=int, help="start a fresh geometry head reading this many region "
                    f"figures ({BASE_FEATURES} without the ring around the region, {N_FEATURES} with it); default: "
                    "keep training the checkpoint's head")
+    p.add_argument("--size-jitter", type=float, default=1.0, help="the geometry head sees each training region's "
+                   "area scaled by a random factor up to this (log-uniform in [1/F, F]); 1 = off")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_align)
@@ -164,12 +166,14 @@ def cmd_align(args) -> int:
     _check_tumour_options(args)
     if args.geometry_features is not None and args.geometry_features not in (BASE_FEATURES, N_FEATURES):
         raise CLIError(f"--geometry-features must be {BASE_FEATURES} or {N_FEATURES}")
+    if not args.size_jitter >= 1:
+        raise CLIError("--size-jitter must be 1 (off) or more")
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
                                  args.holdout_fraction, args.threads, "medpclip " + " ".join(sys.argv[1:]),
                                  _patient_list(args.holdout_patients), args.synth, args.synth_volumes,
                                  args.max_slices_per_plane, args.case_negatives, args.pooled_per_structure,
                                  not args.no_geometry, args.augmented_copies, args.geometry_features,
-                                 args.synth_tumours, args.synth_tumour_contrast),
+                                 args.synth_tumours, args.synth_tumour_contrast, args.size_jitter),
                     progress=not args.json)
     if args.json:
         _print_json(summary)
