@@ -8,7 +8,7 @@
 # The measured run (2026-12-05, session 32) drew its tumours with the code of commit 9b04671 except one edge case
 # added in that commit before it was made: an enhancing rim under MIN_VOXELS (30) voxels was left undrawn instead of
 # joining the non-enhancing core. Stage 3b and the evaluation: docs/results/experiments_2026_12_05_s32/scripts/finish_t.sh.
-# Result: not adopted (docs/RESULTS.md, session 32).
+# Result: not adopted, with either contrast (docs/RESULTS.md, sessions 32 (random) and 33 (CONTRAST=sequence)).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
