@@ -9,16 +9,10 @@ import argparse, json
 from collections import defaultdict
 
 import numpy as np
-import torch
 
-from medpclip.data.cases import load_case
-from medpclip.data.geometry import extract_slice
-from medpclip.data.masks import dice, tight_box
-from medpclip.engine import Engine
-from medpclip.evaluation.items import case_items
-from medpclip.evaluation.patients import FULL_EXTENT, dataset_name, case_meta, resolve_cases
-from medpclip.evaluation.benchmark import BenchmarkOptions
-from medpclip.evaluation.runners import canon_to_input_point
+from medpclip.data.masks import dice
+
+from answers import answer, box_prompt, items
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ap = argparse.ArgumentParser()
@@ -26,28 +20,12 @@ ap.add_argument("--patients", required=True)
 ap.add_argument("--checkpoint")
 ap.add_argument("--out", required=True)
 a = ap.parse_args()
-torch.set_num_threads(1)
-eng = Engine.from_checkpoint(a.checkpoint)
-opts = BenchmarkOptions(data="../shared/training", out="", patients=tuple(a.patients.split(",")))
 rows = []
-for spec in resolve_cases(opts):
-    case = load_case(spec)
-    ds = dataset_name(case.spec.name, case_meta(case.spec))
-    _, items, _ = case_items(case, FULL_EXTENT, 20, 6, 4)
-    s = eng.open(case.image)
-    for it in items:
-        ref = extract_slice(case.canon_label, "axial", it.idx) == it.value
-        x0, y0, x1, y1 = tight_box(ref)
-        s.forget_feedback("axial", it.idx)
-        prompt = {"space": "ijk", "mode": "2d", "slice": s.input_slice_index("axial", it.idx),
-                  "box": canon_to_input_point(s, x0, y0, it.idx) + canon_to_input_point(s, x1, y1, it.idx)}
-        r = s.segment(prompt, with_uncertainty=True)
-        m = extract_slice(s.orient.array_to_canonical(r.mask), "axial", it.idx) > 0
-        u = extract_slice(s.orient.array_to_canonical(r.uncertainty), "axial", it.idx)
-        p = np.where(m, 1 - u / 2, u / 2)
-        rows.append({"dataset": ds, "case": case.spec.name, "structure": str(it.value) + ":" + str(getattr(it.concept, "name", it.concept)),
-                     "pixels": int(ref.sum()), "pred": int(m.sum()),
-                     "dice": {str(t): float(dice(p > t, ref)) for t in THRESHOLDS}, "dice_mask": float(dice(m, ref))})
+for s, case, ds, it, ref in items(a.patients, a.checkpoint):
+    m, p = answer(s, it.idx, box_prompt(s, it.idx, ref))
+    rows.append({"dataset": ds, "case": case.spec.name, "structure": str(it.value) + ":" + str(getattr(it.concept, "name", it.concept)),
+                 "pixels": int(ref.sum()), "pred": int(m.sum()),
+                 "dice": {str(t): float(dice(p > t, ref)) for t in THRESHOLDS}, "dice_mask": float(dice(m, ref))})
 json.dump(rows, open(a.out, "w"), indent=0)
 by = defaultdict(list)
 for r in rows:
