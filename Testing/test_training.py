@@ -433,6 +433,28 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     assert all(torch.equal(sf[k], sb[k]) for k in sf if not k.startswith("click_choice."))
     assert fitted.provenance["click_choice"]["clicks"] == n and "validate" in fitted.provenance["click_choice"]
     assert fitted.provenance["click_choice"]["floor"] == 10.0
+    # --require-cv-gain: one patient cannot be cross-validated, so nothing is written, in one line
+    refused = tmp_path / "refused.safetensors"
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_click_selector.py"), str(rec), "--require-cv-gain",
+                        "--out", str(refused)], capture_output=True, text=True, encoding="utf-8")
+    assert p.returncode == 2 and not refused.exists() and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1] == ("fit_click_selector: no head written: needs clicks of two or more "
+                                                 "training patients to cross-validate")
+
+
+def test_the_click_choice_head_is_written_only_when_its_cross_validation_gains():
+    """cv_gain: the dataset-averaged gain of the cross-validated pick over the engine's answer, each dataset
+    weighted equally (a large dataset's small gain does not hide a small dataset's loss)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_click_selector", REPO / "scripts" / "fit_click_selector.py")
+    fcs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fcs)
+    assert fcs.cv_gain(None) is None
+    tsequence = {"brats": {"n": 384, "picked": 0.395, "engine": 0.402}, "btcv": {"n": 1701, "picked": 0.535, "engine": 0.553}}
+    assert abs(fcs.cv_gain(tsequence) - (-0.0125)) < 1e-9
+    mixed = {"brats": {"n": 10, "picked": 0.30, "engine": 0.40}, "btcv": {"n": 1000, "picked": 0.60, "engine": 0.55}}
+    assert fcs.cv_gain(mixed) < 0
 
 
 def test_the_click_choice_floor_keeps_a_minority_structure_from_losing_to_the_majority():
