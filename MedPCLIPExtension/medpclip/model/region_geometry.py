@@ -19,9 +19,9 @@ the session's context view of the slice), so both sides see the same frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -124,7 +124,7 @@ def jitter_region_size(geometry: torch.Tensor, max_area_factor: float,
         raise ValueError(f"max_area_factor must be 1 or more, got {max_area_factor}")
     if max_area_factor == 1:
         return geometry
-    span = float(np.log(max_area_factor))
+    span = math.log(max_area_factor)
     log_factor = (torch.rand(geometry.shape[0], 1, generator=generator) * 2 - 1) * span
     present = (geometry.abs().sum(1, keepdim=True) > 0).float()
     out = geometry.clone()

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from ..errors import CLIError
+from ..data.tumour_synth import CONTRASTS
 from ..model.region_geometry import BASE_FEATURES, N_FEATURES
 
 log = logging.getLogger("medpclip")
@@ -66,7 +67,7 @@ def add_train(sub) -> None:
 
 
 def _add_tumour_contrast(p) -> None:
-    p.add_argument("--synth-tumour-contrast", choices=("random", "sequence"), default="random",
+    p.add_argument("--synth-tumour-contrast", choices=CONTRASTS, default="random",
                    help="the tumour sub-regions' intensities: random like every label, or FLAIR- / T1c-like against "
                    "the white matter (medpclip.data.tumour_synth.SEQUENCE_CONTRASTS)")
 
