@@ -7,16 +7,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
-from ..data.geometry import slice_pixel_spacing
+from ..data.geometry import extract_slice, slice_pixel_spacing
 from ..data.slices import Window
 from ..data.views import mask_extent, object_window, union_bounds, window_side_mm
 from . import policy
 from .results import ClickHistory, SliceResult
+from .stroke_edges import refine_to_strokes
 
 if TYPE_CHECKING:
     from .session import Session
 
+FLIPPED_LOGIT = 0.05  # |logit| of a pixel the stroke refinement moved across the boundary (probability ~0.51)
 Points = list[tuple[float, float, int]]
 
 
@@ -110,7 +113,8 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
     prompt map (``strokes2d``) with the positive stroke token nearest the strokes' centre as the first click
     (unless the user clicked too), then up to ``policy.STROKE_ROUNDS`` correction clicks at the stroke tokens the
     answer gets wrong (a positive token outside the mask, a negative one inside), each feeding the previous answer
-    back. -> (answer, its view, the points used)."""
+    back; then, with ``policy.STROKE_EDGES``, the answer is made to follow the image's edges and honour every
+    stroke (``stroke_edges.refine_to_strokes``). -> (answer, its view, the points used)."""
     points = list(clicks)
     if not any(p[2] == 1 for p in points):
         positive = [t for t in tokens if t[2] == 1]
@@ -128,4 +132,16 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
         hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
         points.append(wrong[0])
         res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist, strokes2d)
+    if policy.STROKE_EDGES and strokes2d is not None:
+        res = with_mask(res, refine_to_strokes(extract_slice(session.canon, plane, idx), res.mask, strokes2d,
+                                               slice_pixel_spacing(session.spacing, plane)))
     return res, window, points
+
+
+def with_mask(res: SliceResult, mask: np.ndarray) -> SliceResult:
+    """``res`` with its slice logits moved just across zero where ``mask`` disagrees with them (those pixels read as
+    uncertain); the low-resolution feedback logits stay the model's."""
+    inside = torch.from_numpy(np.asarray(mask, bool))
+    logits = res.logits
+    moved = torch.where(inside, logits.clamp(min=FLIPPED_LOGIT), logits.clamp(max=-FLIPPED_LOGIT))
+    return SliceResult(moved, res.low_res, res.score, res.region)
