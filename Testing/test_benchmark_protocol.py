@@ -333,3 +333,69 @@ def test_benchmark_stroke_protocol_compares_the_same_strokes(tmp_path):
     p = run_cli("benchmark", "--data", CT_CASE, "--out", tmp_path / "x", "--protocol", "strokes", "--strokes", "0")
     assert p.returncode == 3 and "Traceback" not in p.stderr and "--strokes" in p.stderr
     assert not (tmp_path / "x").exists()
+
+
+# -- annotator-style scribbles (evaluation/scribbles.py) ---------------------------------------------------------
+def _labelled_slice():
+    lab = np.zeros((120, 160), np.uint8)
+    rr, cc = np.ogrid[:120, :160]
+    lab[(rr - 60) ** 2 + (cc - 50) ** 2 <= 25 ** 2] = 1                       # the target
+    lab[((rr - 60) ** 2 + (cc - 115) ** 2 <= 20 ** 2)] = 2                    # a neighbour
+    lab[10:16, 10:14] = 3                                                     # too small for a stroke (24 px)
+    return lab
+
+
+@pytest.mark.parametrize("span_degrees", [180.0, 360.0])
+def test_annotator_strokes_keep_to_their_regions(span_degrees):
+    from scipy import ndimage
+
+    from medpclip.evaluation.scribbles import ARC_PX, annotator_strokes
+
+    lab = _labelled_slice()
+    strokes = annotator_strokes(lab, 1, np.random.default_rng(0), np.deg2rad(span_degrees))
+    target = lab == 1
+    assert set(np.unique(strokes)) == {0, 1, 2}
+    assert target[strokes == 1].all() and (strokes[target] == 1).sum() >= 30          # a long stroke inside
+    neg = strokes == 2
+    assert not neg[target].any() and neg[lab == 2].sum() >= 20 and not neg[lab == 3].any()
+    d = ndimage.distance_transform_edt(~target)
+    arc = neg & (lab == 0)
+    ring = (d >= ARC_PX[0]) & (d <= ARC_PX[1]) & (lab == 0)
+    assert ((d[arc] >= ARC_PX[0]) & (d[arc] <= ARC_PX[1])).all()
+    share = arc.sum() / ring.sum()
+    assert (0.35 < share < 0.65) if span_degrees == 180 else share == 1.0
+    again = annotator_strokes(lab, 1, np.random.default_rng(0), np.deg2rad(span_degrees))
+    assert np.array_equal(strokes, again)                                             # deterministic per seed
+    assert annotator_strokes(lab, 7, np.random.default_rng(0)) is None
+
+
+def test_growcut_from_a_strokes_map():
+    from medpclip.evaluation.baselines import growcut_2d_strokes
+    from medpclip.evaluation.scribbles import annotator_strokes
+
+    lab = _labelled_slice()
+    image = (0.2 + 0.6 * (lab == 1) + 0.3 * (lab == 2)).astype(np.float32)
+    strokes = annotator_strokes(lab, 1, np.random.default_rng(0), 2 * np.pi)
+    assert dice(growcut_2d_strokes(image, strokes), lab == 1) > 0.95
+    only_positive = np.where(strokes == 1, 1, 0).astype(np.uint8)      # the slice's outer ring is the background
+    assert growcut_2d_strokes(image, only_positive).sum() > 0
+
+
+def test_benchmark_scribble_protocol(tmp_path):
+    out = tmp_path / "scribbles"
+    p = run_cli("benchmark", "--data", CT_CASE, "--out", out, "--protocol", "scribbles", "--max-items", "3",
+                "--threads", "1", "--json")
+    assert p.returncode == 0, p.stderr[-3000:]
+    printed = json.loads(p.stdout)
+    res = json.loads((out / "results.json").read_text())
+    assert printed["items"] == res["items"] == len(res["trials"]) == 3 and res["background_span_degrees"] == 180
+    for t in res["trials"]:
+        assert 0 <= t["medpclip"] <= 1 and 0 <= t["growcut"] <= 1
+    (name, d), = res["datasets"].items()
+    assert d["n"] == 3 and d["medpclip"] == pytest.approx(np.mean([t["medpclip"] for t in res["trials"]]), abs=1e-4)
+    assert res["dataset_average"]["medpclip"] == d["medpclip"] and res["answer_ms_median"] > 0
+    assert "| dataset average |" in (out / "results.md").read_text()
+    p = run_cli("benchmark", "--data", CT_CASE, "--out", tmp_path / "x", "--protocol", "scribbles",
+                "--background-span", "0")
+    assert p.returncode == 3 and "Traceback" not in p.stderr and "--background-span" in p.stderr
+    assert not (tmp_path / "x").exists()

@@ -139,6 +139,21 @@ def growcut_2d(image2d: np.ndarray, points: Sequence[Click2D], box: tuple | None
     return _paste(labels == FG, origin, image2d.shape)
 
 
+def growcut_2d_strokes(image2d: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """GrowCut on one slice from a strokes map (1 positive, 2 negative stroke; every stroke pixel is a seed, the
+    ring just outside the slice background, as with clicks) -> bool mask of the slice."""
+    image2d = np.asarray(image2d, np.float32)
+    rows, cols = image2d.shape
+    seeds = np.zeros((rows + 2 * PAD, cols + 2 * PAD), np.uint8)
+    seeds[_ring(seeds.shape, (0, 1))] = BG
+    inner = seeds[PAD:PAD + rows, PAD:PAD + cols]
+    inner[strokes == 1] = FG
+    inner[strokes == 2] = BG
+    crop, _ = _window(image2d, (0, 0), (rows - 1, cols - 1))
+    labels = _fast_grow_cut(np.repeat(crop[None], 3, 0), np.repeat(seeds[None], 3, 0))[1]
+    return labels[PAD:PAD + rows, PAD:PAD + cols] == FG
+
+
 def growcut_seeds_3d(shape: tuple[int, int, int], box3d: tuple, mid: int, points: Sequence[Click3D] = (),
                      radius: float = SEED_RADIUS) -> tuple[np.ndarray, np.ndarray]:
     """Seeds for a 3D box prompt (+ clicks): (seed image over the box + PAD window, window origin [k, row, col])."""

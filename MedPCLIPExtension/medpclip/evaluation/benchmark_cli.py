@@ -49,11 +49,14 @@ def add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--views", choices=("prompt", "context", "whole"),
                    help="what MedP-CLIP looks at: prompt-centred views (default), the body's view only, or the whole "
                         "slice as the first release did (docs/DESIGN-NOTES.md)")
-    p.add_argument("--protocol", choices=("clicks", "strokes"), default="clicks",
+    p.add_argument("--protocol", choices=("clicks", "strokes", "scribbles"), default="clicks",
                    help="clicks (default): the click / box protocol; strokes: Dice after 1..N simulated strokes, "
-                        "MedP-CLIP vs GrowCut on the same strokes (docs/BENCHMARK.md 'Strokes')")
+                        "MedP-CLIP vs GrowCut on the same strokes (docs/BENCHMARK.md 'Strokes'); scribbles: "
+                        "annotator-style scribbles, every structure and the background stroked, sent at once")
     p.add_argument("--strokes", type=int, default=3, help="strokes per item (--protocol strokes)")
-    p.add_argument("--max-items", type=int, default=60, help="items in all (--protocol strokes)")
+    p.add_argument("--max-items", type=int, default=60, help="items in all (--protocol strokes / scribbles)")
+    p.add_argument("--background-span", type=float, default=180.0,
+                   help="degrees of the background stroke around the target (--protocol scribbles; 360: all round)")
     p.add_argument("--checkpoint", help="model checkpoint (.safetensors); default: the bundled one")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores up to 8)")
@@ -71,6 +74,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     patient_mode = args.patients is not None or args.patients_file is not None
     if args.protocol == "strokes":
         return _stroke_benchmark(args, patient_mode)
+    if args.protocol == "scribbles":
+        return _scribble_benchmark(args, patient_mode)
     if args.clicks is None:
         args.clicks = PATIENT_CLICKS if patient_mode else 9
     if args.noc_max is None:
@@ -130,15 +135,17 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stroke_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
+def _stroke_cases(args: argparse.Namespace, patient_mode: bool):
+    """The cases and the engine of a stroke or scribble protocol run (one-line errors for bad options)."""
     from ..engine import Engine
     from ..errors import CLIError
     from .items import load_specs
     from .patients import PatientSelectionError, parse_patients, select_patients
-    from .stroke_benchmark import run_stroke_benchmark, write_stroke_results
 
     if args.strokes < 1 or args.max_items < 1:
         raise CLIError("--strokes and --max-items must be at least 1")
+    if not 0 < args.background_span <= 360:
+        raise CLIError("--background-span must be more than 0 and at most 360 degrees")
     specs = load_specs(args.data, walk=True)
     if patient_mode:
         try:
@@ -149,6 +156,13 @@ def _stroke_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
         raise CLIError(f"no labelled case in {', '.join(args.data)}")
     engine = Engine.from_checkpoint(args.checkpoint, device=args.device, threads=args.threads,
                                     precision=args.precision)
+    return specs, engine
+
+
+def _stroke_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
+    from .stroke_benchmark import run_stroke_benchmark, write_stroke_results
+
+    specs, engine = _stroke_cases(args, patient_mode)
     results = run_stroke_benchmark(engine, specs, args.strokes, args.max_items, progress=not args.json,
                                    command="medpclip " + " ".join(sys.argv[1:]))
     path = write_stroke_results(results, args.out)
@@ -160,6 +174,22 @@ def _stroke_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
             print(f"{method:<9} " + " ".join(f"{k} {v}" for k, v in results[method].items()))
         print(f"first stroke {results['first_stroke_ms_median']} ms, click {results['click_ms_median']} ms; "
               f"{results['items']} items; wrote {path}")
+    return 0
+
+
+def _scribble_benchmark(args: argparse.Namespace, patient_mode: bool) -> int:
+    from .scribbles import run_scribble_benchmark, write_scribble_results
+
+    specs, engine = _stroke_cases(args, patient_mode)
+    results = run_scribble_benchmark(engine, specs, args.max_items, args.background_span, progress=not args.json,
+                                     command="medpclip " + " ".join(sys.argv[1:]))
+    path = write_scribble_results(results, args.out)
+    if args.json:
+        print(json.dumps({k: v for k, v in results.items() if k != "trials"}, indent=2))
+    else:
+        for name, d in [*results["datasets"].items(), ("dataset average", results["dataset_average"])]:
+            print(f"{name:<16} MedP-CLIP {d.get('medpclip')}  GrowCut {d.get('growcut')}")
+        print(f"answer {results['answer_ms_median']} ms median; {results['items']} items; wrote {path}")
     return 0
 
 
