@@ -29,7 +29,8 @@ REACH_MM = 13.0     # around a contradicted stroke, what is re-decided
 EDGE_WEIGHT = 10.0  # cost of a step across a median image edge, against FLOOR on flat image
 FLOOR = 0.05
 BAND_SHARE = 1.0    # and at most this share of the answer's equivalent radius (a small structure's band is narrow)
-COARSE_PX = 8       # a band this many px wide or wider is decided on a 2 x 2 coarser grid (4 x fewer paths to search)
+COARSE_PX = 8       # a band this many px wide or wider is decided on a coarser grid (fewer paths to search)
+COARSE_FACTOR = 2   # its blocks: 2 x 2 pixels (3 x 3: -0.012 Dice on the training patients' scribbles for 2 ms less)
 
 
 def _within(region: np.ndarray, px: int) -> np.ndarray:
@@ -94,12 +95,13 @@ def refine_to_strokes(image: np.ndarray, mask: np.ndarray, strokes: np.ndarray,
     if band < COARSE_PX:
         out[crop] = _compete(image, seeds)
         return out
-    # on the coarser grid a 2 x 2 block holding a stroke pixel is a seed of that stroke's label, the positive winning
-    coarse = seeds[::2, ::2].copy()
+    # on the coarser grid a block holding a stroke pixel is a seed of that stroke's label, the positive winning
+    f = COARSE_FACTOR
+    coarse = seeds[::f, ::f].copy()
     for label in (2, 1):
-        painted = _blocks_any(strokes[crop] == label)
-        coarse[painted] = label
-    decided = np.repeat(np.repeat(_compete(_blocks_mean(image), coarse), 2, 0), 2, 1)[: seeds.shape[0], : seeds.shape[1]]
+        coarse[_blocks(strokes[crop] == label, f).any((1, 3))] = label
+    decided = np.repeat(np.repeat(_compete(_blocks(image, f, "edge").mean((1, 3)), coarse), f, 0), f, 1)
+    decided = decided[: seeds.shape[0], : seeds.shape[1]]
     fine = np.where(seeds == 0, decided, seeds == 1)
     fine[strokes[crop] == 2] = False
     fine[strokes[crop] == 1] = True
@@ -107,13 +109,7 @@ def refine_to_strokes(image: np.ndarray, mask: np.ndarray, strokes: np.ndarray,
     return out
 
 
-def _blocks_any(a: np.ndarray) -> np.ndarray:
-    """Whether each 2 x 2 block (the last ones clipped) holds a True."""
-    p = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2)))
-    return p.reshape(p.shape[0] // 2, 2, p.shape[1] // 2, 2).any((1, 3))
-
-
-def _blocks_mean(a: np.ndarray) -> np.ndarray:
-    """Mean of each 2 x 2 block (edge-padded)."""
-    p = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2)), mode="edge")
-    return p.reshape(p.shape[0] // 2, 2, p.shape[1] // 2, 2).mean((1, 3))
+def _blocks(a: np.ndarray, f: int, mode: str = "constant") -> np.ndarray:
+    """``a`` (rows, cols) padded at its end to whole f x f blocks -> (rows / f, f, cols / f, f)."""
+    p = np.pad(a, ((0, -a.shape[0] % f), (0, -a.shape[1] % f)), mode=mode)
+    return p.reshape(p.shape[0] // f, f, p.shape[1] // f, f)
