@@ -132,6 +132,11 @@ def growcut_2d(image2d: np.ndarray, points: Sequence[Click2D], box: tuple | None
     """GrowCut on one slice from clicks (row, col, label) and / or a box -> bool mask of the slice."""
     image2d = np.asarray(image2d, np.float32)
     seeds, origin = growcut_seeds_2d(image2d.shape, points, box, radius)
+    return _grow_cut_window_2d(image2d, seeds, origin)
+
+
+def _grow_cut_window_2d(image2d: np.ndarray, seeds: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """FastGrowCut over a padded seed window of one slice (``growcut_seeds_2d``'s output) -> bool mask of the slice."""
     lo = origin + PAD
     hi = lo + np.asarray(seeds.shape) - 2 * PAD - 1
     crop, _ = _window(image2d, lo, hi)
@@ -143,15 +148,11 @@ def growcut_2d_strokes(image2d: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """GrowCut on one slice from a strokes map (1 positive, 2 negative stroke; every stroke pixel is a seed, the
     ring just outside the slice background, as with clicks) -> bool mask of the slice."""
     image2d = np.asarray(image2d, np.float32)
-    rows, cols = image2d.shape
-    seeds = np.zeros((rows + 2 * PAD, cols + 2 * PAD), np.uint8)
-    seeds[_ring(seeds.shape, (0, 1))] = BG
-    inner = seeds[PAD:PAD + rows, PAD:PAD + cols]
+    seeds, origin = growcut_seeds_2d(image2d.shape, [])           # the slice's window, its outer ring background
+    inner = seeds[PAD:PAD + image2d.shape[0], PAD:PAD + image2d.shape[1]]
     inner[strokes == 1] = FG
     inner[strokes == 2] = BG
-    crop, _ = _window(image2d, (0, 0), (rows - 1, cols - 1))
-    labels = _fast_grow_cut(np.repeat(crop[None], 3, 0), np.repeat(seeds[None], 3, 0))[1]
-    return labels[PAD:PAD + rows, PAD:PAD + cols] == FG
+    return _grow_cut_window_2d(image2d, seeds, origin)
 
 
 def growcut_seeds_3d(shape: tuple[int, int, int], box3d: tuple, mid: int, points: Sequence[Click3D] = (),

@@ -104,6 +104,17 @@ def spaced_slices(slab: Sequence[int], canon_label: np.ndarray, n: int | None) -
     return [labelled[i] for i in picks]
 
 
+def largest_on_spaced_slices(case: Case, n_slices: int, per_slice: int, min_pixels: int):
+    """(slice, its 2D label map, value, 2D reference) of the ``per_slice`` largest structures (at least
+    ``min_pixels``) on up to ``n_slices`` evenly spaced labelled axial slices: the stroke protocols' items."""
+    for idx in spaced_slices(list(range(case.canon_label.shape[0])), case.canon_label, n_slices):
+        lab2d = extract_slice(case.canon_label, "axial", idx)
+        for v in sorted(case.concepts, key=lambda v: -(lab2d == v).sum())[:per_slice]:
+            target = lab2d == v
+            if target.sum() >= min_pixels:
+                yield idx, lab2d, v, target
+
+
 def items_2d(case: Case, slices: Sequence[int], min_pixels: int) -> list[Item2D]:
     """Per canonical axial slice, in order, each structure with >= ``min_pixels`` px on it (label order)."""
     items = []

@@ -31,7 +31,7 @@ from ..data.geometry import extract_slice
 from ..data.masks import dice
 from ..fileio import atomic_write
 from .baselines import growcut_2d_strokes
-from .items import spaced_slices
+from .items import largest_on_spaced_slices
 from .patients import case_meta, dataset_name
 from .strokes import stroke_through
 
@@ -95,27 +95,25 @@ def run_scribble_benchmark(engine, specs: list, max_items: int = 60, span_degree
         case = load_case(spec)
         dataset = dataset_name(spec.name, case_meta(spec))
         session = engine.open(case.image)
-        for idx in spaced_slices(list(range(case.canon_label.shape[0])), case.canon_label, SLICES_PER_CASE):
-            lab2d = extract_slice(case.canon_label, "axial", idx)
-            image2d = extract_slice(case.canon_image, "axial", idx).astype(np.float32)
-            for v in sorted(case.concepts, key=lambda v: -(lab2d == v).sum())[:STRUCTURES_PER_SLICE]:
-                target = lab2d == v
-                if target.sum() < MIN_PIXELS or len(rows) >= max_items:
-                    continue
-                strokes = annotator_strokes(lab2d, v, rng, span)
-                if strokes is None:
-                    continue
-                volume = np.zeros(case.canon_label.shape, np.uint8)
-                volume[idx] = strokes
-                session.features("axial", [int(idx)])  # timed on an encoded slice, as the stroke protocol
-                t0 = time.perf_counter()
-                res = session.segment({"mode": "2d"}, scribbles=session.orient.array_from_canonical(volume),
-                                      feedback=False)
-                ms.append((time.perf_counter() - t0) * 1000)
-                answer = np.asarray(session.orient.array_to_canonical(res.mask))[idx] > 0
-                rows.append({"case": spec.name, "dataset": dataset, "structure": case.concepts[v].id,
-                             "slice": int(idx), "medpclip": round(dice(answer, target), 4),
-                             "growcut": round(dice(growcut_2d_strokes(image2d, strokes), target), 4)})
+        for idx, lab2d, v, target in largest_on_spaced_slices(case, SLICES_PER_CASE, STRUCTURES_PER_SLICE,
+                                                               MIN_PIXELS):
+            if len(rows) >= max_items:
+                break
+            strokes = annotator_strokes(lab2d, v, rng, span)
+            if strokes is None:
+                continue
+            volume = np.zeros(case.canon_label.shape, np.uint8)
+            volume[idx] = strokes
+            session.features("axial", [int(idx)])  # timed on an encoded slice, as the stroke protocol
+            t0 = time.perf_counter()
+            res = session.segment({"mode": "2d"}, scribbles=session.orient.array_from_canonical(volume),
+                                  feedback=False)
+            ms.append((time.perf_counter() - t0) * 1000)
+            answer = np.asarray(session.orient.array_to_canonical(res.mask))[idx] > 0
+            rows.append({"case": spec.name, "dataset": dataset, "structure": case.concepts[v].id,
+                         "slice": int(idx), "medpclip": round(dice(answer, target), 4),
+                         "growcut": round(dice(growcut_2d_strokes(extract_slice(case.canon_image, "axial", idx),
+                                                                    strokes), target), 4)})
         session.close()
     return {"protocol": "scribbles", "items": len(rows), "background_span_degrees": span_degrees, "seed": seed,
             "command": command, **summarise(rows),

@@ -19,7 +19,7 @@ from ..data.cases import load_case
 from ..data.geometry import extract_slice
 from ..data.masks import max_edt_point
 from ..fileio import atomic_write
-from .items import spaced_slices
+from .items import largest_on_spaced_slices
 from .strokes import dice_at, run_growcut, run_medpclip
 
 STRUCTURES_PER_SLICE, SLICES_PER_CASE, MIN_PIXELS = 3, 3, 100
@@ -35,26 +35,23 @@ def run_stroke_benchmark(engine, specs: list, strokes: int = 3, max_items: int =
             break
         case = load_case(spec)
         session = engine.open(case.image)
-        for idx in spaced_slices(list(range(case.canon_label.shape[0])), case.canon_label, SLICES_PER_CASE):
-            lab2d = extract_slice(case.canon_label, "axial", idx)
-            for v in sorted(case.concepts, key=lambda v: -(lab2d == v).sum())[:STRUCTURES_PER_SLICE]:
-                target = lab2d == v
-                if target.sum() < MIN_PIXELS or len(rows) >= max_items:
-                    continue
-                # the slice's context view encoded before either is timed: a first stroke and a click are both
-                # timed on a cached slice (the stroke used to pay the slice's trunk pass on its first item)
-                session.features("axial", [int(idx)])
-                m = run_medpclip(session, idx, target, strokes)
-                g = run_growcut(extract_slice(case.canon_image, "axial", idx).astype(np.float32), target, strokes)
-                r, c = max_edt_point(target)
-                ijk = session.geometry.to_input_ijk(np.array([[c, r, idx]], float))[0].tolist()
-                t0 = time.perf_counter()
-                session.segment({"points": [ijk]}, feedback=False)
-                click_ms.append((time.perf_counter() - t0) * 1000)
-                med.append(m)
-                gc.append(g)
-                rows.append({"case": spec.name, "structure": case.concepts[v].id, "slice": int(idx),
-                             "medpclip": m.dice, "growcut": g.dice})
+        for idx, _, v, target in largest_on_spaced_slices(case, SLICES_PER_CASE, STRUCTURES_PER_SLICE, MIN_PIXELS):
+            if len(rows) >= max_items:
+                break
+            # the slice's context view encoded before either is timed: a first stroke and a click are both
+            # timed on a cached slice (the stroke used to pay the slice's trunk pass on its first item)
+            session.features("axial", [int(idx)])
+            m = run_medpclip(session, idx, target, strokes)
+            g = run_growcut(extract_slice(case.canon_image, "axial", idx).astype(np.float32), target, strokes)
+            r, c = max_edt_point(target)
+            ijk = session.geometry.to_input_ijk(np.array([[c, r, idx]], float))[0].tolist()
+            t0 = time.perf_counter()
+            session.segment({"points": [ijk]}, feedback=False)
+            click_ms.append((time.perf_counter() - t0) * 1000)
+            med.append(m)
+            gc.append(g)
+            rows.append({"case": spec.name, "structure": case.concepts[v].id, "slice": int(idx),
+                         "medpclip": m.dice, "growcut": g.dice})
     return {
         "protocol": "strokes", "items": len(rows), "strokes": strokes, "command": command,
         "medpclip": {f"dice@{k}": round(dice_at(med, k), 4) for k in range(1, strokes + 1)} if med else {},
