@@ -107,10 +107,25 @@ def test_bad_strokes_maps(session):
         session.segment({"mode": "2d"}, scribbles=np.zeros(shape, np.uint8))
     with pytest.raises(PromptError, match="does not match the image"):
         session.segment({"mode": "2d"}, scribbles=np.ones((2, 2, 2), np.uint8))
-    bad = np.zeros(shape, np.uint8)
-    bad[5, 10, 10:20] = 7
-    with pytest.raises(PromptError, match="0, 1 .* and 2"):
-        session.segment({"mode": "2d"}, scribbles=bad)
+    for dtype, value in ((np.uint8, 7), (np.int16, -1), (np.float32, 1.5), (np.float32, np.nan)):
+        bad = np.zeros(shape, dtype)
+        bad[5, 10, 10:20] = 1
+        bad[5, 12, 10:20] = value
+        with pytest.raises(PromptError, match="0, 1 .* and 2"):
+            session.segment({"mode": "2d"}, scribbles=bad)
+
+
+def test_strokes_maps_of_any_integer_or_float_type_read_alike(session):
+    """uint8, int16, int64, bool (positive strokes only) and float maps holding 0 / 1 / 2 give the same answer."""
+    shape = session.volume.array.shape
+    answers = []
+    for dtype in (np.uint8, np.int16, np.int64, np.float32, bool):
+        strokes = np.zeros(shape, dtype)
+        strokes[5, 30, 20:40] = 1
+        if dtype is not bool:
+            strokes[5, 5, 20:40] = 2
+        answers.append(session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask)
+    assert all(np.array_equal(a, answers[0]) for a in answers[1:4]) and answers[0].any() and answers[4].any()
 
 
 def _cli(*args):
@@ -191,6 +206,50 @@ def test_simulated_strokes_keep_to_their_regions():
     (x, y), label, stroke = correction_stroke(pred, mask, rng)
     assert label == 1 and stroke.any() and not (stroke & (pred | ~mask)).any() and stroke[int(y), int(x)]
     assert correction_stroke(mask, mask, rng) is None
+
+
+def test_annotator_style_training_strokes():
+    """--annotator-stroke-share: a positive stroke along the target's main axis inside it, negative strokes in
+    neighbouring structures and an arc of background hugging the target, never on the target; share 0 replays
+    the free strokes draw for draw (runs made before the option existed stay reproducible)."""
+    import random
+
+    from medpclip.data.stroke_sim import _free_strokes, annotator_style_strokes, sample_strokes
+
+    yy, xx = np.mgrid[:256, :256]
+    labels = np.zeros((256, 256), int)
+    labels[((yy - 120) / 60.0) ** 2 + ((xx - 110) / 30.0) ** 2 < 1] = 1   # a tall ellipse: its main axis is vertical
+    labels[(yy - 120) ** 2 + (xx - 190) ** 2 < 25 ** 2] = 2
+    mask = labels == 1
+    dist = ndimage.distance_transform_edt(~mask)
+    neighbour_strokes = arcs = 0
+    for seed in range(30):
+        strokes = annotator_style_strokes(mask, labels, random.Random(seed))
+        pos, neg = strokes
+        assert pos.any() and not (pos & ~mask).any() and not (neg & mask).any()
+        rows, cols = np.nonzero(pos)
+        assert np.ptp(rows) > 3 * max(1, np.ptp(cols))   # along the main axis
+        neighbour_strokes += bool((neg & (labels == 2)).any())
+        arcs += bool((neg & (labels == 0)).any())
+        assert (dist[neg & (labels == 0)] <= 6.0).all()  # the arc hugs the target
+    assert 0 < neighbour_strokes < 30 and 15 < arcs < 30
+    for seed in range(10):
+        a, first_a = sample_strokes(mask, labels, random.Random(seed), annotator_share=0.0)
+        rng = random.Random(seed)
+        b = _free_strokes(mask, labels, rng)
+        assert np.array_equal(a, b)
+        c, (x, y) = sample_strokes(mask, labels, random.Random(seed), annotator_share=1.0)
+        assert np.array_equal(c, annotator_style_strokes(mask, labels, _after_draw(seed)))
+        assert c[0][int(y), int(x)]
+
+
+def _after_draw(seed: int):
+    """A ``random.Random(seed)`` after the one draw ``sample_strokes`` makes to pick the style."""
+    import random
+
+    rng = random.Random(seed)
+    rng.random()
+    return rng
 
 
 def test_strokes_reach_the_model_as_a_dense_map():

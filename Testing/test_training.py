@@ -207,7 +207,7 @@ def test_stroke_samples_paint_the_dense_map_and_mark_the_checkpoint(tmp_path):
     negative outside), the first click on a positive stroke; the checkpoint says it reads painted strokes."""
     import random
 
-    trainer = Trainer(_opts(tmp_path, stroke_share=1.0, global_share=0.0, max_steps=1))
+    trainer = Trainer(_opts(tmp_path, stroke_share=1.0, annotator_stroke_share=0.5, global_share=0.0, max_steps=1))
     batch = trainer.make_batch(0)
     assert bool(batch.is_stroke.all())
     for b in range(len(batch.points)):
@@ -276,6 +276,9 @@ def test_a_box_alone_trains_output_0_or_with_the_option_the_init_checkpoints_box
 def test_train_cli_rejects_a_stroke_share_outside_0_1(tmp_path):
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--stroke-share", "1.5")
     assert p.returncode != 0 and "--stroke-share must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--annotator-stroke-share", "-0.1")
+    assert p.returncode != 0 and "--annotator-stroke-share must lie in [0, 1]" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "o").exists()
 
 
 def test_interpolated_checkpoint_lies_between_its_two_ends(tmp_path):

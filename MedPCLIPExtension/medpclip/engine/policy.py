@@ -104,10 +104,10 @@ STROKE_TOKENS = 6  # point tokens per stroke and slice, spread evenly along it (
 # strokes on the prompted slice: the central positive token first, then up to this many correction passes at the
 # tokens the answer gets wrong (all tokens in one pass: liver from a row stroke 0.32; this way: 0.61)
 STROKE_ROUNDS = 3
-# then the answer follows the image's edges and honours every stroke (engine/stroke_edges.py): a geodesic competition
+# then the answer follows the image's edges and honours every stroke (engine/stroke_edges.py): a seeded watershed
 # of the strokes and the answer's inside / outside near its boundary. Session 34 (docs/RESULTS.md): annotator-style
 # scribbles, chosen on training patients (0.592 -> 0.669 Dice), held-out 0.610 -> 0.693; the stroke protocol's
-# held-out Dice after 1 / 3 strokes 0.544 / 0.727 -> 0.596 / 0.789; 7-12 ms median
+# held-out Dice after 1 / 3 strokes 0.544 / 0.727 -> 0.596 / 0.789; session 35's watershed: 3 ms median (was 8)
 STROKE_EDGES = True
 
 # -- features ---------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
             x0, y0, x1, y1 = box2d
             clip = np.zeros_like(m)
             clip[max(0, int(np.floor(y0))):int(np.ceil(y1)) + 1, max(0, int(np.floor(x0))):int(np.ceil(x1)) + 1] = True
-            m &= clip
+            m = m & clip  # not in place: res.mask is read once and kept
         area = int(m.sum())
         reason = _stop_rule(res, area, prev_area, max_area, name_embs, seed_name)
         if reason is None and policy.INTENSITY_DRIFT is not None and area \

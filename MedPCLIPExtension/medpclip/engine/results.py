@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +65,10 @@ class SliceResult:
     score: float
     region: torch.Tensor        # (E,) region embedding
 
-    @property
+    @functools.cached_property
     def mask(self) -> np.ndarray:
+        """The answer, read once (the engine asks for it several times per prompt; ``logits`` are never changed
+        in place: ``views.with_mask`` makes a new result)."""
         return (self.logits > 0).numpy()
 
 

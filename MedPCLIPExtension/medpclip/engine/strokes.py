@@ -68,10 +68,11 @@ def used_slices(canon_map: np.ndarray, plane: str) -> list[int]:
     return [int(i) for i in np.flatnonzero(np.asarray(canon_map).any(axis=tuple(a for a in range(3) if a != axis)))]
 
 
-def ordered_pixels(component: np.ndarray) -> np.ndarray:
-    """(x, y) of a stroke's pixels ordered along the stroke's main direction (its first principal axis)."""
+def ordered_pixels(component: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(x, y) of a stroke's pixels ordered along the stroke's main direction (its first principal axis);
+    ``origin`` the (row, col) of ``component``'s first pixel on the slice (a cut-out of it)."""
     rows, cols = np.nonzero(component)
-    xy = np.c_[cols, rows].astype(float)
+    xy = np.c_[cols + origin[1], rows + origin[0]].astype(float)
     if len(xy) < 3:
         return xy
     centred = xy - xy.mean(0)
@@ -84,10 +85,14 @@ def map_tokens(canon_map: np.ndarray, plane: str) -> dict[int, list[tuple[float,
     out: dict[int, list[tuple[float, float, int]]] = {}
     for idx in used_slices(canon_map, plane):
         sl = extract_slice(canon_map, plane, idx)
+        # read in the strokes' bounding box, each stroke in its own: no whole-slice pass per stroke
+        rows, cols = np.flatnonzero(sl.any(1)), np.flatnonzero(sl.any(0))
+        sl = sl[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         for value, label in ((POSITIVE, 1), (NEGATIVE, 0)):
-            components, n = ndimage.label(sl == value, structure=np.ones((3, 3)))
-            for c in range(1, n + 1):
-                pts = spread(ordered_pixels(components == c), policy.STROKE_TOKENS)
+            components, _ = ndimage.label(sl == value, structure=np.ones((3, 3)))
+            for c, box in enumerate(ndimage.find_objects(components), start=1):
+                pixels = ordered_pixels(components[box] == c, (rows[0] + box[0].start, cols[0] + box[1].start))
+                pts = spread(pixels, policy.STROKE_TOKENS)
                 out.setdefault(int(idx), []).extend((float(x), float(y), label) for x, y in pts)
     return out
 

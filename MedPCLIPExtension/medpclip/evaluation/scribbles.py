@@ -29,11 +29,11 @@ from scipy import ndimage
 from ..data.cases import load_case
 from ..data.geometry import extract_slice
 from ..data.masks import dice
+from ..data.stroke_sim import background_arc, stroke_through
 from ..fileio import atomic_write
 from .baselines import growcut_2d_strokes
 from .items import largest_on_spaced_slices
 from .patients import case_meta, dataset_name
-from .strokes import stroke_through
 
 STRUCTURES_PER_SLICE, SLICES_PER_CASE, MIN_PIXELS, MIN_OTHER = 4, 3, 60, 30
 ARC_PX = (3.0, 4.5)   # the background arc's distance from the target
@@ -44,21 +44,6 @@ def _painted(shape: tuple[int, int], path: list[tuple[int, int]]) -> np.ndarray:
     rows, cols = zip(*path)
     m[list(rows), list(cols)] = True
     return ndimage.binary_dilation(m)
-
-
-def background_arc(target: np.ndarray, labelled: np.ndarray, rng: np.random.Generator, span: float) -> np.ndarray:
-    """Unlabelled pixels ``ARC_PX`` outside ``target`` whose direction from its centre lies in a random ``span``
-    (radians)."""
-    d = ndimage.distance_transform_edt(~target)
-    rows, cols = np.nonzero((d >= ARC_PX[0]) & (d <= ARC_PX[1]) & ~labelled)
-    out = np.zeros_like(target)
-    if not len(rows):
-        return out
-    cy, cx = np.argwhere(target).mean(0)
-    start = rng.uniform(-np.pi, np.pi)
-    keep = np.mod(np.arctan2(rows - cy, cols - cx) - start, 2 * np.pi) < span
-    out[rows[keep], cols[keep]] = True
-    return out
 
 
 def annotator_strokes(lab2d: np.ndarray, value: int, rng: np.random.Generator, span: float = np.pi
@@ -77,7 +62,7 @@ def annotator_strokes(lab2d: np.ndarray, value: int, rng: np.random.Generator, s
         stroke = stroke_through(region, 0, inset=1, share=0.6)
         if stroke:
             strokes[_painted(lab2d.shape, stroke[0]) & region] = 2
-    strokes[background_arc(target, lab2d > 0, rng, span)] = 2
+    strokes[background_arc(target, lab2d > 0, rng, span, ARC_PX)] = 2
     strokes[_painted(lab2d.shape, positive[0]) & target] = 1
     return strokes
 

@@ -13,34 +13,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import ndimage
 
-from ..data.masks import dice, largest_error_component, max_edt_point
+from ..data.masks import dice, largest_error_component
+from ..data.stroke_sim import stroke_through
 from .baselines import growcut_2d
 
 Stroke = tuple[list[tuple[int, int]], int]     # ([(row, col), ...], label)
-
-
-def stroke_through(region: np.ndarray, label: int, inset: int = 2, share: float = 0.6) -> Stroke | None:
-    """A straight stroke through the deepest point of a 2D region along its main axis (see the module doc)."""
-    region = np.asarray(region, bool)
-    if not region.any():
-        return None
-    inner = ndimage.binary_erosion(region, iterations=inset)
-    inner = inner if inner.any() else region
-    r, c = max_edt_point(inner)
-    rows, cols = np.nonzero(region)
-    pts = np.c_[rows, cols].astype(float)
-    axis = np.array([1.0, 0.0]) if len(pts) < 3 else np.linalg.svd(pts - pts.mean(0), full_matrices=False)[2][0]
-    extent = float(np.ptp((pts - pts.mean(0)) @ axis)) * share / 2
-    path = [(r, c)]
-    for sign in (1, -1):
-        for t in np.arange(1.0, max(1.0, extent) + 1.0):
-            y, x = int(round(r + sign * t * axis[0])), int(round(c + sign * t * axis[1]))
-            if not (0 <= y < region.shape[0] and 0 <= x < region.shape[1]) or not inner[y, x]:
-                break
-            path.append((y, x)) if sign == 1 else path.insert(0, (y, x))
-    return list(dict.fromkeys(path)), label
 
 
 def correction_stroke(pred: np.ndarray, target: np.ndarray) -> Stroke | None:

@@ -48,6 +48,9 @@ def add_train(sub) -> None:
                    "(evenly over the labelled extent)")
     p.add_argument("--stroke-share", type=float, default=0.0, help="share of region samples prompted by simulated "
                    "strokes (painted into the dense prompt map) instead of clicks / boxes / masks (issue 14)")
+    p.add_argument("--annotator-stroke-share", type=float, default=0.0, help="share of those stroke samples painted "
+                   "as scribble annotators paint (a main-axis stroke, neighbours' strokes, an arc of background; "
+                   "data/stroke_sim.annotator_style_strokes); the others are free strokes of random kinds")
     p.add_argument("--trainable", default="", help="comma list of module names to train (others frozen), e.g. "
                    "dense_prompt; default: the whole model")
     p.add_argument("--clip-weight", type=float, default=1.0, help="weight of the region-text loss (0: train the "
@@ -98,6 +101,8 @@ def cmd_train(args) -> int:
         raise CLIError(f"--correction-rounds must be at least 1, got {args.correction_rounds}")
     if not 0.0 <= args.stroke_share <= 1.0:
         raise CLIError(f"--stroke-share must lie in [0, 1], got {args.stroke_share}")
+    if not 0.0 <= args.annotator_stroke_share <= 1.0:
+        raise CLIError(f"--annotator-stroke-share must lie in [0, 1], got {args.annotator_stroke_share}")
     _check_tumour_options(args)
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
@@ -107,6 +112,7 @@ def cmd_train(args) -> int:
                         synth=args.synth, synth_volumes=args.synth_volumes, synth_tumours=args.synth_tumours,
                         synth_tumour_share=args.synth_tumour_share, synth_tumour_contrast=args.synth_tumour_contrast,
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
+                        annotator_stroke_share=args.annotator_stroke_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
                         box_on_box_output=args.boxes_on_box_output,

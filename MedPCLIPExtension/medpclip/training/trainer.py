@@ -74,6 +74,7 @@ class TrainOptions:
     max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
+    annotator_stroke_share: float = 0.0    # share of those painted annotator-style (stroke_sim.sample_strokes)
     trainable: tuple[str, ...] = ()        # train only parameters under these module names (empty: all)
     clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
     iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
@@ -204,7 +205,7 @@ class Trainer:
             if mask.sum() < MIN_MODEL_PIXELS:
                 continue
             if rng.random() < self.opts.stroke_share:
-                strokes, first = sample_strokes(mask, lab.numpy(), rng)
+                strokes, first = sample_strokes(mask, lab.numpy(), rng, self.opts.annotator_stroke_share)
                 out["stroke_map"].append(torch.from_numpy(strokes).float()), out["is_stroke"].append(True)
                 prompt = SampledPrompt("point", [first], [1])
                 out["box_alone"].append(False)
