@@ -208,6 +208,32 @@ def test_simulated_strokes_keep_to_their_regions():
     assert correction_stroke(mask, mask, rng) is None
 
 
+def test_strokes_map_slices_and_tokens_on_any_view():
+    """used_slices / map_tokens read a canonical map that is a transposed, flipped view of the input array (they undo
+    the flips and cut each stroke's box for speed): the same slices as a plain any() and the tokens of each stroke
+    in slice pixels, on every axis order and flip."""
+    import itertools
+
+    from medpclip.engine.strokes import map_tokens, used_slices
+
+    a = np.zeros((6, 40, 50), np.uint8)
+    a[2, 10, 5:30] = 1          # a positive stroke
+    a[2, 30:36, 40] = 2         # a negative one on the same slice
+    a[4, 20, 20] = 1
+    for perm in itertools.permutations(range(3)):
+        for flips in itertools.product((1, -1), repeat=3):
+            view = a.transpose(perm)[::flips[0], ::flips[1], ::flips[2]]
+            for plane, axis in (("axial", 0), ("coronal", 1), ("sagittal", 2)):
+                expect = np.flatnonzero(view.any(axis=tuple(x for x in range(3) if x != axis))).tolist()
+                assert used_slices(view, plane) == expect
+    tokens = map_tokens(a, "axial")
+    assert sorted(tokens) == [2, 4] and tokens[4] == [(20.0, 20.0, 1)]
+    pos = [(x, y) for x, y, lab in tokens[2] if lab == 1]
+    neg = [(x, y) for x, y, lab in tokens[2] if lab == 0]
+    assert all(y == 10 and 5 <= x < 30 for x, y in pos) and all(x == 40 and 30 <= y < 36 for x, y in neg)
+    assert len(pos) > 1 and len(neg) > 1
+
+
 def test_annotator_style_training_strokes():
     """--annotator-stroke-share: a positive stroke along the target's main axis inside it, negative strokes in
     neighbouring structures and an arc of background hugging the target, never on the target; share 0 replays

@@ -65,7 +65,13 @@ def draw_samples(stroke_map: np.ndarray, xy: np.ndarray, label: int) -> None:
 def used_slices(canon_map: np.ndarray, plane: str) -> list[int]:
     """The canonical ``plane`` slices on which a canonical strokes label map has strokes."""
     axis = 2 - plane_axes(plane)[0]  # canonical array axis of the plane's slices
-    return [int(i) for i in np.flatnonzero(np.asarray(canon_map).any(axis=tuple(a for a in range(3) if a != axis)))]
+    canon_map = np.asarray(canon_map)
+    # the canonical map is a flipped view of the input array: numpy reduces over negative strides several times
+    # slower (50 ms on 512 x 512 x 300), so the flips are undone first (they do not change which slices hold
+    # strokes; a flipped slice axis is mapped back)
+    flips = tuple(slice(None, None, -1) if stride < 0 else slice(None) for stride in canon_map.strides)
+    hit = canon_map[flips].max(axis=tuple(a for a in range(3) if a != axis)) > 0  # max: ~2x faster than any
+    return [int(i) for i in np.flatnonzero(hit[flips[axis]])]
 
 
 def ordered_pixels(component: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
