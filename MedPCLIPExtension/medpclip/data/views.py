@@ -68,11 +68,13 @@ def context_window(box: tuple[int, int, int, int], plane: str, slice_shape: tupl
 
 
 def mask_extent(mask2d: np.ndarray) -> tuple[float, float, float, float] | None:
-    """(x0, y0, x1, y1) inclusive pixel bounds of a 2D mask, None when empty."""
-    ys, xs = np.nonzero(mask2d)
-    if ys.size == 0:
+    """(x0, y0, x1, y1) inclusive pixel bounds of a 2D mask, None when empty (read from its rows' and columns'
+    any(), not from every pixel's coordinates: several times faster on a 512 x 512 slice)."""
+    mask2d = np.asarray(mask2d)
+    rows, cols = np.flatnonzero(mask2d.any(1)), np.flatnonzero(mask2d.any(0))
+    if rows.size == 0:
         return None
-    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+    return float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1])
 
 
 def object_window(bounds: tuple[float, float, float, float], spacing: tuple[float, float],

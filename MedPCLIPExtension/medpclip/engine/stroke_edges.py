@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..data.views import mask_extent
+
 BAND_MM = 16.0      # the answer's edge band that is re-decided (either side of its boundary)
 REACH_MM = 13.0     # around a contradicted stroke, what is re-decided
 BAND_SHARE = 1.0    # and at most this share of the answer's equivalent radius (a small structure's band is narrow)
@@ -78,13 +80,13 @@ def refine_to_strokes(image: np.ndarray, mask: np.ndarray, strokes: np.ndarray,
     band = max(2, min(band, int(round(BAND_SHARE * np.sqrt(mask.sum() / np.pi)))))
     strokes = np.asarray(strokes)
     # the work is confined to the box of what can change: the answer and the strokes it contradicts, with margins
-    changeable = mask | (strokes == 1)
-    rows, cols = np.flatnonzero(changeable.any(1)), np.flatnonzero(changeable.any(0))
-    if not len(rows):
+    extent = mask_extent(mask | (strokes == 1))
+    if extent is None:
         return mask
+    x0, y0, x1, y1 = map(int, extent)
     m = band + reach + 2
-    r0, r1 = max(0, rows[0] - m), min(mask.shape[0], rows[-1] + m + 1)
-    c0, c1 = max(0, cols[0] - m), min(mask.shape[1], cols[-1] + m + 1)
+    r0, r1 = max(0, y0 - m), min(mask.shape[0], y1 + m + 1)
+    c0, c1 = max(0, x0 - m), min(mask.shape[1], x1 + m + 1)
     out = np.zeros_like(mask)
     crop = (slice(r0, r1), slice(c0, c1))
     strokes = strokes[crop]

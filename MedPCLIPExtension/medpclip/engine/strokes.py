@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..data.geometry import extract_slice, plane_axes, points_to_slices
+from ..data.views import mask_extent
 from . import policy
 
 POSITIVE, NEGATIVE = 1, 2   # values of a strokes label map
@@ -92,12 +93,12 @@ def map_tokens(canon_map: np.ndarray, plane: str) -> dict[int, list[tuple[float,
     for idx in used_slices(canon_map, plane):
         sl = extract_slice(canon_map, plane, idx)
         # read in the strokes' bounding box, each stroke in its own: no whole-slice pass per stroke
-        rows, cols = np.flatnonzero(sl.any(1)), np.flatnonzero(sl.any(0))
-        sl = sl[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        x0, y0, x1, y1 = map(int, mask_extent(sl))
+        sl = sl[y0:y1 + 1, x0:x1 + 1]
         for value, label in ((POSITIVE, 1), (NEGATIVE, 0)):
             components, _ = ndimage.label(sl == value, structure=np.ones((3, 3)))
             for c, box in enumerate(ndimage.find_objects(components), start=1):
-                pixels = ordered_pixels(components[box] == c, (rows[0] + box[0].start, cols[0] + box[1].start))
+                pixels = ordered_pixels(components[box] == c, (y0 + box[0].start, x0 + box[1].start))
                 pts = spread(pixels, policy.STROKE_TOKENS)
                 out.setdefault(int(idx), []).extend((float(x), float(y), label) for x, y in pts)
     return out
