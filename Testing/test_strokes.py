@@ -484,3 +484,69 @@ def test_a_strokes_answer_is_the_models_answer_refined(session, liver, monkeypat
     before, after = dice(plain.mask[k] > 0, ref[k]), dice(refined.mask[k] > 0, ref[k])
     print(f"liver from one row stroke: model {before:.3f}, refined {after:.3f}")
     assert after >= before - 0.02                 # 0.790 -> 0.789: a row stroke through the liver is answered well already
+
+
+# -- a stroke's first answer: one pass in a view around it (engine/views.py, policy.STROKE_VIEW_SCALE) ----------------
+def _count_passes(session, monkeypatch) -> list:
+    """Record the view of every model pass the session runs (``Session.predict_slice``)."""
+    views = []
+    original = type(session).predict_slice
+
+    def counted(self, *args, **kwargs):
+        views.append(kwargs.get("window"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(session), "predict_slice", counted)
+    return views
+
+
+def _spleen_row_stroke():
+    """The sample CT's spleen, its largest slice k, a row stroke (row, first col, last col) and its strokes map."""
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(CT_CASE / "label.nii.gz"))) == 1
+    k = int(np.argmax(ref.sum(axis=(1, 2))))
+    r, c0, c1 = row_stroke(ref[k])
+    strokes = np.zeros(ref.shape, np.uint8)
+    strokes[k, r, c0:c1 + 1] = 1
+    return ref, k, (r, c0, c1), strokes
+
+
+def test_a_stroke_is_answered_in_one_pass_in_a_view_around_it(session, monkeypatch):
+    """A stroke shows how far its object reaches, which a click's first pass (in the body's view) is there to find:
+    the spleen from a row stroke is one model pass in a view around the stroke, smaller than the body's view and
+    holding the stroke; a click at the stroke's middle takes two passes."""
+    from medpclip.engine import policy
+
+    ref, k, (r, c0, c1), strokes = _spleen_row_stroke()
+    assert policy.STROKE_VIEW_SCALE is not None
+    views = _count_passes(session, monkeypatch)
+    res = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False)
+    d = dice(res.mask[k] > 0, ref[k])
+    print(f"spleen from one row stroke, one pass: Dice {d:.3f}, view {views}")
+    assert len(views) == 1 and d >= 0.6
+    painted = session.orient.array_to_canonical(strokes)
+    rows, cols = np.nonzero(painted[int(np.argmax(painted.reshape(painted.shape[0], -1).any(1)))])
+    x0, y0, x1, y1 = views[0]
+    assert x0 <= cols.min() and cols.max() < x1 and y0 <= rows.min() and rows.max() < y1
+    context = session.context_window("axial")
+    assert (x1 - x0) * (y1 - y0) < 0.5 * (context[2] - context[0]) * (context[3] - context[1])
+    views.clear()
+    session.segment({"mode": "2d", "points": [[(c0 + c1) / 2, r, k]], "point_labels": [1]}, feedback=False)
+    assert len(views) == 2 and views[0] == context
+
+
+def test_a_stroke_whose_view_cuts_its_answer_is_answered_as_a_click(session, monkeypatch):
+    """Where the view around the strokes cuts the answer (the stroke was short for its object), the click's two
+    passes answer, as they did before: the result is the one the click rule gives."""
+    from medpclip.engine import policy, views as view_rules
+
+    strokes = _spleen_row_stroke()[3]
+    monkeypatch.setattr(policy, "STROKE_VIEW_SCALE", None)
+    as_click = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False)
+    monkeypatch.undo()
+    cut = iter([True])   # the strokes' own view "cuts" its answer; later checks are the real ones
+    real = view_rules.touches_border
+    monkeypatch.setattr(view_rules, "touches_border", lambda mask, window, margin=1: next(cut, None) or real(mask, window, margin))
+    views = _count_passes(session, monkeypatch)
+    res = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False)
+    assert len(views) >= 3 and views[1] == session.context_window("axial")
+    assert np.array_equal(res.mask, as_click.mask)

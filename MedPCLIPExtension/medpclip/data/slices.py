@@ -116,7 +116,6 @@ class SliceGrid:
         if sy1 <= sy0 or sx1 <= sx0:
             return out
         inside = np.asarray(strokes)[sy0:sy1, sx0:sx1]  # the view's part of the slice (the rest reads as zero)
-        along_rows, along_cols = _resize_weights(self.view_rows, self.h), _resize_weights(self.view_cols, self.w)
         for channel, value in enumerate((1, 2)):
             hit = inside == value
             rows, cols = np.flatnonzero(hit.any(1)), np.flatnonzero(hit.any(0))
@@ -125,7 +124,8 @@ class SliceGrid:
             r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
             block = torch.from_numpy(hit[r0:r1, c0:c1].astype(np.float32))
             vr, vc = sy0 - self.y0, sx0 - self.x0   # slice -> view offsets
-            wy, wx = along_rows[:, vr + r0:vr + r1], along_cols[:, vc + c0:vc + c1]
+            wy = _resize_weights(self.view_rows, self.h, vr + r0, vr + r1)
+            wx = _resize_weights(self.view_cols, self.w, vc + c0, vc + c1)
             out_rows, out_cols = torch.nonzero(wy.any(1)).flatten(), torch.nonzero(wx.any(1)).flatten()
             y0, y1, x0, x1 = int(out_rows[0]), int(out_rows[-1]) + 1, int(out_cols[0]), int(out_cols[-1]) + 1
             cover = wy[y0:y1] @ block @ wx[x0:x1].T > 0.05
@@ -161,11 +161,15 @@ class SliceGrid:
 
 
 @functools.lru_cache(maxsize=64)
-def _resize_weights(n_in: int, n_out: int) -> torch.Tensor:
-    """(n_out, n_in): the weights of the antialiased bilinear resize along one axis, read off the resize itself
-    (it is separable, and resizing an image from n_in to n_out along that axis only resizes each row alike)."""
-    eye = torch.eye(n_in)[None, None]
-    return F.interpolate(eye, size=(n_in, n_out), mode="bilinear", align_corners=False, antialias=True)[0, 0].T.contiguous()
+def _resize_weights(n_in: int, n_out: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """(n_out, stop - start): the weights of the antialiased bilinear resize along one axis from inputs ``start`` to
+    ``stop``, read off the resize itself (it is separable, and resizing an image from n_in to n_out along that axis
+    resizes each row alike: the resized unit impulse at input j is the weights' column j). Only the asked inputs'
+    impulses are resized, so a stroke's few hundred rows cost a fraction of the whole identity."""
+    stop = n_in if stop is None else stop
+    eye = torch.eye(n_in)[start:stop][None, None]
+    return F.interpolate(eye, size=(stop - start, n_out), mode="bilinear", align_corners=False,
+                         antialias=True)[0, 0].T.contiguous()
 
 
 def square_window(cx: float, cy: float, side_mm: float, spacing: tuple[float, float]) -> Window:

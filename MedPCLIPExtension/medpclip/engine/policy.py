@@ -109,6 +109,14 @@ STROKE_ROUNDS = 3
 # scribbles, chosen on training patients (0.592 -> 0.669 Dice), held-out 0.610 -> 0.693; the stroke protocol's
 # held-out Dice after 1 / 3 strokes 0.544 / 0.727 -> 0.596 / 0.789; session 35's watershed: 3 ms median (was 8)
 STROKE_EDGES = True
+# a first answer to strokes is one pass in a view around the positive strokes (and clicks): side = this x their
+# longer extent + 20 mm (a click's object view: 1.6 x its first answer's extent). A stroke shows how far its object
+# reaches, which a click's first pass, in the body's view, is there to find. Where that view exceeds REFINE_MAX_SHARE
+# of the body's view or cuts its answer, a click's two passes answer. None: strokes answered as a click (before
+# session 36). Chosen on training patients among 1.6 / 2 / 2.5 / 3 / 3.5 / 4 (docs/RESULTS.md, session 36): stroke
+# protocol 0.648 / 0.723 / 0.787 -> 0.679 / 0.753 / 0.793, annotator scribbles 0.668 -> 0.670, a first stroke
+# 27 % faster than a click instead of 8-13 % slower; framing with the negative strokes too: no better, slower
+STROKE_VIEW_SCALE: float | None = 3.5
 
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)

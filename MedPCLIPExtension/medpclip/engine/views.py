@@ -1,6 +1,7 @@
 """Which view of a slice answers a prompt (docs/DESIGN-NOTES.md, "Prompt-centred views"): a correction keeps
 its object's view and feeds the previous logits back; a box or a prior mask is answered in a view around it;
-clicks are answered in the body's context view, then once more in a view around that first answer."""
+clicks are answered in the body's context view, then once more in a view around that first answer; strokes, whose
+extent shows the object's, in one pass in a view around them (else as clicks)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
             if other.score > answer.score:
                 return other, context
         return answer, window
+    if strokes2d is not None and policy.STROKE_VIEW_SCALE is not None:
+        answer = _answer_in_strokes_view(session, plane, idx, points, strokes2d, spacing, context, predict)
+        if answer is not None:
+            return answer
     # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
     first = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
     first_mask = first.mask
@@ -78,6 +83,22 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     if refined_mask.sum() < policy.REFINE_MIN_KEEP * first_mask.sum():
         return first, context  # zoomed onto a part of a large object: the refining pass is to sharpen, not shrink
     return refined, window
+
+
+def _answer_in_strokes_view(session: "Session", plane: str, idx: int, points: Points, strokes2d: np.ndarray,
+                            spacing: tuple[float, float], context: Window, predict) -> tuple[SliceResult, Window] | None:
+    """One pass in a view around the positive strokes (and clicks); None where that view would not frame the object
+    (it cuts the answer, or it is as large as the body's view): then the click's two passes answer."""
+    bounds = union_bounds(mask_extent(strokes2d == 1), *[(p[0], p[1], p[0], p[1]) for p in points if p[2] == 1])
+    if bounds is None:
+        return None
+    window = object_window(bounds, spacing, scale=policy.STROKE_VIEW_SCALE)
+    if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
+        return None
+    answer = predict(plane, idx, points, None, None, None, window=window)
+    if touches_border(answer.mask, window):
+        return None
+    return answer, window
 
 
 def keeps_view(window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:
