@@ -167,8 +167,9 @@ def _resize_weights(n_in: int, n_out: int, start: int = 0, stop: int | None = No
     resizes each row alike: the resized unit impulse at input j is the weights' column j). Only the asked inputs'
     impulses are resized, so a stroke's few hundred rows cost a fraction of the whole identity."""
     stop = n_in if stop is None else stop
-    eye = torch.eye(n_in)[start:stop][None, None]
-    return F.interpolate(eye, size=(stop - start, n_out), mode="bilinear", align_corners=False,
+    impulses = torch.zeros(stop - start, n_in)
+    impulses[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+    return F.interpolate(impulses[None, None], size=(stop - start, n_out), mode="bilinear", align_corners=False,
                          antialias=True)[0, 0].T.contiguous()
 
 
