@@ -335,6 +335,23 @@ def test_sparse_stroke_mapping_equals_the_whole_slice_rule():
     assert painted > 60  # most trials put a stroke inside the view
 
 
+def test_resize_weights_of_some_inputs_are_those_columns_of_the_whole_resize():
+    """The strokes' resize weights are read off only the inputs they cover: bit for bit the columns of the weights
+    read off the whole identity (the antialiased bilinear resize of each row is independent of the others)."""
+    from torch.nn import functional as F
+
+    from medpclip.data.slices import _resize_weights
+
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        n_in, n_out = int(rng.integers(5, 600)), int(rng.choice([64, 128, 256, int(rng.integers(5, 300))]))
+        start = int(rng.integers(0, n_in))
+        stop = int(rng.integers(start + 1, n_in + 1))
+        whole = F.interpolate(torch.eye(n_in)[None, None], size=(n_in, n_out), mode="bilinear", align_corners=False,
+                              antialias=True)[0, 0].T
+        assert torch.equal(_resize_weights(n_in, n_out, start, stop), whole[:, start:stop]), (n_in, n_out, start, stop)
+
+
 def test_vectorised_stroke_sampling_keeps_the_rules():
     from medpclip.data.geometry import point_to_slice, points_to_slices
     from medpclip.engine.strokes import polyline_samples, stroke_samples
