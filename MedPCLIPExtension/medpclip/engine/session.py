@@ -208,7 +208,8 @@ class Session:
         if self.blank:  # nothing to see: an empty result, not an error
             return self._blank_result(resolved, t0, with_uncertainty)
         t1 = time.perf_counter()
-        self.features(plane, [start])
+        if not (resolved.stroke_tokens and policy.STROKE_VIEW_SCALE is not None):
+            self.features(plane, [start])  # strokes answered in their own view may never need the body's view
         t2 = time.perf_counter()
         points = resolved.points
         hist = self._history.get((plane, start))
