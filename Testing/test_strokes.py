@@ -571,7 +571,7 @@ def test_a_stroke_whose_view_cuts_its_answer_is_answered_as_a_click(session, mon
 
 def test_a_stroke_on_a_new_slice_does_not_encode_the_body_view(engine, ct_image_path):
     """A stroke answered in its own view never needs the body's view of its slice, so a new slice pays one trunk
-    pass, not two (a stroke on a new slice: 85 ms median against 109 with the body's view encoded first, held-out
+    pass, not two (a stroke on a new slice: 57.5 ms median against 80.7 with the body's view encoded first, held-out
     items, docs/RESULTS.md session 36); a click still encodes it."""
     _, k, (r, c0, c1), strokes = _spleen_row_stroke()
     fresh = engine.open(ct_image_path)
