@@ -64,7 +64,7 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
                 return other, context
         return answer, window
     if strokes2d is not None and policy.STROKE_VIEW_SCALE is not None:
-        answer = _answer_in_strokes_view(session, plane, idx, points, strokes2d, spacing, context, predict)
+        answer = _answer_in_strokes_view(plane, idx, points, point_bounds, strokes2d, spacing, context, predict)
         if answer is not None:
             return answer
     # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
@@ -85,11 +85,12 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     return refined, window
 
 
-def _answer_in_strokes_view(session: "Session", plane: str, idx: int, points: Points, strokes2d: np.ndarray,
+def _answer_in_strokes_view(plane: str, idx: int, points: Points, point_bounds: tuple | None, strokes2d: np.ndarray,
                             spacing: tuple[float, float], context: Window, predict) -> tuple[SliceResult, Window] | None:
-    """One pass in a view around the positive strokes (and clicks); None where that view would not frame the object
-    (it cuts the answer, or it is as large as the body's view): then the click's two passes answer."""
-    bounds = union_bounds(mask_extent(strokes2d == 1), *[(p[0], p[1], p[0], p[1]) for p in points if p[2] == 1])
+    """One pass in a view around the positive strokes and the positive clicks (``point_bounds``); None where that
+    view would not frame the object (it cuts the answer, or it is as large as the body's view): then the click's two
+    passes answer."""
+    bounds = union_bounds(mask_extent(strokes2d == 1), point_bounds)
     if bounds is None:
         return None
     window = object_window(bounds, spacing, scale=policy.STROKE_VIEW_SCALE)
