@@ -46,3 +46,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def count_passes(session, monkeypatch) -> list:
+    """Record the view of every model pass the session runs (``Session.predict_slice``)."""
+    views = []
+    original = type(session).predict_slice
+
+    def counted(self, *args, **kwargs):
+        views.append(kwargs.get("window"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(session), "predict_slice", counted)
+    return views

@@ -14,6 +14,7 @@ import torch
 from scipy import ndimage
 
 from conftest import CT_CASE, LIVER
+from helpers import count_passes
 from medpclip.data.masks import dice, max_edt_point
 from medpclip.errors import PromptError
 
@@ -504,19 +505,6 @@ def test_a_strokes_answer_is_the_models_answer_refined(session, liver, monkeypat
 
 
 # -- a stroke's first answer: one pass in a view around it (engine/views.py, policy.STROKE_VIEW_SCALE) ----------------
-def _count_passes(session, monkeypatch) -> list:
-    """Record the view of every model pass the session runs (``Session.predict_slice``)."""
-    views = []
-    original = type(session).predict_slice
-
-    def counted(self, *args, **kwargs):
-        views.append(kwargs.get("window"))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(session), "predict_slice", counted)
-    return views
-
-
 def _spleen_row_stroke():
     """The sample CT's spleen, its largest slice k, a row stroke (row, first col, last col) and its strokes map."""
     ref = sitk.GetArrayFromImage(sitk.ReadImage(str(CT_CASE / "label.nii.gz"))) == 1
@@ -535,7 +523,7 @@ def test_a_stroke_is_answered_in_one_pass_in_a_view_around_it(session, monkeypat
 
     ref, k, (r, c0, c1), strokes = _spleen_row_stroke()
     assert policy.STROKE_VIEW_SCALE is not None
-    views = _count_passes(session, monkeypatch)
+    views = count_passes(session, monkeypatch)
     res = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False)
     d = dice(res.mask[k] > 0, ref[k])
     print(f"spleen from one row stroke, one pass: Dice {d:.3f}, view {views}")
@@ -563,7 +551,7 @@ def test_a_stroke_whose_view_cuts_its_answer_is_answered_as_a_click(session, mon
     cut = iter([True])   # the strokes' own view "cuts" its answer; later checks are the real ones
     real = view_rules.touches_border
     monkeypatch.setattr(view_rules, "touches_border", lambda mask, window, margin=1: next(cut, None) or real(mask, window, margin))
-    views = _count_passes(session, monkeypatch)
+    views = count_passes(session, monkeypatch)
     res = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False)
     assert len(views) >= 3 and views[1] == session.context_window("axial")
     assert np.array_equal(res.mask, as_click.mask)

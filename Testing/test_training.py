@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from medpclip.training.trainer import Trainer, TrainOptions
@@ -194,6 +195,31 @@ def test_training_views_vary_the_scale_of_a_structure(tmp_path):
     assert min(shares) > 0 and max(shares) > 3 * min(shares), shares
 
 
+def test_local_views_put_one_click_near_the_centre_and_may_cut_the_structure(tmp_path):
+    """--local-view-share: a view of random side centred near a pixel of the structure (what a click's first pass
+    in a view around the click sees), one positive click at the visible structure's pixel nearest the centre; the
+    structure fills more or less of it and is cut by its edge in some."""
+    import random
+
+    trainer = Trainer(_opts(tmp_path, data=str(HELDOUT / "btcv_ABD_030_125"), holdout_fraction=0.0,
+                            local_view_share=1.0, batch_size=16))
+    batch = trainer.make_batch(0)
+    size = batch.targets.shape[-1]
+    assert bool(batch.is_region.all()) and bool(batch.multimask.all()) and not bool(batch.is_stroke.any())
+    assert batch.boxes is None and not bool(batch.box_alone.any())
+    for b in range(len(batch.points)):
+        (x, y), = batch.points[b]
+        assert batch.labels[b] == [1] and bool(batch.targets[b][int(y), int(x)] > 0.5)
+        assert np.hypot(x - (size - 1) / 2, y - (size - 1) / 2) <= 0.1 * size * np.sqrt(2) + 2
+    bslice = trainer.bank.slices[0]
+    value = next(v for v in trainer.cases[0].concepts if (bslice.label == v).sum() > 2000)
+    rng = random.Random(0)
+    views = [trainer.bank.local_view(bslice, value, rng)[1] == value for _ in range(40)]
+    shares = [float(v.float().mean()) for v in views]
+    cut = [bool(v[0].any() or v[-1].any() or v[:, 0].any() or v[:, -1].any()) for v in views]
+    assert min(shares) > 0 and max(shares) > 3 * min(shares) and any(cut) and not all(cut), (shares, cut)
+
+
 def test_unknown_holdout_patient_is_a_clear_error(tmp_path):
     import pytest
     from medpclip.data.volume import VolumeError
@@ -278,6 +304,8 @@ def test_train_cli_rejects_a_stroke_share_outside_0_1(tmp_path):
     assert p.returncode != 0 and "--stroke-share must lie in [0, 1]" in p.stderr and "Traceback" not in p.stderr
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--annotator-stroke-share", "-0.1")
     assert p.returncode != 0 and "--annotator-stroke-share must lie in [0, 1]" in p.stderr
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--local-view-share", "2")
+    assert p.returncode != 0 and "--local-view-share must lie in [0, 1]" in p.stderr
     assert "Traceback" not in p.stderr and not (tmp_path / "o").exists()
 
 

@@ -195,3 +195,91 @@ def test_propagation_draws_the_previous_answer_in_the_view_it_is_used_in(session
     for window, low in propagated:
         drawn = session.grid(plane, window).logits_to_slice(low[0, 0].float()).numpy() > 0
         assert dice(drawn, seed) > 0.8, "the mask prompt is not the prompted slice's answer in this view"
+
+
+# -- a click's first pass in a view around the click (policy.CLICK_VIEW_MM) ------------------------------------------
+def _spleen_click(session, ct_reference):
+    """The sample CT's spleen on its largest axial slice: its reference slice, and the deepest point (input ijk and
+    canonical slice pixel)."""
+    spleen = ct_reference == 1
+    k = int(np.argmax(spleen.sum(axis=(1, 2))))
+    r, c = max_edt_point(spleen[k])
+    x, y, _ = (np.linalg.inv(session.orient.index_matrix()) @ np.array([c, r, k, 1.0]))[:3]
+    return spleen[k], [float(c), float(r), float(k)], (x, y)
+
+
+def test_a_click_view_answers_the_first_pass_in_a_square_around_the_click(session, ct_reference, monkeypatch):
+    """With ``CLICK_VIEW_MM`` a new click's first pass looks at a square of that side (mm) centred on the click;
+    the body's view answers the same click (to tell a fragment of a larger organ); then the usual refining pass."""
+    from medpclip.data.geometry import slice_pixel_spacing
+    from medpclip.engine import policy
+    from helpers import count_passes
+
+    ref, ijk, (x, y) = _spleen_click(session, ct_reference)
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
+    views = count_passes(session, monkeypatch)
+    res = session.segment({"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}, feedback=False)
+    spacing = slice_pixel_spacing(session.spacing, "axial")
+    x0, y0, x1, y1 = views[0]
+    assert views[0] != session.context_window("axial") and views[1] == session.context_window("axial")
+    assert len(views) <= 3  # the click's view, the body's view (is the answer a fragment?), the refining pass
+    assert abs((x1 - x0 - 1) * spacing[1] - 120) <= 2 * spacing[1] and abs((y1 - y0 - 1) * spacing[0] - 120) <= 2 * spacing[0]
+    assert abs((x0 + x1 - 1) / 2 - x) <= 1 and abs((y0 + y1 - 1) / 2 - y) <= 1
+    d = dice(res.mask[int(ijk[2])] > 0, ref)
+    print(f"spleen, first pass in a 120 mm view around the click: Dice {d:.3f}, views {views}")
+    assert d > 0.3
+
+
+def test_a_click_view_that_cuts_its_answer_leaves_the_click_to_the_body_view(session, ct_reference, monkeypatch):
+    """Where the answer in the view around the click reaches that view's edge (the object is larger than the view),
+    the body's view answers, exactly as without the rule."""
+    from medpclip.engine import policy, views as view_rules
+    from helpers import count_passes
+
+    _, ijk, _ = _spleen_click(session, ct_reference)
+    prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    plain = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
+    cut = iter([True])   # the click's own view "cuts" its answer; later checks are the real ones
+    real = view_rules.touches_border
+    monkeypatch.setattr(view_rules, "touches_border", lambda mask, window, margin=1: next(cut, None) or real(mask, window, margin))
+    views = count_passes(session, monkeypatch)
+    res = session.segment(prompt, feedback=False)
+    assert len(views) >= 2 and views[0] != views[1] == session.context_window("axial")
+    assert np.array_equal(res.mask, plain.mask)
+
+
+def test_a_click_views_answer_that_is_a_fragment_of_the_body_views_gives_way_to_it(session, ct_reference, monkeypatch):
+    """Where the body's view's answer is the whole organ the click's view answered a piece of, the click is
+    answered as without the rule."""
+    from medpclip.engine import policy, views as view_rules
+
+    _, ijk, _ = _spleen_click(session, ct_reference)
+    prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    plain = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
+    local = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(view_rules, "is_fragment_of", lambda part, whole, image: True)
+    res = session.segment(prompt, feedback=False)
+    assert np.array_equal(res.mask, plain.mask) and not np.array_equal(local.mask, plain.mask)
+
+
+def test_a_fragment_is_a_small_same_tissue_piece_of_the_whole():
+    """``is_fragment_of``: the whole must be over CLICK_VIEW_WHOLE_RATIO x the piece, hold it, and be of its
+    tissue; a small organ inside a neighbour of another intensity is not a fragment of it."""
+    from medpclip.engine.views import is_fragment_of
+
+    rng = np.random.default_rng(0)
+    image = 0.5 + 0.01 * rng.standard_normal((100, 100))
+    image[60:80, 60:80] = 0.3 + 0.01 * rng.standard_normal((20, 20))   # another tissue
+    organ = np.zeros((100, 100), bool)
+    organ[10:90, 10:90] = True
+    piece = np.zeros_like(organ)
+    piece[20:35, 20:35] = True
+    assert is_fragment_of(piece, organ & (image > 0.4), image)   # the rest is the piece's tissue
+    small = np.zeros_like(organ)
+    small[63:77, 63:77] = True                                   # a small organ of the other tissue
+    assert not is_fragment_of(small, organ, image)               # its body-view answer leaked into the neighbour
+    assert not is_fragment_of(piece, piece | np.roll(piece, 20, axis=0), image)   # not 4x larger
+    assert not is_fragment_of(piece, organ & ~piece, image)                      # does not hold it
+    assert not is_fragment_of(np.zeros_like(piece), organ, image)

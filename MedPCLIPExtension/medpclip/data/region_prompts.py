@@ -32,6 +32,13 @@ def _random_inside(mask: np.ndarray, rng: random.Random) -> tuple[float, float]:
     return float(xs[i]), float(ys[i])
 
 
+def nearest_inside(mask: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    """The pixel of a non-empty ``mask`` nearest (x, y), as (x, y)."""
+    ys, xs = np.nonzero(mask)
+    i = int(np.argmin((xs - x) ** 2 + (ys - y) ** 2))
+    return float(xs[i]), float(ys[i])
+
+
 def jitter_mask(mask: np.ndarray, rng: random.Random) -> np.ndarray:
     """Erode or dilate by 0-2 px (kept non-empty) to mimic a rough user sketch."""
     steps = rng.randint(-2, 2)

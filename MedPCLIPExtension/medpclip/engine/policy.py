@@ -117,6 +117,16 @@ STROKE_EDGES = True
 # protocol 0.648 / 0.723 / 0.787 -> 0.679 / 0.753 / 0.793, annotator scribbles 0.668 -> 0.670, a first stroke
 # 27 % faster than a click instead of 8-13 % slower; framing with the negative strokes too: no better, slower
 STROKE_VIEW_SCALE: float | None = 3.5
+# a new click's first pass in a square view this wide (mm) around the click, kept unless its answer is empty or
+# reaches the view's edge (the object is larger) or is a fragment of the body's view's answer (below); then refined as
+# usual. None: the body's view first. The default of 2026-12-05, never shown a view its object does not frame,
+# answers a blob of the view's typical object size there (session 36 / 37, docs/RESULTS.md)
+CLICK_VIEW_MM: float | None = None
+# ... a fragment: the body's view's answer to the same click is over CLICK_VIEW_WHOLE_RATIO x its area, holds over half
+# of it, and the rest of it has the same intensity (medians apart by under CLICK_VIEW_SAME_TISSUE x the local answer's
+# interquartile range + 0.02): one organ larger than the view, the liver most often. Chosen on training patients.
+CLICK_VIEW_WHOLE_RATIO = 4.0
+CLICK_VIEW_SAME_TISSUE: float | None = 0.2  # None: no such check (the local answer stands)
 
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)

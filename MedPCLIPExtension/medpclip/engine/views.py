@@ -1,7 +1,8 @@
 """Which view of a slice answers a prompt (docs/DESIGN-NOTES.md, "Prompt-centred views"): a correction keeps
 its object's view and feeds the previous logits back; a box or a prior mask is answered in a view around it;
-clicks are answered in the body's context view, then once more in a view around that first answer; strokes, whose
-extent shows the object's, in one pass in a view around them (else as clicks)."""
+clicks are answered in the body's context view (or, with ``policy.CLICK_VIEW_MM``, in a view around the click), then
+once more in a view around that first answer; strokes, whose extent shows the object's, in one pass in a view
+around them (else as clicks)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data.geometry import extract_slice, slice_pixel_spacing
-from ..data.slices import Window
+from ..data.slices import Window, square_window
 from ..data.views import mask_extent, object_window, union_bounds, window_side_mm
 from . import policy
 from .results import ClickHistory, SliceResult
@@ -67,21 +68,28 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         answer = _answer_in_strokes_view(plane, idx, points, point_bounds, strokes2d, spacing, context, predict)
         if answer is not None:
             return answer
-    # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
-    first = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
+    local = None
+    if strokes2d is None and policy.CLICK_VIEW_MM is not None:
+        local = _answer_in_click_view(plane, idx, points, point_bounds, spacing, context, predict)
+    first, first_view = local if local is not None else (None, context)
+    if first is None or policy.CLICK_VIEW_SAME_TISSUE is not None:
+        # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
+        whole = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
+        if first is None or is_fragment_of(first.mask, whole.mask, extract_slice(session.canon, plane, idx)):
+            first, first_view = whole, context
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
     if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
-        return first, context  # the object fills the body's view already
+        return first, first_view  # the object fills the body's view already
     prev = None
     if policy.REFINE_FEEDBACK:
         prev = session.grid(plane, window).slice_mask_to_low_res(first_mask, low)[None, None]
     refined = predict(plane, idx, points, None, None, prev, window=window)
     refined_mask = refined.mask
     if policy.BORDER_GUARD and touches_border(refined_mask, window):
-        return first, context  # the view cut the object: the first answer was too small to frame it
+        return first, first_view  # the view cut the object: the first answer was too small to frame it
     if refined_mask.sum() < policy.REFINE_MIN_KEEP * first_mask.sum():
-        return first, context  # zoomed onto a part of a large object: the refining pass is to sharpen, not shrink
+        return first, first_view  # zoomed onto a part of a large object: the refining pass is to sharpen, not shrink
     return refined, window
 
 
@@ -100,6 +108,36 @@ def _answer_in_strokes_view(plane: str, idx: int, points: Points, point_bounds: 
     if touches_border(answer.mask, window):
         return None
     return answer, window
+
+
+def _answer_in_click_view(plane: str, idx: int, points: Points, point_bounds: tuple | None,
+                          spacing: tuple[float, float], context: Window, predict) -> tuple[SliceResult, Window] | None:
+    """A click's first pass in a square view of ``policy.CLICK_VIEW_MM`` around the positive clicks; None where
+    that view is not smaller than the body's (REFINE_MAX_SHARE), or its answer is empty or reaches its edge (the
+    object is larger than the view): then the body's view answers."""
+    if point_bounds is None:
+        return None
+    cx, cy = (point_bounds[0] + point_bounds[2]) / 2, (point_bounds[1] + point_bounds[3]) / 2
+    window = square_window(cx, cy, policy.CLICK_VIEW_MM, spacing)
+    if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
+        return None
+    answer = predict(plane, idx, points, None, None, None, window=window)  # the choice head knows the body's view only
+    if not answer.mask.any() or touches_border(answer.mask, window):
+        return None
+    return answer, window
+
+
+def is_fragment_of(part: np.ndarray, whole: np.ndarray, image: np.ndarray) -> bool:
+    """Whether ``whole`` is the object ``part`` is a piece of: over ``policy.CLICK_VIEW_WHOLE_RATIO`` x its area,
+    holding over half of it, and the rest of the same intensity as ``part`` (medians apart by under
+    ``policy.CLICK_VIEW_SAME_TISSUE`` x ``part``'s interquartile range + 0.02, on the normalised slice). A small
+    organ answered with its neighbour in the body's view differs from that neighbour; a liver cut by a view does not."""
+    rest = whole & ~part
+    area = int(part.sum())
+    if not area or whole.sum() <= policy.CLICK_VIEW_WHOLE_RATIO * area or (whole & part).sum() <= 0.5 * area:
+        return False
+    q1, median, q3 = np.percentile(image[part], [25, 50, 75])
+    return abs(float(np.median(image[rest])) - median) < policy.CLICK_VIEW_SAME_TISSUE * (q3 - q1 + 0.02)
 
 
 def keeps_view(window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:

@@ -48,6 +48,9 @@ def add_train(sub) -> None:
                    "(evenly over the labelled extent)")
     p.add_argument("--stroke-share", type=float, default=0.0, help="share of region samples prompted by simulated "
                    "strokes (painted into the dense prompt map) instead of clicks / boxes / masks (issue 14)")
+    p.add_argument("--local-view-share", type=float, default=0.0, help="share of region samples seen in a "
+                   "click-centred view of random side (60-240 mm) that the structure does not frame, prompted by one "
+                   "click (what a click's first pass in a view around the click sees)")
     p.add_argument("--annotator-stroke-share", type=float, default=0.0, help="share of those stroke samples painted "
                    "as scribble annotators paint (a main-axis stroke, neighbours' strokes, an arc of background; "
                    "data/stroke_sim.annotator_style_strokes); the others are free strokes of random kinds")
@@ -101,6 +104,8 @@ def cmd_train(args) -> int:
         raise CLIError(f"--correction-rounds must be at least 1, got {args.correction_rounds}")
     if not 0.0 <= args.stroke_share <= 1.0:
         raise CLIError(f"--stroke-share must lie in [0, 1], got {args.stroke_share}")
+    if not 0.0 <= args.local_view_share <= 1.0:
+        raise CLIError(f"--local-view-share must lie in [0, 1], got {args.local_view_share}")
     if not 0.0 <= args.annotator_stroke_share <= 1.0:
         raise CLIError(f"--annotator-stroke-share must lie in [0, 1], got {args.annotator_stroke_share}")
     _check_tumour_options(args)
@@ -112,7 +117,7 @@ def cmd_train(args) -> int:
                         synth=args.synth, synth_volumes=args.synth_volumes, synth_tumours=args.synth_tumours,
                         synth_tumour_share=args.synth_tumour_share, synth_tumour_contrast=args.synth_tumour_contrast,
                         max_slices_per_plane=args.max_slices_per_plane, stroke_share=args.stroke_share,
-                        annotator_stroke_share=args.annotator_stroke_share,
+                        annotator_stroke_share=args.annotator_stroke_share, local_view_share=args.local_view_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
                         box_on_box_output=args.boxes_on_box_output,

@@ -19,11 +19,12 @@ import torch
 from ..data.cases import Case
 from ..data.geometry import extract_slice, slice_pixel_spacing
 from ..data.holdout import train_slices
-from ..data.slices import SliceGrid
+from ..data.slices import SliceGrid, square_window
 from ..data.views import body_box, context_window, mask_extent, object_window, zoomed_window
 
 MIN_PIXELS = 20  # structures smaller than this (on the original slice) are skipped
 CONTEXT_SHARE = 0.45  # share of samples seen in the (jittered) context view; the rest in object views
+LOCAL_SIDE_MM = (60.0, 240.0)  # side range (log-uniform) of a click-centred local view (``SampleBank.local_view``)
 
 
 SYNTHETIC_SHARE = 0.15  # share of samples drawn from synthetic images (cases named synth_*)
@@ -148,6 +149,19 @@ class SampleBank:
         z = rng.uniform(*zoom)
         dx, dy = rng.uniform(-0.08, 0.08) * (x1 - x0), rng.uniform(-0.08, 0.08) * (y1 - y0)
         return self.render(bslice, zoomed_window(bslice.context, z, (dx, dy)))
+
+    def local_view(self, bslice: BankSlice, value: int, rng: random.Random,
+                   side_mm: tuple[float, float] = LOCAL_SIDE_MM) -> tuple[torch.Tensor, torch.Tensor]:
+        """A square view of a random physical side centred near a random pixel of the structure, the way a view
+        around a user's click is cut: unlike an object view it is not framed by the structure, which may fill a
+        sliver of it or be cut by its edge (then the answer must reach that edge)."""
+        rows, cols = np.nonzero((bslice.label == value).numpy())
+        k = rng.randrange(len(rows))
+        side = math.exp(rng.uniform(math.log(side_mm[0]), math.log(side_mm[1])))
+        jitter = 0.1 * side  # mm: the click need not sit at the view's exact centre
+        cx = cols[k] + rng.uniform(-jitter, jitter) / bslice.spacing[1]
+        cy = rows[k] + rng.uniform(-jitter, jitter) / bslice.spacing[0]
+        return self.render(bslice, square_window(cx, cy, side, bslice.spacing))
 
     def random_view(self, bslice: BankSlice, value: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
         """A jittered context view (zoom out up to 1.6x with padding, or in to 0.85x; shifts) or an object view

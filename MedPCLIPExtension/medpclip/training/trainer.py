@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from ..data.cases import Case
 from ..data.holdout import DEFAULT_FRACTION
-from ..data.region_prompts import SampledPrompt, sample_prompt
+from ..data.region_prompts import SampledPrompt, nearest_inside, sample_prompt
 from ..data.stroke_sim import sample_strokes
 from ..errors import TrainingOptionError
 from ..fileio import atomic_write
@@ -79,6 +79,8 @@ class TrainOptions:
     clip_weight: float = 1.0               # weight of the region-text loss (0: masks only, naming left alone)
     iou_rank_weight: float = 0.0           # ranking loss on the predicted IoUs of a click's multimask outputs
     correction_rounds: int = 1             # simulated corrections per step: a random 1..R (the last trained)
+    local_view_share: float = 0.0          # share of region samples in a click-centred local view, one click at
+                                           # the visible structure's pixel nearest the view's centre
     box_on_box_output: bool = False        # train a box alone on model.box_output instead of output 0 (measured
                                            # worse, docs/RESULTS.md "Candidate of 2026-12-05")
     command: str = ""
@@ -186,8 +188,12 @@ class Trainer:
         while True:
             bslice, value = self.bank.sample_pair(rng)
             case = self.cases[bslice.case_index]
-            view_img, view_lab = self.bank.random_view(bslice, value, rng)
-            if rng.random() < self.opts.global_share:
+            local = rng.random() < self.opts.local_view_share
+            if local:
+                view_img, view_lab = self.bank.local_view(bslice, value, rng)
+            else:
+                view_img, view_lab = self.bank.random_view(bslice, value, rng)
+            if not local and rng.random() < self.opts.global_share:
                 img, _ = aug(view_img, view_lab, value, rng, case.modality)
                 out["images"].append(img)
                 out["targets"].append(torch.zeros(s, s))
@@ -204,7 +210,11 @@ class Trainer:
             mask = (lab == value).numpy()
             if mask.sum() < MIN_MODEL_PIXELS:
                 continue
-            if rng.random() < self.opts.stroke_share:
+            if local:
+                prompt = SampledPrompt("point", [nearest_inside(mask, (s - 1) / 2, (s - 1) / 2)], [1])
+                out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
+                out["box_alone"].append(False)
+            elif rng.random() < self.opts.stroke_share:
                 strokes, first = sample_strokes(mask, lab.numpy(), rng, self.opts.annotator_stroke_share)
                 out["stroke_map"].append(torch.from_numpy(strokes).float()), out["is_stroke"].append(True)
                 prompt = SampledPrompt("point", [first], [1])
