@@ -249,9 +249,10 @@ def test_a_click_view_that_cuts_its_answer_leaves_the_click_to_the_body_view(ses
     assert np.array_equal(res.mask, plain.mask)
 
 
-def test_a_click_views_answer_that_is_a_fragment_of_the_body_views_gives_way_to_it(session, ct_reference, monkeypatch):
-    """Where the body's view's answer is the whole organ the click's view answered a piece of, the click is
-    answered as without the rule."""
+@pytest.mark.parametrize("check", ["is_fragment_of", "grew_past"])
+def test_a_click_views_answer_that_fails_a_check_gives_way_to_the_body_views(session, ct_reference, monkeypatch, check):
+    """Where the body's view's answer is the whole organ the click's view answered a piece of, or the click view's
+    answer grew past the object the body's view found, the click is answered as without the rule."""
     from medpclip.engine import policy, views as view_rules
 
     _, ijk, _ = _spleen_click(session, ct_reference)
@@ -259,7 +260,7 @@ def test_a_click_views_answer_that_is_a_fragment_of_the_body_views_gives_way_to_
     plain = session.segment(prompt, feedback=False)
     monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
     local = session.segment(prompt, feedback=False)
-    monkeypatch.setattr(view_rules, "is_fragment_of", lambda part, whole, image: True)
+    monkeypatch.setattr(view_rules, check, lambda *masks: True)
     res = session.segment(prompt, feedback=False)
     assert np.array_equal(res.mask, plain.mask) and not np.array_equal(local.mask, plain.mask)
 
@@ -283,3 +284,16 @@ def test_a_fragment_is_a_small_same_tissue_piece_of_the_whole():
     assert not is_fragment_of(piece, piece | np.roll(piece, 20, axis=0), image)   # not 4x larger
     assert not is_fragment_of(piece, organ & ~piece, image)                      # does not hold it
     assert not is_fragment_of(np.zeros_like(piece), organ, image)
+
+
+def test_a_click_view_answer_grew_past_the_body_views_when_much_larger_and_holding_it():
+    from medpclip.engine.views import grew_past
+
+    vessel = np.zeros((60, 60), bool)
+    vessel[25:35, 25:35] = True
+    blob = np.zeros_like(vessel)
+    blob[18:42, 18:42] = True
+    assert grew_past(blob, vessel)                       # 5.8x and holding it: grown past the vessel
+    assert not grew_past(vessel, vessel)                 # the same answer
+    assert not grew_past(blob, np.roll(vessel, 30, 1))   # does not hold the body view's answer
+    assert not grew_past(blob, np.zeros_like(vessel))    # the body's view found nothing

@@ -127,6 +127,9 @@ CLICK_VIEW_MM: float | None = None
 # interquartile range + 0.02): one organ larger than the view, the liver most often. Chosen on training patients.
 CLICK_VIEW_WHOLE_RATIO = 4.0
 CLICK_VIEW_SAME_TISSUE: float | None = 0.2  # None: no such check (the local answer stands)
+# ... and the body's view's answer wins too when the local answer is over this x its area and holds over half of it:
+# a small object (a vessel) answered in the click view grows past its edges towards the view's typical object size
+CLICK_VIEW_GREW_RATIO: float | None = 1.5
 
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)

@@ -72,10 +72,12 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     if strokes2d is None and policy.CLICK_VIEW_MM is not None:
         local = _answer_in_click_view(plane, idx, points, point_bounds, spacing, context, predict)
     first, first_view = local if local is not None else (None, context)
-    if first is None or policy.CLICK_VIEW_SAME_TISSUE is not None:
+    checks = policy.CLICK_VIEW_SAME_TISSUE is not None or policy.CLICK_VIEW_GREW_RATIO is not None
+    if first is None or checks:
         # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
         whole = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
-        if first is None or is_fragment_of(first.mask, whole.mask, extract_slice(session.canon, plane, idx)):
+        if first is None or is_fragment_of(first.mask, whole.mask, extract_slice(session.canon, plane, idx)) \
+                or grew_past(first.mask, whole.mask):
             first, first_view = whole, context
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
@@ -132,12 +134,23 @@ def is_fragment_of(part: np.ndarray, whole: np.ndarray, image: np.ndarray) -> bo
     holding over half of it, and the rest of the same intensity as ``part`` (medians apart by under
     ``policy.CLICK_VIEW_SAME_TISSUE`` x ``part``'s interquartile range + 0.02, on the normalised slice). A small
     organ answered with its neighbour in the body's view differs from that neighbour; a liver cut by a view does not."""
+    if policy.CLICK_VIEW_SAME_TISSUE is None:
+        return False
     rest = whole & ~part
     area = int(part.sum())
     if not area or whole.sum() <= policy.CLICK_VIEW_WHOLE_RATIO * area or (whole & part).sum() <= 0.5 * area:
         return False
     q1, median, q3 = np.percentile(image[part], [25, 50, 75])
     return abs(float(np.median(image[rest])) - median) < policy.CLICK_VIEW_SAME_TISSUE * (q3 - q1 + 0.02)
+
+
+def grew_past(local: np.ndarray, whole: np.ndarray) -> bool:
+    """Whether the click view's answer ``local`` grew past the object the body's view found (``whole``): over
+    ``policy.CLICK_VIEW_GREW_RATIO`` x its area and holding over half of it."""
+    if policy.CLICK_VIEW_GREW_RATIO is None:
+        return False
+    area = int(whole.sum())
+    return bool(area) and local.sum() > policy.CLICK_VIEW_GREW_RATIO * area and (local & whole).sum() > 0.5 * area
 
 
 def keeps_view(window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:
