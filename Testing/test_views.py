@@ -228,6 +228,10 @@ def test_a_click_view_answers_the_first_pass_in_a_square_around_the_click(sessio
     d = dice(res.mask[int(ijk[2])] > 0, ref)
     print(f"spleen, first pass in a 120 mm view around the click: Dice {d:.3f}, views {views}")
     assert d > 0.3
+    monkeypatch.setattr(policy, "CLICK_VIEW_REFINE", False)   # the click view's answer stands: two passes
+    views.clear()
+    session.segment({"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}, feedback=False)
+    assert views == [(x0, y0, x1, y1), session.context_window("axial")]
 
 
 def test_a_click_view_that_cuts_its_answer_leaves_the_click_to_the_body_view(session, ct_reference, monkeypatch):

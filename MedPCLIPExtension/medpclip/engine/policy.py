@@ -130,6 +130,9 @@ CLICK_VIEW_SAME_TISSUE: float | None = 0.2  # None: no such check (the local ans
 # ... and the body's view's answer wins too when the local answer is over this x its area and holds over half of it:
 # a small object (a vessel) answered in the click view grows past its edges towards the view's typical object size
 CLICK_VIEW_GREW_RATIO: float | None = 1.5
+# ... and a kept click-view answer is refined in a view around it, as the body's view's answer is (False: it stands;
+# the click view already frames the click, and a first click then costs as many passes as without the click view)
+CLICK_VIEW_REFINE = True
 
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)

@@ -79,6 +79,8 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         if first is None or is_fragment_of(first.mask, whole.mask, extract_slice(session.canon, plane, idx)) \
                 or grew_past(first.mask, whole.mask):
             first, first_view = whole, context
+    if first_view is not context and not policy.CLICK_VIEW_REFINE:
+        return first, first_view
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
     if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
