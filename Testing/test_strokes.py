@@ -518,7 +518,7 @@ def _spleen_row_stroke():
 def test_a_stroke_is_answered_in_one_pass_in_a_view_around_it(session, monkeypatch):
     """A stroke shows how far its object reaches, which a click's first pass (in the body's view) is there to find:
     the spleen from a row stroke is one model pass in a view around the stroke, smaller than the body's view and
-    holding the stroke; a click at the stroke's middle takes two passes."""
+    holding the stroke; a click at the stroke's middle takes two passes or more (its own view and the body's)."""
     from medpclip.engine import policy
 
     ref, k, (r, c0, c1), strokes = _spleen_row_stroke()
@@ -536,7 +536,7 @@ def test_a_stroke_is_answered_in_one_pass_in_a_view_around_it(session, monkeypat
     assert (x1 - x0) * (y1 - y0) < 0.5 * (context[2] - context[0]) * (context[3] - context[1])
     views.clear()
     session.segment({"mode": "2d", "points": [[(c0 + c1) / 2, r, k]], "point_labels": [1]}, feedback=False)
-    assert len(views) == 2 and views[0] == context
+    assert len(views) >= 2 and context in views
 
 
 def test_a_stroke_whose_view_cuts_its_answer_is_answered_as_a_click(session, monkeypatch):

@@ -209,24 +209,28 @@ def _spleen_click(session, ct_reference):
 
 
 def test_a_click_view_answers_the_first_pass_in_a_square_around_the_click(session, ct_reference, monkeypatch):
-    """With ``CLICK_VIEW_MM`` a new click's first pass looks at a square of that side (mm) centred on the click;
-    the body's view answers the same click (to tell a fragment of a larger organ); then the usual refining pass."""
+    """With ``CLICK_VIEW_MM`` (on by default) a new click's first pass looks at a square of that side (mm) centred on
+    the click; the body's view answers the same click (to tell a fragment of a larger organ); a kept answer stands
+    (two passes), or with ``CLICK_VIEW_REFINE`` is refined in a view around it."""
     from medpclip.data.geometry import slice_pixel_spacing
     from medpclip.engine import policy
     from helpers import count_passes
 
     ref, ijk, (x, y) = _spleen_click(session, ct_reference)
-    monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
+    assert policy.CLICK_VIEW_MM is not None and not policy.CLICK_VIEW_REFINE   # the defaults
+    side = 120.0   # the spleen's answer in this view is kept (in 160 mm the body's view's answer wins a check)
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", side)
+    monkeypatch.setattr(policy, "CLICK_VIEW_REFINE", True)
     views = count_passes(session, monkeypatch)
     res = session.segment({"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}, feedback=False)
     spacing = slice_pixel_spacing(session.spacing, "axial")
     x0, y0, x1, y1 = views[0]
     assert views[0] != session.context_window("axial") and views[1] == session.context_window("axial")
     assert len(views) <= 3  # the click's view, the body's view (is the answer a fragment?), the refining pass
-    assert abs((x1 - x0 - 1) * spacing[1] - 120) <= 2 * spacing[1] and abs((y1 - y0 - 1) * spacing[0] - 120) <= 2 * spacing[0]
+    assert abs((x1 - x0 - 1) * spacing[1] - side) <= 2 * spacing[1] and abs((y1 - y0 - 1) * spacing[0] - side) <= 2 * spacing[0]
     assert abs((x0 + x1 - 1) / 2 - x) <= 1 and abs((y0 + y1 - 1) / 2 - y) <= 1
     d = dice(res.mask[int(ijk[2])] > 0, ref)
-    print(f"spleen, first pass in a 120 mm view around the click: Dice {d:.3f}, views {views}")
+    print(f"spleen, first pass in a {side} mm view around the click: Dice {d:.3f}, views {views}")
     assert d > 0.3
     monkeypatch.setattr(policy, "CLICK_VIEW_REFINE", False)   # the click view's answer stands: two passes
     views.clear()
@@ -242,6 +246,7 @@ def test_a_click_view_that_cuts_its_answer_leaves_the_click_to_the_body_view(ses
 
     _, ijk, _ = _spleen_click(session, ct_reference)
     prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", None)   # the body's view's rule
     plain = session.segment(prompt, feedback=False)
     monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
     cut = iter([True])   # the click's own view "cuts" its answer; later checks are the real ones
@@ -261,6 +266,7 @@ def test_a_click_views_answer_that_fails_a_check_gives_way_to_the_body_views(ses
 
     _, ijk, _ = _spleen_click(session, ct_reference)
     prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", None)   # the body's view's rule
     plain = session.segment(prompt, feedback=False)
     monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
     local = session.segment(prompt, feedback=False)

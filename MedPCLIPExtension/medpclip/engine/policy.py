@@ -118,10 +118,13 @@ STROKE_EDGES = True
 # 27 % faster than a click instead of 8-13 % slower; framing with the negative strokes too: no better, slower
 STROKE_VIEW_SCALE: float | None = 3.5
 # a new click's first pass in a square view this wide (mm) around the click, kept unless its answer is empty or
-# reaches the view's edge (the object is larger) or is a fragment of the body's view's answer (below); then refined as
-# usual. None: the body's view first. The default of 2026-12-05, never shown a view its object does not frame,
-# answers a blob of the view's typical object size there (session 36 / 37, docs/RESULTS.md)
-CLICK_VIEW_MM: float | None = None
+# reaches the view's edge (the object is larger) or fails a check against the body's view's answer (below). None: the
+# body's view first, then a view around its answer (before session 38). The click view answers a kidney or a
+# gallbladder that the body's view merges with its neighbour. Chosen on training patients among 120 / 160 / 200 mm
+# (docs/RESULTS.md, session 38): BTCV clicks 0.582 / 0.772 / 0.832 -> 0.630 / 0.788 / 0.840 with 160 mm, no structure
+# over 0.05 worse; 120 mm gains more (0.637) but cuts the stomach (-0.066 at the first click: its fluid answered
+# without its wall). It applies where 160 mm is at most REFINE_MAX_SHARE of the body's view (229 mm): not to a brain
+CLICK_VIEW_MM: float | None = 160.0
 # ... a fragment: the body's view's answer to the same click is over CLICK_VIEW_WHOLE_RATIO x its area, holds over half
 # of it, and the rest of it has the same intensity (medians apart by under CLICK_VIEW_SAME_TISSUE x the local answer's
 # interquartile range + 0.02): one organ larger than the view, the liver most often. Chosen on training patients.
@@ -131,8 +134,9 @@ CLICK_VIEW_SAME_TISSUE: float | None = 0.2  # None: no such check (the local ans
 # a small object (a vessel) answered in the click view grows past its edges towards the view's typical object size
 CLICK_VIEW_GREW_RATIO: float | None = 1.5
 # ... and a kept click-view answer is refined in a view around it, as the body's view's answer is (False: it stands;
-# the click view already frames the click, and a first click then costs as many passes as without the click view)
-CLICK_VIEW_REFINE = True
+# the click view already frames the click, and a first click then costs two passes, as without the click view).
+# Refining cost 43 % more time on a first click on a new slice and lost the stomach more (session 37)
+CLICK_VIEW_REFINE = False
 
 # -- features ---------------------------------------------------------------------------------------
 ENCODE_CHUNK = 8  # slices encoded per trunk call (propagation encodes the next ENCODE_CHUNK slices at once)

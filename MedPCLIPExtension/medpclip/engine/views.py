@@ -1,8 +1,8 @@
 """Which view of a slice answers a prompt (docs/DESIGN-NOTES.md, "Prompt-centred views"): a correction keeps
 its object's view and feeds the previous logits back; a box or a prior mask is answered in a view around it;
-clicks are answered in the body's context view (or, with ``policy.CLICK_VIEW_MM``, in a view around the click), then
-once more in a view around that first answer; strokes, whose extent shows the object's, in one pass in a view
-around them (else as clicks)."""
+a new click is answered in a square view around it (``policy.CLICK_VIEW_MM``), checked against the body's context
+view's answer; where that view does not hold its answer, the body's view answers, then once more a view around that
+first answer; strokes, whose extent shows the object's, in one pass in a view around them (else as clicks)."""
 
 from __future__ import annotations
 
