@@ -307,3 +307,38 @@ def test_a_click_view_answer_grew_past_the_body_views_when_much_larger_and_holdi
     assert not grew_past(vessel, vessel)                 # the same answer
     assert not grew_past(blob, np.roll(vessel, 30, 1))   # does not hold the body view's answer
     assert not grew_past(blob, np.zeros_like(vessel))    # the body's view found nothing
+
+
+def test_a_click_asked_without_the_click_view_is_answered_as_the_body_views_rule(session, ct_reference, monkeypatch):
+    """``segment(..., click_view=False)`` (what ``find`` asks): the click's first pass is the body's view's, exactly
+    as with ``CLICK_VIEW_MM = None``, whatever the policy says."""
+    from medpclip.engine import policy
+    from helpers import count_passes
+
+    _, ijk, _ = _spleen_click(session, ct_reference)
+    prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", None)
+    plain = session.segment(prompt, feedback=False)
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", 120.0)
+    views = count_passes(session, monkeypatch)
+    res = session.segment(prompt, feedback=False, click_view=False)
+    assert views[0] == session.context_window("axial") and np.array_equal(res.mask, plain.mask)
+    assert not np.array_equal(session.segment(prompt, feedback=False).mask, plain.mask)   # the click view answers
+
+
+def test_a_new_clicks_result_carries_the_body_views_region_embedding(session, ct_reference, monkeypatch):
+    """``NAME_CLICK_IN_BODY_VIEW``: whichever view's answer is kept, a new click's result is named from the body's
+    view's pass (the whole body in sight); off, from the kept pass's own embedding."""
+    from medpclip.engine import policy
+
+    _, ijk, (x, y) = _spleen_click(session, ct_reference)
+    prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    idx = session.canon_slice_index("axial", int(ijk[2]))
+    body = session.predict_slice("axial", idx, [(x, y, 1)], None, None, None, window=session.context_window("axial"),
+                                 choose=True).region
+    assert policy.NAME_CLICK_IN_BODY_VIEW
+    res = session.segment(prompt, feedback=False)
+    assert torch.allclose(res.region_embedding, body, atol=1e-5)
+    monkeypatch.setattr(policy, "NAME_CLICK_IN_BODY_VIEW", False)
+    own = session.segment(prompt, feedback=False)
+    assert np.array_equal(own.mask, res.mask) and not torch.allclose(own.region_embedding, body, atol=1e-3)

@@ -3,9 +3,10 @@
 The volume is the bundled sample CT resampled to 512 x 512 x 300 (real anatomy, realistic size), written once
 as NIfTI (int16, like a scanner's CT) to runs/bench/ by a child process, so that the peak memory reported is
 what a user's process needs to open that file and work on it, not the resampling's. Prints the first click
-on a new slice, new-object clicks on a cached slice (median / p95; a new object is answered twice: context
-view, then its object view), correction clicks on the object's cached view, a box alone on a cached slice, 3D
-propagation speed of a liver click, and peak resident memory.
+on a new slice, new-object clicks on a cached slice (median / p95; a new object is answered in a view around the
+click and in the context view, and where the context view's answer wins, once more in its object view),
+correction clicks on the object's cached view, a box alone on a cached slice, 3D propagation speed of a liver
+click, and peak resident memory.
 Times are wall times of ``Session.segment`` as the caller sees them (mask in the input grid included).
 
     .venv/bin/python Testing/benchmarks/bench_engine.py [--threads 2] [--checkpoint PATH] [--precision fp32|bf16]

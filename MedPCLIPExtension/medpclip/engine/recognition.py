@@ -118,8 +118,10 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     """Text -> the best-matching region. A grid of one-click prompts on a set of axial slices is answered in one
     batch per slice; each answer is scored by how well the text names it (first by the click's own embedding with
     the answer's geometry, the best ``policy.FIND_MASKS_NAMED_PER_SLICE`` then named from their masks); the best
-    points are re-segmented as the engine answers a click and re-ranked the same way; the winner is segmented (and
-    propagated in 3D) when the text names it (``match_verdict``), else the result is "not found"."""
+    points are re-segmented as the engine answers a click in the body's view (``click_view=False``: the search was
+    built and measured on those answers; session 38's view around the click lost the MR spleen and the aorta here)
+    and re-ranked the same way; the winner is segmented (and propagated in 3D) when the text names it
+    (``match_verdict``), else the result is "not found"."""
     t0 = time.perf_counter()
     engine = session.engine
     target = engine.text_embedding(text, session.volume.modality).float()
@@ -158,7 +160,7 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
                                   timing, warnings=[f"not found: nothing in the image matches {text!r} ("
                                                     f"{_verdict_reason(verdict)}; it looks like "
                                                     f"{verdict['region_name']!r})"], found=verdict)
-    result = session.segment(_click(session, idx, x, y, mode), feedback=False,
+    result = session.segment(_click(session, idx, x, y, mode), feedback=False, click_view=False,
                              object_view_propagation=policy.FIND_PROPAGATION_OBJECT_VIEW)
     timing["find_total_ms"] = (time.perf_counter() - t0) * 1000
     result.latency_ms.update(timing)
@@ -281,7 +283,7 @@ def _best_by_mask(session: "Session", candidates: list, target: torch.Tensor, te
     sit on an organ's edge). -> (score, slice, (x, y), region embedding, 2D mask or None) of the best."""
     best = None
     for _, idx, (x, y), _ in candidates:
-        res = session.segment(_click(session, idx, x, y, "2d"), feedback=False)
+        res = session.segment(_click(session, idx, x, y, "2d"), feedback=False, click_view=False)
         # the answer lies on slice idx: read it through the canonical view (no full-volume copy)
         mask2d = extract_slice(session.orient.array_to_canonical(res.mask), "axial", idx) > 0
         if not mask2d.any():

@@ -184,7 +184,8 @@ class Session:
     @on_model_thread
     def segment(self, prompt: PromptSpec | dict, prior_mask: np.ndarray | None = None,
                 feedback: bool = True, with_uncertainty: bool = False,
-                scribbles: np.ndarray | None = None, object_view_propagation: bool | None = None) -> SegmentationResult:
+                scribbles: np.ndarray | None = None, object_view_propagation: bool | None = None,
+                click_view: bool = True) -> SegmentationResult:
         """2D or 3D segmentation from a prompt; ``prior_mask`` ([k, j, i], input grid) is a mask prompt,
         ``scribbles`` a strokes label map on the same grid (1 = positive, 2 = negative stroke).
 
@@ -192,6 +193,8 @@ class Session:
         then new ones) reuses that slice's previous logits, as a correction click should.
         ``object_view_propagation``: 3D propagation in views around the mask instead of the body's context view
         (None: ``policy.PROPAGATION_OBJECT_VIEW``; ``find`` sets it, see ``policy.FIND_PROPAGATION_OBJECT_VIEW``).
+        ``click_view=False``: a new click's first pass in the body's view, not ``policy.CLICK_VIEW_MM``'s view around
+        the click (``find``, whose search was built and measured on the body's view's answers).
         """
         t0 = time.perf_counter()
         spec = prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_dict(prompt)
@@ -219,7 +222,8 @@ class Session:
             res, window, points = answer_strokes(self, plane, start, resolved.clicks, resolved.stroke_tokens,
                                                  resolved.box2d, prior2d, resolved.stroke_maps.get(start))
         else:
-            res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None)
+            res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None,
+                                       click_view=click_view)
         mask2d = res.mask
         self._history[(plane, start)] = ClickHistory(list(points), resolved.box2d, res.low_res, window, mask2d)
         t3 = time.perf_counter()

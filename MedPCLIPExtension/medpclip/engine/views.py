@@ -6,6 +6,7 @@ first answer; strokes, whose extent shows the object's, in one pass in a view ar
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,10 +27,11 @@ Points = list[tuple[float, float, int]]
 
 
 def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d: tuple | None,
-                 prior2d: np.ndarray | None, hist: ClickHistory | None, strokes2d: np.ndarray | None = None
-                 ) -> tuple[SliceResult, Window]:
+                 prior2d: np.ndarray | None, hist: ClickHistory | None, strokes2d: np.ndarray | None = None,
+                 click_view: bool = True) -> tuple[SliceResult, Window]:
     """The answer to one slice's prompt and the view it was answered in (``strokes2d``: the slice's painted
-    strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map)."""
+    strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map; ``click_view=False``: a new click's
+    first pass in the body's view whatever ``policy.CLICK_VIEW_MM`` says)."""
     users_box = box2d is not None and prior2d is None  # its passes may be answered by the checkpoint's box output
 
     def predict(*args, **kwargs) -> SliceResult:  # every pass of this prompt sees the same painted strokes
@@ -68,8 +70,8 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         answer = _answer_in_strokes_view(plane, idx, points, point_bounds, strokes2d, spacing, context, predict)
         if answer is not None:
             return answer
-    local = None
-    if strokes2d is None and policy.CLICK_VIEW_MM is not None:
+    local = whole = None
+    if strokes2d is None and click_view and policy.CLICK_VIEW_MM is not None:
         local = _answer_in_click_view(plane, idx, points, point_bounds, spacing, context, predict)
     first, first_view = local if local is not None else (None, context)
     checks = policy.CLICK_VIEW_SAME_TISSUE is not None or policy.CLICK_VIEW_GREW_RATIO is not None
@@ -79,6 +81,16 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         if first is None or is_fragment_of(first.mask, whole.mask, extract_slice(session.canon, plane, idx)) \
                 or grew_past(first.mask, whole.mask):
             first, first_view = whole, context
+    answer, view = _refined(session, plane, idx, points, point_bounds, spacing, context, first, first_view, predict)
+    if whole is not None and strokes2d is None and policy.NAME_CLICK_IN_BODY_VIEW:
+        answer = dataclasses.replace(answer, region=whole.region)  # the click's name sees the whole body
+    return answer, view
+
+
+def _refined(session: "Session", plane: str, idx: int, points: Points, point_bounds: tuple | None, spacing: tuple[float, float],
+             context: Window, first: SliceResult, first_view: Window, predict) -> tuple[SliceResult, Window]:
+    """A click's first answer refined once in a view around it (FocalClick's zoom-in), or the first answer where
+    that view would not be smaller than the body's, or would cut or shrink the answer."""
     if first_view is not context and not policy.CLICK_VIEW_REFINE:
         return first, first_view
     first_mask = first.mask
@@ -87,6 +99,7 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         return first, first_view  # the object fills the body's view already
     prev = None
     if policy.REFINE_FEEDBACK:
+        low = session.engine.cfg.image_size // 4
         prev = session.grid(plane, window).slice_mask_to_low_res(first_mask, low)[None, None]
     refined = predict(plane, idx, points, None, None, prev, window=window)
     refined_mask = refined.mask
