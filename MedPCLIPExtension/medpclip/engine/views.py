@@ -87,8 +87,9 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     return answer, view
 
 
-def _refined(session: "Session", plane: str, idx: int, points: Points, point_bounds: tuple | None, spacing: tuple[float, float],
-             context: Window, first: SliceResult, first_view: Window, predict) -> tuple[SliceResult, Window]:
+def _refined(session: "Session", plane: str, idx: int, points: Points, point_bounds: tuple | None,
+             spacing: tuple[float, float], context: Window, first: SliceResult, first_view: Window,
+             predict) -> tuple[SliceResult, Window]:
     """A click's first answer refined once in a view around it (FocalClick's zoom-in), or the first answer where
     that view would not be smaller than the body's, or would cut or shrink the answer."""
     if first_view is not context and not policy.CLICK_VIEW_REFINE:
