@@ -96,7 +96,7 @@ def _refined(session: "Session", plane: str, idx: int, points: Points, point_bou
         return first, first_view
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
-    if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
+    if fills_body_view(window, context, spacing):
         return first, first_view  # the object fills the body's view already
     prev = None
     if policy.REFINE_FEEDBACK:
@@ -120,7 +120,7 @@ def _answer_in_strokes_view(plane: str, idx: int, points: Points, point_bounds: 
     if bounds is None:
         return None
     window = object_window(bounds, spacing, scale=policy.STROKE_VIEW_SCALE)
-    if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
+    if fills_body_view(window, context, spacing):
         return None
     answer = predict(plane, idx, points, None, None, None, window=window)
     if touches_border(answer.mask, window):
@@ -137,7 +137,7 @@ def _answer_in_click_view(plane: str, idx: int, points: Points, point_bounds: tu
         return None
     cx, cy = (point_bounds[0] + point_bounds[2]) / 2, (point_bounds[1] + point_bounds[3]) / 2
     window = square_window(cx, cy, policy.CLICK_VIEW_MM, spacing)
-    if window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing):
+    if fills_body_view(window, context, spacing):
         return None
     answer = predict(plane, idx, points, None, None, None, window=window)  # the choice head knows the body's view only
     if not answer.mask.any() or touches_border(answer.mask, window):
@@ -167,6 +167,12 @@ def grew_past(local: np.ndarray, whole: np.ndarray) -> bool:
         return False
     area = int(whole.sum())
     return bool(area) and local.sum() > policy.CLICK_VIEW_GREW_RATIO * area and (local & whole).sum() > 0.5 * area
+
+
+def fills_body_view(window: Window, context: Window, spacing: tuple[float, float]) -> bool:
+    """Whether ``window`` is over ``policy.REFINE_MAX_SHARE`` of the body's view's side: then it shows the object
+    no closer than the body's view does, and the body's view's answer stands."""
+    return window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing)
 
 
 def keeps_view(window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:

@@ -210,19 +210,17 @@ class Trainer:
             mask = (lab == value).numpy()
             if mask.sum() < MIN_MODEL_PIXELS:
                 continue
-            if local:
+            strokes = None
+            if local:  # one click at the visible structure's pixel nearest the view's centre
                 prompt = SampledPrompt("point", [nearest_inside(mask, (s - 1) / 2, (s - 1) / 2)], [1])
-                out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
-                out["box_alone"].append(False)
             elif rng.random() < self.opts.stroke_share:
                 strokes, first = sample_strokes(mask, lab.numpy(), rng, self.opts.annotator_stroke_share)
-                out["stroke_map"].append(torch.from_numpy(strokes).float()), out["is_stroke"].append(True)
                 prompt = SampledPrompt("point", [first], [1])
-                out["box_alone"].append(False)
             else:
                 prompt = sample_prompt(mask, lab.numpy(), rng)
-                out["stroke_map"].append(torch.zeros(2, s, s)), out["is_stroke"].append(False)
-                out["box_alone"].append(prompt.kind == "box")
+            out["stroke_map"].append(torch.zeros(2, s, s) if strokes is None else torch.from_numpy(strokes).float())
+            out["is_stroke"].append(strokes is not None)
+            out["box_alone"].append(strokes is None and prompt.kind == "box")
             out["images"].append(img)
             out["targets"].append(torch.from_numpy(mask).float())
             out["is_region"].append(True)
