@@ -49,13 +49,14 @@ def free_port() -> int:
 
 
 def count_passes(session, monkeypatch) -> list:
-    """Record the view of every model pass the session runs (``Session.predict_slice``)."""
+    """Record the view of every model pass the session runs (``Session.predict_views``, which ``predict_slice``
+    calls; a batch of views counts one pass per view)."""
     views = []
-    original = type(session).predict_slice
+    original = type(session).predict_views
 
-    def counted(self, *args, **kwargs):
-        views.append(kwargs.get("window"))
-        return original(self, *args, **kwargs)
+    def counted(self, plane, idx, points, windows, *args, **kwargs):
+        views.extend(windows)
+        return original(self, plane, idx, points, windows, *args, **kwargs)
 
-    monkeypatch.setattr(type(session), "predict_slice", counted)
+    monkeypatch.setattr(type(session), "predict_views", counted)
     return views

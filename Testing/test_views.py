@@ -176,14 +176,15 @@ def test_propagation_draws_the_previous_answer_in_the_view_it_is_used_in(session
     k = int(np.argmax(spleen.sum(axis=(1, 2))))
     r, c = max_edt_point(spleen[k])
     calls = []
-    original = session.predict_slice
+    original = session.predict_views
 
-    def recording(plane, idx, *args, **kwargs):
-        res = original(plane, idx, *args, **kwargs)
-        calls.append((idx, kwargs.get("window"), args[3] if len(args) > 3 else kwargs.get("prev_low_res")))
+    def recording(plane, idx, points, windows, *args, **kwargs):   # every pass: predict_slice calls predict_views
+        res = original(plane, idx, points, windows, *args, **kwargs)
+        low = args[2] if len(args) > 2 else kwargs.get("prev_low_res")
+        calls.extend((idx, w, low) for w in windows)
         return res
 
-    monkeypatch.setattr(session, "predict_slice", recording)
+    monkeypatch.setattr(session, "predict_views", recording)
     res = session.segment({"space": "ijk", "points": [[float(c), float(r), float(k)]], "point_labels": [1],
                            "mode": "3d"})
     plane, start, seed = res.answer2d
@@ -236,6 +237,50 @@ def test_a_click_view_answers_the_first_pass_in_a_square_around_the_click(sessio
     views.clear()
     session.segment({"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}, feedback=False)
     assert views == [(x0, y0, x1, y1), session.context_window("axial")]
+
+
+def test_views_answered_in_one_batch_equal_each_view_answered_alone(session, ct_reference):
+    """``predict_views`` (the click's view and the body's view through the model together) gives each view the
+    answer ``predict_slice`` gives it alone: the same mask, score and region embedding."""
+    from medpclip.data.geometry import slice_pixel_spacing
+    from medpclip.engine.views import click_view_window
+
+    _, ijk, (x, y) = _spleen_click(session, ct_reference)
+    idx = session.canon_slice_index("axial", int(ijk[2]))
+    context = session.context_window("axial")
+    window = click_view_window((x, y, x, y), slice_pixel_spacing(session.spacing, "axial"), context)
+    assert window is not None and window != context
+    together = session.predict_views("axial", idx, [(x, y, 1)], [window, context], choose=[False, True])
+    alone = [session.predict_slice("axial", idx, [(x, y, 1)], window=window),
+             session.predict_slice("axial", idx, [(x, y, 1)], window=context, choose=True)]
+    for batched, single in zip(together, alone):
+        assert np.array_equal(batched.mask, single.mask) and batched.mask.any()
+        assert abs(batched.score - single.score) < 1e-4
+        assert torch.allclose(batched.region, single.region, atol=1e-4)
+        assert torch.allclose(batched.logits, single.logits, atol=1e-3)
+    assert not np.array_equal(together[0].mask, together[1].mask)   # two views, two answers
+
+
+def test_a_new_click_sends_its_view_and_the_body_view_through_the_model_as_one_batch(engine, session, ct_reference,
+                                                                                      monkeypatch):
+    """The click's view and the body's view are one batch (one call, both trunks encoded together), and the click's
+    trunk time is reported as such: every view it encoded, not only the body's."""
+    calls = []
+    fresh = engine.open(session.volume)   # nothing encoded, nothing prefetched
+    original = fresh.predict_views
+
+    def recording(plane, idx, points, windows, *args, **kwargs):
+        calls.append(list(windows))
+        return original(plane, idx, points, windows, *args, **kwargs)
+
+    monkeypatch.setattr(fresh, "predict_views", recording)
+    _, ijk, _ = _spleen_click(fresh, ct_reference)
+    res = fresh.segment({"space": "ijk", "points": [ijk], "mode": "2d"}, feedback=False)
+    fresh.close()
+    assert len(calls[0]) == 2 and calls[0][1] == fresh.context_window("axial")
+    lat = res.latency_ms
+    assert lat["trunk_cached"] == 0.0 and lat["trunk_ms"] > 0 and lat["prompt_ms"] > 0
+    assert lat["trunk_ms"] + lat["prompt_ms"] <= lat["total_ms"] + 1e-6
 
 
 def test_a_click_view_that_cuts_its_answer_leaves_the_click_to_the_body_view(session, ct_reference, monkeypatch):

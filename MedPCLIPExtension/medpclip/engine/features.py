@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections import OrderedDict
 from typing import Callable
 
@@ -32,25 +33,36 @@ class FeatureCache:
         self._cache: OrderedDict[CacheKey, SliceFeatures] = OrderedDict()
         self._lock = threading.Lock()
         self.closed = False
+        self.encode_s = 0.0  # seconds spent encoding so far (a prompt's trunk time is its difference)
 
     def get(self, plane: str, indices: list[int], window: Window | None = None) -> list[SliceFeatures]:
         """Features of ``indices`` in one view (default: the context view); runs on the model thread."""
         window = window or self._context_window(plane)
-        missing = [i for i in dict.fromkeys(indices) if (plane, i, window) not in self._cache]
-        grid = self._grid(plane, window)
+        return self._get([(plane, i, window) for i in indices])
+
+    def get_views(self, plane: str, idx: int, windows: list[Window]) -> list[SliceFeatures]:
+        """Features of one slice in several views, the missing ones encoded in one batch; on the model thread."""
+        return self._get([(plane, idx, w) for w in windows])
+
+    def _get(self, keys: list[CacheKey]) -> list[SliceFeatures]:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        t = time.perf_counter()
         for start in range(0, len(missing), policy.ENCODE_CHUNK):
             chunk = missing[start:start + policy.ENCODE_CHUNK]
-            imgs = torch.stack([grid.image_to_model(extract_slice(self.canon, plane, i)) for i in chunk])[:, None]
+            imgs = torch.stack([self._grid(plane, window).image_to_model(extract_slice(self.canon, plane, i))
+                                for plane, i, window in chunk])[:, None]
             with torch.inference_mode(), self._autocast():
                 feats = self.model.encode_slices(imgs.to(self.device))
             with self._lock:
-                for n, i in enumerate(chunk):
-                    self._cache[(plane, i, window)] = feats.index(n)
+                for n, key in enumerate(chunk):
+                    self._cache[key] = feats.index(n)
+        if missing:
+            self.encode_s += time.perf_counter() - t
         out = []
         with self._lock:
-            for i in indices:
-                self._cache.move_to_end((plane, i, window))
-                out.append(self._cache[(plane, i, window)])
+            for key in keys:
+                self._cache.move_to_end(key)
+                out.append(self._cache[key])
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return out

@@ -70,17 +70,24 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         answer = _answer_in_strokes_view(plane, idx, points, point_bounds, strokes2d, spacing, context, predict)
         if answer is not None:
             return answer
-    local = whole = None
-    if strokes2d is None and click_view and policy.CLICK_VIEW_MM is not None:
-        local = _answer_in_click_view(plane, idx, points, point_bounds, spacing, context, predict)
-    first, first_view = local if local is not None else (None, context)
     checks = policy.CLICK_VIEW_SAME_TISSUE is not None or policy.CLICK_VIEW_GREW_RATIO is not None
-    if first is None or checks:
+    local = whole = None
+    window = click_view_window(point_bounds, spacing, context) \
+        if strokes2d is None and click_view and policy.CLICK_VIEW_MM is not None else None
+    if window is not None:
+        if checks:  # the body's view answers too: both views in one batch
+            in_view, whole = session.predict_views(plane, idx, points, [window, context], choose=[False, True])
+        else:  # the choice head knows the body's view only
+            in_view = predict(plane, idx, points, None, None, None, window=window)
+        if in_view.mask.any() and not touches_border(in_view.mask, window):
+            local = in_view, window  # else the object is larger than the view (or missed): the body's view answers
+    first, first_view = local if local is not None else (None, context)
+    if whole is None and (first is None or checks):
         # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
         whole = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
-        if first is None or is_fragment_of(first.mask, whole.mask, extract_slice(session.canon, plane, idx)) \
-                or grew_past(first.mask, whole.mask):
-            first, first_view = whole, context
+    if whole is not None and (first is None or is_fragment_of(first.mask, whole.mask, extract_slice(
+            session.canon, plane, idx)) or grew_past(first.mask, whole.mask)):
+        first, first_view = whole, context
     answer, view = _refined(session, plane, idx, points, point_bounds, spacing, context, first, first_view, predict)
     if whole is not None and strokes2d is None and policy.NAME_CLICK_IN_BODY_VIEW:
         answer = dataclasses.replace(answer, region=whole.region)  # the click's name sees the whole body
@@ -128,21 +135,14 @@ def _answer_in_strokes_view(plane: str, idx: int, points: Points, point_bounds: 
     return answer, window
 
 
-def _answer_in_click_view(plane: str, idx: int, points: Points, point_bounds: tuple | None,
-                          spacing: tuple[float, float], context: Window, predict) -> tuple[SliceResult, Window] | None:
-    """A click's first pass in a square view of ``policy.CLICK_VIEW_MM`` around the positive clicks; None where
-    that view is not smaller than the body's (REFINE_MAX_SHARE), or its answer is empty or reaches its edge (the
-    object is larger than the view): then the body's view answers."""
+def click_view_window(point_bounds: tuple | None, spacing: tuple[float, float], context: Window) -> Window | None:
+    """A new click's view: a square of ``policy.CLICK_VIEW_MM`` around the positive clicks; None where there are
+    none, or that view is not smaller than the body's (REFINE_MAX_SHARE)."""
     if point_bounds is None:
         return None
     cx, cy = (point_bounds[0] + point_bounds[2]) / 2, (point_bounds[1] + point_bounds[3]) / 2
     window = square_window(cx, cy, policy.CLICK_VIEW_MM, spacing)
-    if fills_body_view(window, context, spacing):
-        return None
-    answer = predict(plane, idx, points, None, None, None, window=window)  # the choice head knows the body's view only
-    if not answer.mask.any() or touches_border(answer.mask, window):
-        return None
-    return answer, window
+    return None if fills_body_view(window, context, spacing) else window
 
 
 def is_fragment_of(part: np.ndarray, whole: np.ndarray, image: np.ndarray) -> bool:
