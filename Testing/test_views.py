@@ -261,6 +261,30 @@ def test_views_answered_in_one_batch_equal_each_view_answered_alone(session, ct_
     assert not np.array_equal(together[0].mask, together[1].mask)   # two views, two answers
 
 
+def test_a_prior_mask_answered_in_its_view_and_the_body_view_in_one_batch_equals_each_alone(session, ct_reference):
+    """A mask prompt (with its click) goes through its object view and the body's view as one batch, each view fed
+    its own drawing of the prior mask: each answer equals that view's single pass, and the higher rated is kept."""
+    from medpclip.data.geometry import slice_pixel_spacing
+    from medpclip.data.views import mask_extent, object_window
+
+    ref, ijk, (x, y) = _spleen_click(session, ct_reference)
+    idx = session.canon_slice_index("axial", int(ijk[2]))
+    canon_ref = extract_slice(session.canonical_mask(ct_reference == 1), "axial", idx)
+    window = object_window(mask_extent(canon_ref), slice_pixel_spacing(session.spacing, "axial"))
+    context = session.context_window("axial")
+    low = session.engine.cfg.image_size // 4
+    prevs = [session.grid("axial", w).slice_mask_to_low_res(canon_ref, low)[None, None] for w in (window, context)]
+    together = session.predict_views("axial", idx, [(x, y, 1)], [window, context], None, canon_ref, torch.cat(prevs))
+    for w, prev, batched in zip((window, context), prevs, together):
+        single = session.predict_slice("axial", idx, [(x, y, 1)], None, canon_ref, prev, window=w)
+        assert np.array_equal(batched.mask, single.mask) and abs(batched.score - single.score) < 1e-4
+    mask = np.zeros_like(ct_reference, bool)
+    mask[int(ijk[2])] = ref
+    res = session.segment({"space": "ijk", "points": [ijk], "mode": "2d"}, prior_mask=mask, feedback=False)
+    kept = max(together, key=lambda a: a.score)
+    assert np.array_equal(extract_slice(session.canonical_mask(res.mask), "axial", idx), kept.mask)
+
+
 def test_a_new_click_sends_its_view_and_the_body_view_through_the_model_as_one_batch(engine, session, ct_reference,
                                                                                       monkeypatch):
     """The click's view and the body's view are one batch (one call, both trunks encoded together), and the click's

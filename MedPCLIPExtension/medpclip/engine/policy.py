@@ -137,6 +137,10 @@ CLICK_VIEW_GREW_RATIO: float | None = 1.5
 # the click view already frames the click, and a first click then costs two passes, as without the click view).
 # Refining cost 43 % more time on a first click on a new slice and lost the stomach more (session 37)
 CLICK_VIEW_REFINE = False
+# ... and where the body's view's answer won a check against the click view's (a fragment, a grown answer), it is
+# refined in a view around it, as when the click view is empty or cut (False: it stands; a first click then costs two
+# passes, not three; measured in session 39, docs/RESULTS.md)
+REFINE_WON_CHECK = True
 # a new click's result carries the body's view's region embedding (its pass answers every new click), so that naming
 # the click (``Session.identify(result=...)``, the MONAI Label interactive task) sees the whole body; False: the
 # embedding of the pass whose answer was kept (a click view, an object view). Session 38, docs/RESULTS.md: naming a

@@ -55,25 +55,34 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     if box2d is not None or prior2d is not None:
         bounds = union_bounds(box2d, mask_extent(prior2d) if prior2d is not None else None, point_bounds)
         window = object_window(bounds, spacing)
-        grid = session.grid(plane, window)
-        prev = grid.slice_mask_to_low_res(prior2d, low)[None, None] if prior2d is not None else None
-        answer = predict(plane, idx, points, box2d, prior2d, prev, window=window)
-        # the context view's answer too, the higher rated wins; not for a box alone with the checkpoint's box output
+        # the context view's answer too, the higher rated wins (both views in one batch); not for a box alone with
+        # the checkpoint's box output
         by_box_output = users_box and not points and int(session.model.box_output)
-        if policy.BOX_PICK_BY_SCORE and not by_box_output:
-            prev = None if prior2d is None else session.grid(plane, context).slice_mask_to_low_res(prior2d, low)[None, None]
-            other = predict(plane, idx, points, box2d, prior2d, prev, window=context)
-            if other.score > answer.score:
-                return other, context
-        return answer, window
+        views = [window, context] if policy.BOX_PICK_BY_SCORE and not by_box_output else [window]
+        prev = None if prior2d is None else torch.cat(
+            [session.grid(plane, w).slice_mask_to_low_res(prior2d, low)[None, None] for w in views])
+        answers = session.predict_views(plane, idx, points, views, box2d, prior2d, prev, strokes2d=strokes2d,
+                                        users_box=users_box)
+        best = max(range(len(views)), key=lambda n: (answers[n].score, -n))  # a tie: the object view's
+        return answers[best], views[best]
     if strokes2d is not None and policy.STROKE_VIEW_SCALE is not None:
         answer = _answer_in_strokes_view(plane, idx, points, point_bounds, strokes2d, spacing, context, predict)
         if answer is not None:
             return answer
+    return _answer_new_click(session, plane, idx, points, point_bounds, spacing, context, predict,
+                             click_view and strokes2d is None, strokes2d is None)
+
+
+def _answer_new_click(session: "Session", plane: str, idx: int, points: Points, point_bounds: tuple | None,
+                      spacing: tuple[float, float], context: Window, predict, click_view: bool,
+                      clicks_only: bool) -> tuple[SliceResult, Window]:
+    """A new object's clicks (``clicks_only``: no painted strokes): in the click's view and the body's view (one
+    batch), the click view's answer kept unless a check gives the body's view's answer the win; else the body's view
+    alone; the body's view's answer then refined once in a view around it."""
     checks = policy.CLICK_VIEW_SAME_TISSUE is not None or policy.CLICK_VIEW_GREW_RATIO is not None
     local = whole = None
     window = click_view_window(point_bounds, spacing, context) \
-        if strokes2d is None and click_view and policy.CLICK_VIEW_MM is not None else None
+        if click_view and policy.CLICK_VIEW_MM is not None else None
     if window is not None:
         if checks:  # the body's view answers too: both views in one batch
             in_view, whole = session.predict_views(plane, idx, points, [window, context], choose=[False, True])
@@ -84,12 +93,15 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
     first, first_view = local if local is not None else (None, context)
     if whole is None and (first is None or checks):
         # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
-        whole = predict(plane, idx, points, None, None, None, window=context, choose=strokes2d is None)
+        whole = predict(plane, idx, points, None, None, None, window=context, choose=clicks_only)
     if whole is not None and (first is None or is_fragment_of(first.mask, whole.mask, extract_slice(
             session.canon, plane, idx)) or grew_past(first.mask, whole.mask)):
         first, first_view = whole, context
-    answer, view = _refined(session, plane, idx, points, point_bounds, spacing, context, first, first_view, predict)
-    if whole is not None and strokes2d is None and policy.NAME_CLICK_IN_BODY_VIEW:
+    if local is not None and first is whole and not policy.REFINE_WON_CHECK:
+        answer, view = first, first_view
+    else:
+        answer, view = _refined(session, plane, idx, points, point_bounds, spacing, context, first, first_view, predict)
+    if whole is not None and clicks_only and policy.NAME_CLICK_IN_BODY_VIEW:
         answer = dataclasses.replace(answer, region=whole.region)  # the click's name sees the whole body
     return answer, view
 

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# usage: box_train.sh TAG CHECKPOINT "POLICY=V" ...: box first (5 prompts, no 3D), training patients
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TRAIN=BTCV_001,BTCV_002,BTCV_003,BTCV_004,BTCV_005,BTCV_006,BTCV_007,BTCV_021,BTCV_022,BTCV_023,BTCV_024,BTCV_025,BTCV_026,BTCV_027,brats_2013_pat0003_1,brats_2013_pat0004_1,brats_2013_pat0005_1
+TAG=$1; CK=$2; shift 2
+.venv/bin/python scripts/benchmark_with_policy.py "$@" -- --data ../shared/training --patients $TRAIN --max-slices-per-case 4 --max-trials 6 --clicks 1 --no-3d --first box --threads 1 --overlays 0 --methods medpclip --sam-repeats 0 --checkpoint $CK --out runs/s39/$TAG > runs/s39/$TAG.log 2>&1
