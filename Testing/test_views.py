@@ -122,6 +122,62 @@ def test_3d_propagation_says_where_and_why_it_stopped(session, liver_click, monk
     assert res.summary()["propagation"] == res.propagation
 
 
+def test_a_3d_correction_click_beyond_where_propagation_stopped_seeds_its_own_run(session, ct_reference, liver_click,
+                                                                                   monkeypatch):
+    """``SEED_FROM_CLICKS``: a positive click on a slice the propagation did not reach is answered from its own
+    clicks and carried both ways; the run says where it came from and ends where the first one wrote. Off, the
+    click is ignored (the behaviour before session 39)."""
+    from medpclip.engine import policy, propagate as prop
+
+    liver = ct_reference == 5
+    k = int(liver_click[2])
+    start = session.canon_slice_index("axial", k)
+    k2 = next(kk for kk in (k + 4, k - 4) if session.canon_slice_index("axial", kk) == start + 4)  # 4 slices up
+    r, c = max_edt_point(liver[k2])
+    prompt = {"space": "ijk", "points": [liver_click, [float(c), float(r), float(k2)]], "point_labels": [1, 1],
+              "mode": "3d", "slice": k}
+    real = prop._stop_rule
+
+    def stopped_at_once():   # the first propagated slice (upwards) fails; every later one is judged as usual
+        first = iter([True])
+        monkeypatch.setattr(prop, "_stop_rule", lambda *a: "quality" if next(first, False) else real(*a))
+
+    stopped_at_once()
+    res = session.segment(prompt, feedback=False)
+    between = range(min(k, k2), max(k, k2) + 1)
+    assert all(res.mask[kk].any() for kk in between)                 # the gap filled from the clicked slice down
+    assert dice(res.mask[k2] > 0, liver[k2]) > 0.5
+    seeded = [p for p in res.propagation if p.get("from_slice") == k2]
+    assert len(seeded) == 2 and any("another click" in p["reason"] for p in seeded)
+    assert not any("another click" in w for w in res.warnings)       # joining is no warning
+    monkeypatch.setattr(policy, "SEED_FROM_CLICKS", False)
+    stopped_at_once()
+    plain = session.segment(prompt, feedback=False)
+    assert not plain.mask[k2].any() and not any("from_slice" in p for p in plain.propagation)
+
+
+def test_a_3d_correction_click_on_a_propagated_slice_is_answered_as_a_2d_correction(session, ct_reference, monkeypatch):
+    """``CORRECT_CLICKED_SLICES``: a propagated slice that holds clicks is answered once more with its clicks and its
+    own logits, without the box drawn from the previous slice's mask, so a missed part the user clicks is added;
+    without it the box keeps the model away. The sample CT's spleen, propagated from its largest slice; the click
+    is the benchmark's 3D correction click."""
+    from medpclip.engine import policy
+    from medpclip.evaluation.metrics import correction_click_3d
+
+    spleen = ct_reference == 1
+    k = int(np.argmax(spleen.sum(axis=(1, 2))))
+    r, c = max_edt_point(spleen[k])
+    prompt = {"space": "ijk", "points": [[float(c), float(r), float(k)]], "point_labels": [1], "mode": "3d"}
+    first = session.segment(prompt, feedback=False).mask > 0
+    (kk, rr, cc), label = correction_click_3d(first, spleen, np.linalg.norm(session.volume.affine[:3, :3], axis=0)[::-1])
+    assert label == 1 and kk != k and first[kk].any() and not first[kk, rr, cc]   # a miss on a propagated slice
+    corrected = dict(prompt, points=prompt["points"] + [[float(cc), float(rr), float(kk)]], point_labels=[1, 1])
+    res = session.segment(corrected, feedback=False).mask > 0
+    assert res[kk, rr, cc] and dice(res, spleen) > dice(first, spleen)
+    monkeypatch.setattr(policy, "CORRECT_CLICKED_SLICES", False)
+    assert not (session.segment(corrected, feedback=False).mask > 0)[kk, rr, cc]
+
+
 @pytest.fixture(scope="module")
 def session(engine, ct_volume):
     return engine.open(ct_volume)

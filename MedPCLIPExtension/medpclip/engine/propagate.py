@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..data.views import mask_extent, object_window
 from . import policy
 from .prompt import ResolvedPrompt
 from .results import SliceResult, uncertainty_map
-from .views import keeps_view
+from .views import answer_slice, keeps_view, with_mask
 
 if TYPE_CHECKING:
     from .session import Session
@@ -25,8 +26,11 @@ def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, see
               canon_mask: np.ndarray, canon_unc: np.ndarray | None,
               object_views: bool | None = None) -> tuple[list[int], list[dict[str, Any]]]:
     """Both directions from the prompted slice, written into the canonical views ``canon_mask`` / ``canon_unc``;
-    in object views or the context view (``object_views``; None: ``policy.PROPAGATION_OBJECT_VIEW``).
-    -> (canonical slices written, per direction: slices / where / why it stopped)."""
+    in object views or the context view (``object_views``; None: ``policy.PROPAGATION_OBJECT_VIEW``). Then, with
+    ``policy.SEED_FROM_CLICKS``, every slice with a positive click that the propagation did not reach is answered
+    from its own clicks and carried both ways until a stop rule or a slice already written: a 3D correction click
+    beyond where propagation stopped then counts. -> (canonical slices written, per run and direction: slices /
+    where / why it stopped; a run from a clicked slice says ``from_slice``)."""
     if object_views is None:
         object_views = policy.PROPAGATION_OBJECT_VIEW
     plane = prompt.plane
@@ -34,21 +38,60 @@ def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, see
         limits = prompt.box_range
     else:
         limits = (0, session.n_slices(plane) - 1)
+    written = {prompt.start}
+    slices, stops = _both_directions(session, prompt, seed, seed_window, limits, canon_mask, canon_unc, object_views,
+                                     written)
+    for idx in sorted(prompt.by_slice) if policy.SEED_FROM_CLICKS else []:
+        clicks = prompt.by_slice[idx]
+        if idx in written or not limits[0] <= idx <= limits[1] or not any(p[2] == 1 for p in clicks):
+            continue
+        answer, window = answer_slice(session, plane, idx, clicks, prompt.box2d, None, None)
+        mask = _inside_box(answer.mask, prompt.box2d)
+        if not mask.any():
+            continue
+        answer = with_mask(answer, mask) if mask is not answer.mask else answer
+        insert_slice(canon_mask, plane, idx, mask)
+        if canon_unc is not None:
+            insert_slice(canon_unc, plane, idx, uncertainty_map(answer.logits))
+        written.add(idx)
+        done, more = _both_directions(session, dataclasses.replace(prompt, start=idx), answer, window, limits,
+                                      canon_mask, canon_unc, object_views, written)
+        slices += [idx] + done
+        stops += [{"from_slice": session.input_slice_index(plane, idx), **st} for st in more]
+    return slices, stops
+
+
+def _both_directions(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, seed_window: Window,
+                     limits: tuple[int, int], canon_mask: np.ndarray, canon_unc: np.ndarray | None,
+                     object_views: bool, written: set[int]) -> tuple[list[int], list[dict[str, Any]]]:
+    """Propagation from ``prompt.start`` each way; ``written`` (slices already segmented) grows as it goes."""
     slices, stops = [], []
     for direction in (1, -1):
         done, stop = _one_direction(session, prompt, seed, seed_window, direction, limits, canon_mask, canon_unc,
-                                    object_views)
+                                    object_views, written)
         slices += done
-        stops.append(describe_stop(session, plane, direction, done, stop))
+        stops.append(describe_stop(session, prompt.plane, direction, done, stop))
     return slices, stops
+
+
+def _inside_box(mask: np.ndarray, box2d: tuple[float, float, float, float] | None) -> np.ndarray:
+    """``mask`` cut to an ROI's in-plane box (the mask itself without one)."""
+    if box2d is None:
+        return mask
+    x0, y0, x1, y1 = box2d
+    clip = np.zeros_like(mask)
+    clip[max(0, int(np.floor(y0))):int(np.ceil(y1)) + 1, max(0, int(np.floor(x0))):int(np.ceil(x1)) + 1] = True
+    return mask & clip  # not in place: a result's mask is read once and kept
 
 
 def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, seed_window: Window,
                    direction: int, limits: tuple[int, int], canon_mask: np.ndarray,
-                   canon_unc: np.ndarray | None, object_views: bool) -> tuple[list[int], tuple[int, str] | None]:
+                   canon_unc: np.ndarray | None, object_views: bool,
+                   written: set[int]) -> tuple[list[int], tuple[int, str] | None]:
     """Carry the mask slice by slice: previous logits as mask prompt, its deepest point and box as prompts.
     In object views (``object_views``) a view is kept while the mask stays well inside it (so
     that upcoming slices are encoded ENCODE_CHUNK at a time) and re-centred when it nears an edge.
+    It ends where another run already wrote (``written``, which it adds its slices to).
     -> (canonical slices written, (slice, reason) where a stop rule ended it or None at the range's end)."""
     plane, box2d = prompt.plane, prompt.box2d
     done: list[int] = []
@@ -69,6 +112,8 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
     idx = prompt.start + direction
     lo, hi = limits
     while lo <= idx <= hi:
+        if idx in written:
+            return done, (idx, "joined")
         bounds = mask_extent(prev_mask)
         if session.views != "prompt" or not object_views:
             window = session.context_window(plane)
@@ -82,18 +127,16 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
         ahead = [i for i in range(idx, idx + direction * policy.ENCODE_CHUNK, direction) if lo <= i <= hi]
         session.features(plane, ahead, window)
         r, c = deepest_point(prev_mask)
-        pts = [(float(c), float(r), 1)] + [p for p in prompt.by_slice.get(idx, [])]
+        clicks = prompt.by_slice.get(idx, [])
+        pts = [(float(c), float(r), 1)] + clicks
         ys, xs = np.nonzero(prev_mask)
         pad_y, pad_x = pad_px + pad_fraction * (ys.max() - ys.min()), pad_px + pad_fraction * (xs.max() - xs.min())
         box = (max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y), min(cols - 1.0, xs.max() + pad_x),
                min(rows - 1.0, ys.max() + pad_y))
         res = session.predict_slice(plane, idx, pts, box, None, prev_low, window=window)
-        m = res.mask
-        if box2d is not None:  # an ROI bounds the region in-plane too
-            x0, y0, x1, y1 = box2d
-            clip = np.zeros_like(m)
-            clip[max(0, int(np.floor(y0))):int(np.ceil(y1)) + 1, max(0, int(np.floor(x0))):int(np.ceil(x1)) + 1] = True
-            m = m & clip  # not in place: res.mask is read once and kept
+        if clicks and policy.CORRECT_CLICKED_SLICES:  # answered once more as a 2D correction: the slice's own
+            res = session.predict_slice(plane, idx, pts, None, None, res.low_res, window=window)  # logits, no box
+        m = _inside_box(res.mask, box2d)  # an ROI bounds the region in-plane too
         area = int(m.sum())
         reason = _stop_rule(res, area, prev_area, max_area, name_embs, seed_name)
         if reason is None and policy.INTENSITY_DRIFT is not None and area \
@@ -105,6 +148,7 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
         if canon_unc is not None:
             insert_slice(canon_unc, plane, idx, uncertainty_map(res.logits))
         done.append(idx)
+        written.add(idx)
         prev_mask, prev_low, prev_area, low_window = m, res.low_res, area, window
         idx += direction
     return done, None
@@ -142,7 +186,7 @@ def describe_stop(session: "Session", plane: str, direction: int, done: list[int
     idx, reason = stop
     out["stopped_at_slice"] = session.input_slice_index(plane, idx)
     out["reason"] = policy.stop_reason(reason)
-    if reason != "vanished":
+    if reason not in ("vanished", "joined"):
         out["warning"] = (f"propagation {name} stopped at slice {out['stopped_at_slice']} after {len(done)} "
                           f"slice(s): {out['reason']}")
     return out
