@@ -59,11 +59,12 @@ TOP_K: int | None = None
 # a slice with a positive click that propagation did not reach (a 3D correction beyond where it stopped) is answered
 # from its own clicks and propagated both ways until a stop rule or a slice already written (session 39, docs/RESULTS.md)
 SEED_FROM_CLICKS = True
-# ... and a slice it reaches that holds clicks is answered once more as a 2D correction is: its clicks, its own
-# logits fed back, no box (the box drawn from the previous slice's mask kept the model from a missed part the user
-# clicked). Both chosen on training volumes (3 BRATS patients x 2 sequences, the sample CT and MR; 3 structures
-# each, one click + 4 3D correction clicks): volume Dice after 5 interactions 0.369 -> 0.476 (seeding alone 0.399,
-# the correction pass alone 0.419; docs/RESULTS.md, session 39)
+# ... and, without an ROI, a slice it reaches whose answer leaves out a positive click is answered once more as a 2D
+# correction is: its clicks, its own logits fed back, no box (the box drawn from the previous slice's mask kept the
+# model from the missed part). Chosen on training volumes (3 BRATS patients x 2 sequences, the sample CT and MR; 3
+# structures each, one click + 4 3D correction clicks): volume Dice after 5 interactions 0.369 -> 0.457, no
+# structure worse; with a 3D box (the benchmark's ROI protocol, sample volumes) it cost 2 structures, so not there
+# (docs/RESULTS.md, session 39)
 CORRECT_CLICKED_SLICES = True
 # each next slice's box is the previous mask's, grown by (fraction of its size, mm): an ROI bounds the region
 # already, so it gets the looser box

@@ -74,6 +74,13 @@ def _both_directions(session: "Session", prompt: ResolvedPrompt, seed: SliceResu
     return slices, stops
 
 
+def _misses_a_click(mask: np.ndarray, clicks: list[tuple[float, float, int]]) -> bool:
+    """Whether a positive click lies outside ``mask``."""
+    rows, cols = mask.shape
+    return any(p[2] == 1 and not mask[min(rows - 1, int(round(p[1]))), min(cols - 1, int(round(p[0])))]
+               for p in clicks)
+
+
 def _inside_box(mask: np.ndarray, box2d: tuple[float, float, float, float] | None) -> np.ndarray:
     """``mask`` cut to an ROI's in-plane box (the mask itself without one)."""
     if box2d is None:
@@ -134,8 +141,11 @@ def _one_direction(session: "Session", prompt: ResolvedPrompt, seed: SliceResult
         box = (max(0.0, xs.min() - pad_x), max(0.0, ys.min() - pad_y), min(cols - 1.0, xs.max() + pad_x),
                min(rows - 1.0, ys.max() + pad_y))
         res = session.predict_slice(plane, idx, pts, box, None, prev_low, window=window)
-        if clicks and policy.CORRECT_CLICKED_SLICES:  # answered once more as a 2D correction: the slice's own
-            res = session.predict_slice(plane, idx, pts, None, None, res.low_res, window=window)  # logits, no box
+        if policy.CORRECT_CLICKED_SLICES and box2d is None and _misses_a_click(res.mask, clicks):
+            # a positive click left out (the box drawn from the previous slice kept the model away): answered once
+            # more as a 2D correction is, the slice's own logits fed back, no box. Not inside an ROI, whose looser
+            # box and in-plane clip serve its corrections better (docs/DESIGN-NOTES.md, "3D correction clicks")
+            res = session.predict_slice(plane, idx, pts, None, None, res.low_res, window=window)
         m = _inside_box(res.mask, box2d)  # an ROI bounds the region in-plane too
         area = int(m.sum())
         reason = _stop_rule(res, area, prev_area, max_area, name_embs, seed_name)
