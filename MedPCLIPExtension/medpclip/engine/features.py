@@ -49,7 +49,8 @@ class FeatureCache:
         t = time.perf_counter()
         for start in range(0, len(missing), policy.ENCODE_CHUNK):
             chunk = missing[start:start + policy.ENCODE_CHUNK]
-            imgs = torch.stack([self._grid(plane, window).image_to_model(extract_slice(self.canon, plane, i))
+            grids = {(plane, window): self._grid(plane, window) for plane, _, window in chunk}
+            imgs = torch.stack([grids[plane, window].image_to_model(extract_slice(self.canon, plane, i))
                                 for plane, i, window in chunk])[:, None]
             with torch.inference_mode(), self._autocast():
                 feats = self.model.encode_slices(imgs.to(self.device))

@@ -49,7 +49,8 @@ def propagate(session: "Session", prompt: ResolvedPrompt, seed: SliceResult, see
         mask = _inside_box(answer.mask, prompt.box2d)
         if not mask.any():
             continue
-        answer = with_mask(answer, mask) if mask is not answer.mask else answer
+        if prompt.box2d is not None:  # the run goes on from the clipped answer
+            answer = with_mask(answer, mask)
         insert_slice(canon_mask, plane, idx, mask)
         if canon_unc is not None:
             insert_slice(canon_unc, plane, idx, uncertainty_map(answer.logits))
