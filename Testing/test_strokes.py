@@ -488,6 +488,7 @@ def test_a_strokes_answer_is_the_models_answer_refined(session, liver, monkeypat
     r, c0, c1 = row_stroke(ref[k])
     strokes = np.zeros(ref.shape, np.uint8)
     strokes[k, r, c0:c1 + 1] = 1
+    monkeypatch.setattr(policy, "STROKE_MASK_LOGIT", 0.0)   # the model's answer at 0 (the next test reads it lower)
     monkeypatch.setattr(policy, "STROKE_EDGES", False)
     plain = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False)
     monkeypatch.setattr(policy, "STROKE_EDGES", True)
@@ -502,6 +503,25 @@ def test_a_strokes_answer_is_the_models_answer_refined(session, liver, monkeypat
     before, after = dice(plain.mask[k] > 0, ref[k]), dice(refined.mask[k] > 0, ref[k])
     print(f"liver from one row stroke: model {before:.3f}, refined {after:.3f}")
     assert after >= before - 0.02                 # 0.790 -> 0.789: a row stroke through the liver is answered well already
+
+
+def test_a_strokes_answer_is_read_below_probability_one_half(session, liver, monkeypatch):
+    """policy.STROKE_MASK_LOGIT: the model's answer to strokes is read where its logit exceeds -0.85 (probability
+    0.3), so it holds the answer read at 0 and more; 0 reads it as before."""
+    from medpclip.engine import policy
+
+    ref, k = liver
+    r, c0, c1 = row_stroke(ref[k])
+    strokes = np.zeros(ref.shape, np.uint8)
+    strokes[k, r, c0:c1 + 1] = 1
+    monkeypatch.setattr(policy, "STROKE_EDGES", False)
+    assert policy.STROKE_MASK_LOGIT == -0.85
+    wide = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask[k] > 0
+    monkeypatch.setattr(policy, "STROKE_MASK_LOGIT", 0.0)
+    at_half = session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask[k] > 0
+    assert (wide | at_half).sum() == wide.sum() and wide.sum() > at_half.sum()
+    print(f"liver from one row stroke: {at_half.sum()} px at p 0.5 (Dice {dice(at_half, ref[k]):.3f}), "
+          f"{wide.sum()} px at p 0.3 (Dice {dice(wide, ref[k]):.3f})")
 
 
 # -- a stroke's first answer: one pass in a view around it (engine/views.py, policy.STROKE_VIEW_SCALE) ----------------

@@ -220,8 +220,9 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
     prompt map (``strokes2d``) with the positive stroke token nearest the strokes' centre as the first click
     (unless the user clicked too), then up to ``policy.STROKE_ROUNDS`` correction clicks at the stroke tokens the
     answer gets wrong (a positive token outside the mask, a negative one inside), each feeding the previous answer
-    back; then, with ``policy.STROKE_EDGES``, the answer is made to follow the image's edges and honour every
-    stroke (``stroke_edges.refine_to_strokes``). -> (answer, its view, the points used)."""
+    back; the answer is read at logit ``policy.STROKE_MASK_LOGIT``; then, with ``policy.STROKE_EDGES``, it is made to
+    follow the image's edges and honour every stroke (``stroke_edges.refine_to_strokes``). -> (answer, its view, the
+    points used)."""
     points = list(clicks)
     if not any(p[2] == 1 for p in points):
         positive = [t for t in tokens if t[2] == 1]
@@ -239,9 +240,12 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
         hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
         points.append(wrong[0])
         res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist, strokes2d)
+    mask = res.mask if policy.STROKE_MASK_LOGIT == 0 else (res.logits > policy.STROKE_MASK_LOGIT).numpy()
     if policy.STROKE_EDGES and strokes2d is not None:
-        res = with_mask(res, refine_to_strokes(extract_slice(session.canon, plane, idx), res.mask, strokes2d,
-                                               slice_pixel_spacing(session.spacing, plane)))
+        mask = refine_to_strokes(extract_slice(session.canon, plane, idx), mask, strokes2d,
+                                 slice_pixel_spacing(session.spacing, plane))
+    if mask is not res.mask:
+        res = with_mask(res, mask)
     return res, window, points
 
 
