@@ -119,12 +119,13 @@ STROKE_ROUNDS = 3
 # scribbles, chosen on training patients (0.592 -> 0.669 Dice), held-out 0.610 -> 0.693; the stroke protocol's
 # held-out Dice after 1 / 3 strokes 0.544 / 0.727 -> 0.596 / 0.789; session 35's watershed: 3 ms median (was 8)
 STROKE_EDGES = True
-# a strokes answer is read where its logit exceeds this (before the edge refinement above), not at 0: the model's
-# answer to strokes is too small (full-ring scribbles: it leaves out 53 % of a training BRATS target's pixels and
-# 18 % of a BTCV organ's, adds 21 % / 7 %). Session 40 (docs/RESULTS.md), training patients' scribbles, BRATS / BTCV:
-# full ring 0.531 / 0.857 -> 0.561 / 0.874, half ring 0.524 / 0.816 -> 0.537 / 0.822 (at -1.4: 0.551 / 0.876 and
-# 0.537 / 0.808). 0: read at probability 0.5 as before
-STROKE_MASK_LOGIT = -0.85
+# with a negative stroke on the slice, a strokes answer can be read where its logit exceeds this (before the edge
+# refinement above) instead of 0. Off (0) by default; session 40 (docs/RESULTS.md) measured -0.85: the model's answer
+# to annotator-style scribbles is too small (full ring: it leaves out 53 % of a training BRATS target's pixels, 18 %
+# of a BTCV organ's), and read at -0.85 held-out scribbles rose 0.704 -> 0.726 (full ring), 0.686 -> 0.698 (half
+# ring); but the stroke protocol's negative correction strokes then spill: held out 0.680 / 0.769 / 0.814 -> 0.680 /
+# 0.728 / 0.759 after 1 / 2 / 3 strokes (0.639 / 0.733 / 0.772 when positive strokes alone were read so too)
+STROKE_MASK_LOGIT = 0.0
 # a first answer to strokes is one pass in a view around the positive strokes (and clicks): side = this x their
 # longer extent + 20 mm (a click's object view: 1.6 x its first answer's extent). A stroke shows how far its object
 # reaches, which a click's first pass, in the body's view, is there to find. Where that view exceeds REFINE_MAX_SHARE

@@ -220,9 +220,9 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
     prompt map (``strokes2d``) with the positive stroke token nearest the strokes' centre as the first click
     (unless the user clicked too), then up to ``policy.STROKE_ROUNDS`` correction clicks at the stroke tokens the
     answer gets wrong (a positive token outside the mask, a negative one inside), each feeding the previous answer
-    back; the answer is read at logit ``policy.STROKE_MASK_LOGIT``; then, with ``policy.STROKE_EDGES``, it is made to
-    follow the image's edges and honour every stroke (``stroke_edges.refine_to_strokes``). -> (answer, its view, the
-    points used)."""
+    back; with a negative stroke the answer is read at logit ``policy.STROKE_MASK_LOGIT``; then, with
+    ``policy.STROKE_EDGES``, it is made to follow the image's edges and honour every stroke
+    (``stroke_edges.refine_to_strokes``). -> (answer, its view, the points used)."""
     points = list(clicks)
     if not any(p[2] == 1 for p in points):
         positive = [t for t in tokens if t[2] == 1]
@@ -240,7 +240,10 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
         hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
         points.append(wrong[0])
         res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist, strokes2d)
-    mask = res.mask if policy.STROKE_MASK_LOGIT == 0 else (res.logits > policy.STROKE_MASK_LOGIT).numpy()
+    # background strokes bound the answer, so it is read wider; without them a wider answer spills (policy.py)
+    bounded = any(t[2] == 0 for t in tokens) or (strokes2d is not None and bool((strokes2d == 2).any()))
+    level = policy.STROKE_MASK_LOGIT if bounded else 0.0
+    mask = res.mask if level == 0 else (res.logits > level).numpy()
     if policy.STROKE_EDGES and strokes2d is not None:
         mask = refine_to_strokes(extract_slice(session.canon, plane, idx), mask, strokes2d,
                                  slice_pixel_spacing(session.spacing, plane))
