@@ -16,7 +16,7 @@ from ..data.views import mask_extent, object_window
 from . import policy
 from .prompt import ResolvedPrompt
 from .results import SliceResult, uncertainty_map
-from .views import answer_slice, keeps_view, with_mask
+from .views import answer_slice, keeps_view, mask_at, with_mask
 
 if TYPE_CHECKING:
     from .session import Session
@@ -77,9 +77,7 @@ def _both_directions(session: "Session", prompt: ResolvedPrompt, seed: SliceResu
 
 def _misses_a_click(mask: np.ndarray, clicks: list[tuple[float, float, int]]) -> bool:
     """Whether a positive click lies outside ``mask``."""
-    rows, cols = mask.shape
-    return any(p[2] == 1 and not mask[min(rows - 1, int(round(p[1]))), min(cols - 1, int(round(p[0])))]
-               for p in clicks)
+    return any(p[2] == 1 and not mask_at(mask, p) for p in clicks)
 
 
 def _inside_box(mask: np.ndarray, box2d: tuple[float, float, float, float] | None) -> np.ndarray:

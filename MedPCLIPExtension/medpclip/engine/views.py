@@ -232,17 +232,16 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
     res, window = answer_slice(session, plane, idx, points, box2d, prior2d, None, strokes2d)
     for _ in range(policy.STROKE_ROUNDS):
         mask = res.mask
-        rows, cols = mask.shape
-        wrong = [t for t in tokens if t not in points
-                 and bool(mask[min(rows - 1, int(round(t[1]))), min(cols - 1, int(round(t[0])))]) != (t[2] == 1)]
+        wrong = [t for t in tokens if t not in points and mask_at(mask, t) != (t[2] == 1)]
         if not wrong:
             break
         hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
         points.append(wrong[0])
         res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist, strokes2d)
-    # background strokes bound the answer, so it is read wider; without them a wider answer spills (policy.py)
-    bounded = any(t[2] == 0 for t in tokens) or (strokes2d is not None and bool((strokes2d == 2).any()))
-    level = policy.STROKE_MASK_LOGIT if bounded else 0.0
+    # background strokes bound the answer, so it may be read wider; without them a wider answer spills (policy.py)
+    level = policy.STROKE_MASK_LOGIT
+    if level != 0 and not (any(t[2] == 0 for t in tokens) or (strokes2d is not None and (strokes2d == 2).any())):
+        level = 0.0
     mask = res.mask if level == 0 else (res.logits > level).numpy()
     if policy.STROKE_EDGES and strokes2d is not None:
         mask = refine_to_strokes(extract_slice(session.canon, plane, idx), mask, strokes2d,
@@ -250,6 +249,12 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
     if mask is not res.mask:
         res = with_mask(res, mask)
     return res, window, points
+
+
+def mask_at(mask: np.ndarray, point: tuple[float, float, int]) -> bool:
+    """Whether the (x, y, label) point lies in ``mask`` (nearest pixel, clamped to the slice)."""
+    rows, cols = mask.shape
+    return bool(mask[min(rows - 1, int(round(point[1]))), min(cols - 1, int(round(point[0])))])
 
 
 def with_mask(res: SliceResult, mask: np.ndarray) -> SliceResult:
