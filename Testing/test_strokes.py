@@ -505,9 +505,9 @@ def test_a_strokes_answer_is_the_models_answer_refined(session, liver, monkeypat
 
 
 def test_a_strokes_answer_with_a_background_stroke_is_read_below_probability_one_half(session, liver, monkeypatch):
-    """policy.STROKE_MASK_LOGIT set to -0.85: with a negative stroke, the model's answer to strokes is read where its
-    logit exceeds -0.85 (probability 0.3), so it holds the answer read at 0 and more; positive strokes alone are read
-    at 0."""
+    """policy.STROKE_MASK_LOGIT -0.85 (the default, session 41), read everywhere (STROKE_WIDER_ONLY_FENCED off): with
+    a negative stroke, the model's answer to strokes is read where its logit exceeds -0.85 (probability 0.3), so it
+    holds the answer read at 0 and more; positive strokes alone are read at 0."""
     from medpclip.engine import policy
 
     ref, k = liver
@@ -520,8 +520,8 @@ def test_a_strokes_answer_with_a_background_stroke_is_read_below_probability_one
     assert not ref[k, far - 1:far + 2].any()
     both[k, far, c0:c1 + 1] = 2
     monkeypatch.setattr(policy, "STROKE_EDGES", False)
-    assert policy.STROKE_MASK_LOGIT == 0.0                 # off by default (docs/RESULTS.md, session 40)
-    monkeypatch.setattr(policy, "STROKE_MASK_LOGIT", -0.85)
+    assert policy.STROKE_MASK_LOGIT == -0.85               # the default (docs/RESULTS.md, session 41)
+    monkeypatch.setattr(policy, "STROKE_WIDER_ONLY_FENCED", False)
 
     def answer(strokes: np.ndarray) -> np.ndarray:
         return session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask[k] > 0
@@ -533,6 +533,63 @@ def test_a_strokes_answer_with_a_background_stroke_is_read_below_probability_one
     assert np.array_equal(alone, alone_at_half)
     print(f"liver from a row stroke and a background stroke: {at_half.sum()} px at p 0.5 "
           f"(Dice {dice(at_half, ref[k]):.3f}), {wide.sum()} px at p 0.3 (Dice {dice(wide, ref[k]):.3f})")
+
+
+def test_fenced_pixels_lie_before_a_negative_stroke_seen_from_the_positive_strokes():
+    """strokes.fenced: a full ring of negative stroke pixels fences everything inside it and nothing outside; a half
+    ring (below the centre) fences only its own side; no negative stroke fences nothing."""
+    from medpclip.engine.strokes import fenced
+
+    angles = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ring = np.c_[50 + 20 * np.cos(angles), 50 + 20 * np.sin(angles)]
+    positive = np.array([[48.0, 50.0], [52.0, 50.0]])          # centre (50, 50)
+    yy, xx = np.mgrid[0:100, 0:100]
+    pixels = np.c_[xx.ravel(), yy.ravel()]
+    radius = np.hypot(pixels[:, 0] - 50, pixels[:, 1] - 50)
+    full = fenced(pixels, positive, ring)
+    assert full[radius < 19].all() and not full[radius > 21].any()
+    half = fenced(pixels, positive, ring[ring[:, 1] > 51])      # the lower half ring (rows grow downwards)
+    inside = radius < 19
+    assert half[inside & (pixels[:, 1] > 53)].all() and not half[pixels[:, 1] < 49].any()
+    assert not fenced(pixels, positive, np.zeros((0, 2))).any()
+    assert not fenced(pixels, np.zeros((0, 2)), ring).any()
+
+
+def test_a_strokes_answer_read_wider_only_where_a_negative_stroke_fences_it(session, liver, monkeypatch):
+    """policy.STROKE_WIDER_ONLY_FENCED (the default, session 41): with STROKE_MASK_LOGIT on, the wider reading is kept
+    only in the directions where a negative stroke lies beyond the pixel (seen from the positive strokes' centre): the
+    answer holds the one read at probability 0.5, lies within the one read wider everywhere, and every added pixel is
+    fenced."""
+    from medpclip.engine import policy
+    from medpclip.engine.strokes import fenced
+
+    ref, k = liver
+    r, c0, c1 = row_stroke(ref[k])
+    strokes = np.zeros(ref.shape, np.uint8)
+    strokes[k, r, c0:c1 + 1] = 1
+    rows = np.nonzero(ref[k].any(1))[0]
+    far = min(ref.shape[1] - 2, rows.max() + 12)                 # a background row stroke below the liver only
+    strokes[k, far, c0:c1 + 1] = 2
+    monkeypatch.setattr(policy, "STROKE_EDGES", False)
+    assert policy.STROKE_WIDER_ONLY_FENCED is True               # the default
+
+    def answer() -> np.ndarray:
+        return session.segment({"mode": "2d"}, scribbles=strokes, feedback=False).mask[k] > 0
+
+    kept = answer()
+    monkeypatch.setattr(policy, "STROKE_WIDER_ONLY_FENCED", False)
+    wide = answer()
+    monkeypatch.setattr(policy, "STROKE_MASK_LOGIT", 0.0)
+    at_half = answer()
+    assert (kept | at_half).sum() == kept.sum() and (kept & wide).sum() == kept.sum()
+    ys, xs = np.nonzero(kept & ~at_half)
+    pos_y, pos_x = np.nonzero(strokes[k] == 1)
+    neg_y, neg_x = np.nonzero(strokes[k] == 2)
+    assert len(ys) > 0 and fenced(np.c_[xs, ys], np.c_[pos_x, pos_y], np.c_[neg_x, neg_y]).all()
+    assert kept.sum() < wide.sum()                               # the open side above the liver is read at 0.5
+    print(f"liver, row stroke + background stroke below: {at_half.sum()} px at p 0.5, {wide.sum()} read wider "
+          f"everywhere, {kept.sum()} wider only where fenced (Dice {dice(at_half, ref[k]):.3f} / "
+          f"{dice(wide, ref[k]):.3f} / {dice(kept, ref[k]):.3f})")
 
 
 # -- a stroke's first answer: one pass in a view around it (engine/views.py, policy.STROKE_VIEW_SCALE) ----------------

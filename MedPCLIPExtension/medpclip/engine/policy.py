@@ -119,13 +119,17 @@ STROKE_ROUNDS = 3
 # scribbles, chosen on training patients (0.592 -> 0.669 Dice), held-out 0.610 -> 0.693; the stroke protocol's
 # held-out Dice after 1 / 3 strokes 0.544 / 0.727 -> 0.596 / 0.789; session 35's watershed: 3 ms median (was 8)
 STROKE_EDGES = True
-# with a negative stroke on the slice, a strokes answer can be read where its logit exceeds this (before the edge
-# refinement above) instead of 0. Off (0) by default; session 40 (docs/RESULTS.md) measured -0.85: the model's answer
-# to annotator-style scribbles is too small (full ring: it leaves out 53 % of a training BRATS target's pixels, 18 %
-# of a BTCV organ's), and read at -0.85 held-out scribbles rose 0.704 -> 0.726 (full ring), 0.686 -> 0.698 (half
-# ring); but the stroke protocol's negative correction strokes then spill: held out 0.680 / 0.769 / 0.814 -> 0.680 /
-# 0.728 / 0.759 after 1 / 2 / 3 strokes (0.639 / 0.733 / 0.772 when positive strokes alone were read so too)
-STROKE_MASK_LOGIT = 0.0
+# with a negative stroke on the slice, a strokes answer is read where its logit exceeds this (probability 0.3; before
+# the edge refinement above) instead of 0 (0: off), because the model's answer to scribbles is too small (full ring:
+# it leaves out 53 % of a training BRATS target's pixels, 18 % of a BTCV organ's; session 40, docs/RESULTS.md)...
+STROKE_MASK_LOGIT = -0.85
+# ... but only where a negative stroke lies beyond the pixel, seen from the positive strokes' centre
+# (strokes.fenced): there a wider answer cannot spill. Read wider everywhere (False), the stroke protocol's correction
+# strokes spilled (held out 0.680 / 0.769 / 0.814 -> 0.680 / 0.728 / 0.759 after 1 / 2 / 3 strokes, session 40).
+# Session 41, chosen on training patients: scribbles full / half ring 0.694 / 0.670 -> 0.715 / 0.680, stroke protocol
+# level (0.720 / 0.797 / 0.833 -> 0.720 / 0.797 / 0.833); held out: scribbles 0.704 / 0.686 -> 0.725 / 0.701, stroke
+# protocol 0.680 / 0.769 / 0.814 -> 0.680 / 0.767 / 0.809
+STROKE_WIDER_ONLY_FENCED = True
 # a first answer to strokes is one pass in a view around the positive strokes (and clicks): side = this x their
 # longer extent + 20 mm (a click's object view: 1.6 x its first answer's extent). A stroke shows how far its object
 # reaches, which a click's first pass, in the body's view, is there to find. Where that view exceeds REFINE_MAX_SHARE

@@ -113,3 +113,26 @@ def polygon_mask(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     # radius 0: matplotlib grows or shrinks a non-zero radius by the polygon's orientation
     inside = PolygonPath(np.asarray(xy, dtype=float)).contains_points(np.c_[xx.ravel(), yy.ravel()], radius=0.0)
     return inside.reshape(rows, cols)
+
+
+
+def fenced(pixels_xy: np.ndarray, positive_xy: np.ndarray, negative_xy: np.ndarray, sectors: int = 72) -> np.ndarray:
+    """Which of ``pixels_xy`` a negative stroke fences off from the outside, seen from the positive strokes' centre:
+    in each of ``sectors`` directions around that centre, the pixels nearer to it than the nearest negative stroke
+    pixel in that direction. A direction without a negative stroke fences nothing. All positions are (x, y)."""
+    pixels_xy = np.asarray(pixels_xy, float).reshape(-1, 2)
+    if len(positive_xy) == 0 or len(negative_xy) == 0:
+        return np.zeros(len(pixels_xy), bool)
+    centre = np.asarray(positive_xy, float).reshape(-1, 2).mean(axis=0)
+    step = 2 * np.pi / sectors
+
+    def polar(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = np.asarray(xy, float).reshape(-1, 2) - centre
+        return ((np.arctan2(d[:, 1], d[:, 0]) + np.pi) // step).astype(int) % sectors, np.hypot(d[:, 0], d[:, 1])
+
+    stroke_sector, stroke_dist = polar(negative_xy)
+    fence = np.full(sectors, -1.0)           # per direction, the nearest negative stroke's distance (-1: none)
+    order = np.argsort(-stroke_dist)         # nearest last, so it is the one kept
+    fence[stroke_sector[order]] = stroke_dist[order]
+    pixel_sector, pixel_dist = polar(pixels_xy)
+    return pixel_dist < fence[pixel_sector]

@@ -18,6 +18,7 @@ from ..data.views import mask_extent, object_window, union_bounds, window_side_m
 from . import policy
 from .results import ClickHistory, SliceResult
 from .stroke_edges import refine_to_strokes
+from .strokes import NEGATIVE, POSITIVE, fenced
 
 if TYPE_CHECKING:
     from .session import Session
@@ -238,17 +239,36 @@ def answer_strokes(session: "Session", plane: str, idx: int, clicks: Points, tok
         hist = ClickHistory(list(points), box2d, res.low_res, window, mask)
         points.append(wrong[0])
         res, window = answer_slice(session, plane, idx, points, box2d, prior2d, hist, strokes2d)
-    # background strokes bound the answer, so it may be read wider; without them a wider answer spills (policy.py)
-    level = policy.STROKE_MASK_LOGIT
-    if level != 0 and not (any(t[2] == 0 for t in tokens) or (strokes2d is not None and (strokes2d == 2).any())):
-        level = 0.0
-    mask = res.mask if level == 0 else (res.logits > level).numpy()
+    mask = wider_where_fenced(res, points + tokens, strokes2d)
     if policy.STROKE_EDGES and strokes2d is not None:
         mask = refine_to_strokes(extract_slice(session.canon, plane, idx), mask, strokes2d,
                                  slice_pixel_spacing(session.spacing, plane))
     if mask is not res.mask:
         res = with_mask(res, mask)
     return res, window, points
+
+
+def wider_where_fenced(res: SliceResult, points: Points, strokes2d: np.ndarray | None) -> np.ndarray:
+    """A strokes answer read at logit ``policy.STROKE_MASK_LOGIT`` (not 0) where background strokes bound it, since
+    there a wider answer cannot spill (policy.py); with ``policy.STROKE_WIDER_ONLY_FENCED`` only in the directions,
+    seen from the positive strokes' centre, where a negative stroke lies beyond the pixel (``strokes.fenced``)."""
+    level = policy.STROKE_MASK_LOGIT
+    positive = [(x, y) for x, y, label in points if label == 1]
+    negative = [(x, y) for x, y, label in points if label == 0]
+    if strokes2d is not None:
+        for value, found in ((POSITIVE, positive), (NEGATIVE, negative)):
+            ys, xs = np.nonzero(strokes2d == value)
+            found.extend(zip(xs.tolist(), ys.tolist()))
+    if level == 0 or not negative:
+        return res.mask
+    wider = (res.logits > level).numpy()
+    if not policy.STROKE_WIDER_ONLY_FENCED:
+        return wider
+    ys, xs = np.nonzero(wider & ~res.mask)
+    keep = fenced(np.c_[xs, ys], np.array(positive), np.array(negative))
+    mask = res.mask.copy()
+    mask[ys[keep], xs[keep]] = True
+    return mask
 
 
 def mask_at(mask: np.ndarray, point: tuple[float, float, int]) -> bool:
