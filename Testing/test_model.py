@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import pickle
 
 import pytest
@@ -274,6 +275,30 @@ def test_geometry_head_reads_its_leading_figures_and_old_configs_read_fifteen(tm
     torch.nn.init.normal_(ring.region_geometry_head.net[2].weight)
     assert ring.reads_ring and ring.region_geometry_head.net[0].in_features == N_FEATURES
     assert not torch.equal(ring.with_geometry(region, geometry), ring.with_geometry(region, other_ring))
+
+
+def test_region_shape_figures_tell_a_ring_from_a_solid_region_at_any_scale():
+    """Figures 19-20 (``shape``): the share of the filled outline that is hole and the share of the bounding box
+    filled. A ring (oedema around a tumour core) has a large hole, a disc none; the same at half the size gives the
+    same figures; without ``shape`` they are zero, and a head reading 19 figures ignores them."""
+    from medpclip.model.region_geometry import RING_FEATURES, region_geometry
+
+    yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+    image = ((((yy - 128) / 90) ** 2 + ((xx - 128) / 120) ** 2) < 1).float() * 0.4
+
+    def disc(r: float, cy: int = 120, cx: int = 90) -> torch.Tensor:
+        return ((yy - cy) ** 2 + (xx - cx) ** 2) < r ** 2
+
+    ring, solid = disc(30) & ~disc(18), disc(30)
+    g_ring, g_solid = region_geometry(image, ring, False, shape=True), region_geometry(image, solid, False, shape=True)
+    assert RING_FEATURES == 19 and g_ring.shape == (N_FEATURES,) == (21,)
+    assert 0.3 < g_ring[19] < 0.4 and g_solid[19] == 0            # hole: 18^2 / 30^2 = 0.36
+    assert abs(float(g_solid[20]) - math.pi / 4) < 0.03 and g_ring[20] < g_solid[20]
+    g_half = region_geometry(image, disc(15) & ~disc(9), False, shape=True)
+    assert abs(float(g_half[19] - g_ring[19])) < 0.05 and abs(float(g_half[20] - g_ring[20])) < 0.05
+    plain = region_geometry(image, ring, False)
+    assert not plain[RING_FEATURES:].any() and torch.equal(plain[:RING_FEATURES], g_ring[:RING_FEATURES])
+    assert not region_geometry(image, ring, False, ring=False, shape=True)[15:19].any()
 
 
 def test_stroke_trained_checkpoint_from_before_the_stroke_path_reads_strokes_in_the_shared_map(tmp_path):

@@ -108,10 +108,11 @@ def test_align_stage_trains_only_the_recognition_heads(tmp_path):
 
 def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_checkpoints_otherwise(tmp_path):
     """``geometry_features``: a fresh head reading that many region figures (15: without the ring around the region,
-    the default; 19: with it), saved in the checkpoint's config and loaded back; without it the checkpoint's own head
-    (and its size) trains on. Any other size, or a size jitter under 1, is one clear line from the CLI."""
+    the default; 19: with it; 21: with the region's shape too), saved in the checkpoint's config and loaded back;
+    without it the checkpoint's own head (and its size) trains on. Any other size, or a size jitter under 1, is one
+    clear line from the CLI."""
     from medpclip.model import load_checkpoint
-    from medpclip.model.region_geometry import BASE_FEATURES, N_FEATURES
+    from medpclip.model.region_geometry import BASE_FEATURES, N_FEATURES, RING_FEATURES
     from medpclip.training.align import AlignOptions, align
 
     base = Trainer(_opts(tmp_path, max_steps=1)).fit(progress=False)["checkpoint"]
@@ -126,7 +127,9 @@ def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_chec
     assert ringed.provenance["align"]["size_jitter"] == 2.0
     assert ringed.model.cfg.geometry_features == N_FEATURES == ringed.model.region_geometry_head.net[0].in_features
     assert ringed.provenance["align"]["geometry_features"] == N_FEATURES and ringed.model.uses_geometry
-    assert ringed.model.reads_ring and not load_checkpoint(base).model.reads_ring
+    assert ringed.model.reads_ring and ringed.model.reads_shape and not load_checkpoint(base).model.reads_ring
+    ring_only = aligned(base, "ring_only", RING_FEATURES)
+    assert ring_only.model.reads_ring and not ring_only.model.reads_shape
     kept = aligned(str(ringed.path), "kept", None)
     assert kept.model.cfg.geometry_features == N_FEATURES
     back = aligned(str(ringed.path), "back", BASE_FEATURES)
@@ -134,7 +137,7 @@ def test_align_starts_a_fresh_geometry_head_of_the_asked_size_and_keeps_the_chec
     p = subprocess.run([sys.executable, "-m", "medpclip.cli", "align", "--data", data, "--init-from", base, "--out",
                         str(tmp_path / "bad"), "--geometry-features", "7"], capture_output=True, text=True,
                        encoding="utf-8", timeout=120, cwd=REPO)
-    assert p.returncode != 0 and "--geometry-features must be 15 or 19" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode != 0 and "--geometry-features must be 15, 19 or 21" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "bad").exists()
     p = subprocess.run([sys.executable, "-m", "medpclip.cli", "align", "--data", data, "--init-from", base, "--out",
                         str(tmp_path / "bad"), "--size-jitter", "0.5"], capture_output=True, text=True,

@@ -93,8 +93,8 @@ def _with_geometry_batch(session: "Session", regions: torch.Tensor, plane: str, 
         return regions
     image, frame = _context_frame(session, plane, idx)
     is_ct = session.volume.modality.upper() == "CT"
-    ring = session.model.reads_ring
-    geometry = torch.stack([region_geometry(image, m.cpu(), is_ct, frame, ring) for m in masks])
+    ring, shape = session.model.reads_ring, session.model.reads_shape
+    geometry = torch.stack([region_geometry(image, m.cpu(), is_ct, frame, ring, shape) for m in masks])
     with torch.inference_mode():
         return session.model.with_geometry(regions.to(session.engine.device), geometry).float()
 

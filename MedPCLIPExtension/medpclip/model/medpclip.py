@@ -14,7 +14,7 @@ from .fusion import DensePromptEmbed, GatedCrossAttention, StrokePromptEmbed
 from .click_choice import ClickChoiceHead
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import LayerNorm2d, PromptEncoder
-from .region_geometry import BASE_FEATURES, RegionGeometryHead
+from .region_geometry import BASE_FEATURES, RING_FEATURES, RegionGeometryHead
 from .vit import VisionTransformer
 
 
@@ -193,6 +193,11 @@ class MedPCLIP(nn.Module):
     def reads_ring(self) -> bool:
         """Whether the geometry head reads the figures of the ring around a region (model/region_geometry.py)."""
         return self.region_geometry_head.n_features > BASE_FEATURES
+
+    @property
+    def reads_shape(self) -> bool:
+        """Whether the geometry head reads the region's shape figures (holes, box fill; model/region_geometry.py)."""
+        return self.region_geometry_head.n_features > RING_FEATURES
 
     @property
     def uses_geometry(self) -> bool:

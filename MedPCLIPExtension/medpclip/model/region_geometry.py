@@ -27,8 +27,9 @@ from torch import nn
 from torch.nn import functional as F
 
 BODY_LEVEL = 0.05          # normalised intensity above which a pixel is body (air / background below)
-N_FEATURES = 19            # what ``region_geometry`` returns
+N_FEATURES = 21            # what ``region_geometry`` returns
 BASE_FEATURES = 15         # the figures before the ring's: what the bundled checkpoint's head reads (config default)
+RING_FEATURES = 19         # the figures up to the ring's; then the region's shape (holes, box fill)
 RING_SHARE = 0.02          # width of the ring around a region, as a share of the body box's larger side
 
 
@@ -66,7 +67,7 @@ def body_frame(image: torch.Tensor) -> BodyFrame:
 
 
 def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
-                    frame: BodyFrame | None = None, ring: bool = True) -> torch.Tensor:
+                    frame: BodyFrame | None = None, ring: bool = True, shape: bool = False) -> torch.Tensor:
     """image (S, S) normalised to [0, 1], mask (S, S) bool on the same view -> (N_FEATURES,) float32; ``frame``:
     ``body_frame(image)`` when the caller has it already.
 
@@ -74,8 +75,10 @@ def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
     x, spread and extent relative to the body, log area share, and mean / spread / contrast of the intensity inside
     (kept apart for CT and MR, whose intensities mean different things); then (features 15-18) the inside's
     contrast against a ring around the region and the ring's level against the body, again kept apart for CT and
-    MR (left at zero with ``ring`` False: a head reading ``BASE_FEATURES`` does not pay for them). An empty mask
-    gives zeros."""
+    MR (left at zero with ``ring`` False: a head reading ``BASE_FEATURES`` does not pay for them); then, with
+    ``shape`` (features 19-20), the share of the region's filled outline that is hole (a ring such as oedema around a
+    tumour core, or an enhancing rim around necrosis, against a solid core) and the share of its bounding box it
+    fills: both scale-free and contrast-free. An empty mask gives zeros."""
     image = image.float()
     mask = mask.bool()
     out = torch.zeros(N_FEATURES)
@@ -102,9 +105,20 @@ def region_geometry(image: torch.Tensor, mask: torch.Tensor, is_ct: bool,
                             max(1, round(RING_SHARE * max(bw, bh))), m)
         values += [ct * (m - around) * 2, ct * (around - f.mean) * 2,
                    (1 - ct) * (m - around) * 2, (1 - ct) * (around - f.mean) * 2]
+    if shape:
+        values += [0.0] * (RING_FEATURES - len(values)) + list(_shape_figures(mask, rows, cols, area))
     for i, v in enumerate(values):
         out[i] = float(v)
     return out
+
+
+def _shape_figures(mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, area: float) -> tuple[float, float]:
+    """(hole share of the filled outline, share of the bounding box filled) of a non-empty mask."""
+    from scipy import ndimage
+
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    filled = float(ndimage.binary_fill_holes(mask[r0:r1, c0:c1].numpy()).sum())
+    return (filled - area) / filled, area / ((r1 - r0) * (c1 - c0))
 
 
 # Which figures of ``region_geometry`` measure the region's size: spreads and extents (linear in its side) and

@@ -109,7 +109,7 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
         concepts.append(concept_index[global_concept(case.modality, case.spec.body_part).id])
         kinds.append("global")
         masks.append(None)
-        is_ct, ring = case.modality.upper() == "CT", model.reads_ring
+        is_ct, ring, shape = case.modality.upper() == "CT", model.reads_ring, model.reads_shape
         for p, c, kind, mask in zip(prompts, concepts, kinds, masks):
             s = image.shape[-1]
             if p is None:
@@ -126,9 +126,11 @@ def _features(ckpt: Checkpoint, bank: SampleBank, cases, concept_index, rng: ran
                 if mask is None:
                     geoms.append(torch.zeros(N_FEATURES))
                 elif p.region_mask is not None:
-                    geoms.append(region_geometry(image, torch.from_numpy(p.region_mask), is_ct, ring=ring))
+                    geoms.append(region_geometry(image, torch.from_numpy(p.region_mask), is_ct, ring=ring,
+                                                 shape=shape))
                 else:
-                    geoms.append(region_geometry(image, _answer(model, feats, x, sparse, pr, s), is_ct, ring=ring))
+                    geoms.append(region_geometry(image, _answer(model, feats, x, sparse, pr, s), is_ct, ring=ring,
+                                                    shape=shape))
             pooled.append(pool[0])
             targets.append(c)
             case_ids.append(bslice.case_index)

@@ -8,7 +8,7 @@ import sys
 
 from ..errors import CLIError
 from ..data.tumour_synth import CONTRASTS
-from ..model.region_geometry import BASE_FEATURES, N_FEATURES
+from ..model.region_geometry import BASE_FEATURES, N_FEATURES, RING_FEATURES
 
 log = logging.getLogger("medpclip")
 
@@ -158,7 +158,8 @@ def add_align(sub) -> None:
     p.add_argument("--augmented-copies", type=int, default=0, help="domain-randomised renderings of each slice "
                    "(zoom, CT window / MR contrast, bias field, resolution, blur, noise) besides its context view")
     p.add_argument("--geometry-features", type=int, help="start a fresh geometry head reading this many region "
-                   f"figures ({BASE_FEATURES} without the ring around the region, {N_FEATURES} with it); default: "
+                   f"figures ({BASE_FEATURES} without the ring around the region, {RING_FEATURES} with it, {N_FEATURES} "
+                   "with the region's shape too); default: "
                    "keep training the checkpoint's head")
     p.add_argument("--size-jitter", type=float, default=1.0, help="the geometry head sees each training region's "
                    "area scaled by a random factor up to this (log-uniform in [1/F, F]); 1 = off")
@@ -176,8 +177,8 @@ def cmd_align(args) -> int:
     if args.augmented_copies < 0:
         raise CLIError("--augmented-copies must be 0 or more")
     _check_tumour_options(args)
-    if args.geometry_features is not None and args.geometry_features not in (BASE_FEATURES, N_FEATURES):
-        raise CLIError(f"--geometry-features must be {BASE_FEATURES} or {N_FEATURES}")
+    if args.geometry_features is not None and args.geometry_features not in (BASE_FEATURES, RING_FEATURES, N_FEATURES):
+        raise CLIError(f"--geometry-features must be {BASE_FEATURES}, {RING_FEATURES} or {N_FEATURES}")
     if not args.size_jitter >= 1:
         raise CLIError("--size-jitter must be 1 (off) or more")
     summary = align(AlignOptions(args.data, args.init_from, args.out, args.steps, args.batch_size, args.lr, args.seed,
