@@ -62,16 +62,30 @@ def segment_names(driver) -> list[str]:
 def segment_colour(driver) -> str:
     """The first segment's colour, as the page's segment list shows it (#rrggbb), once the list shows one: on a
     busy machine the row can be drawn a moment before its swatch gets the segment's colour (until then it has the
-    page's dark text colour, #16262b, seen in a fresh-clone CI run)."""
+    page's text colour, #16262b, seen in a fresh-clone CI run). So it waits until the swatch's colour differs from
+    the row's name, which keeps the page's text colour. (Until session 41 it waited for a saturated colour, which a
+    pale segment colour, such as a necrosis's or white matter's, never gives: two browser tests timed out so in one
+    fresh-clone CI run and passed in the others.)"""
     from selenium.webdriver.common.by import By
 
-    def read() -> str | None:
-        swatch = segment_rows(driver)[0].find_element(By.CSS_SELECTOR, ".segment-swatch")
-        rgb = swatch.value_of_css_property("color")  # rgba(r, g, b, a)
+    def css_hex(element) -> str:
+        rgb = element.value_of_css_property("color")  # rgba(r, g, b, a)
         r, g, b = (int(float(v)) for v in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
-        return f"#{r:02x}{g:02x}{b:02x}" if max(r, g, b) - min(r, g, b) >= 30 else None
+        return f"#{r:02x}{g:02x}{b:02x}"
 
-    return wait_for(read, 10, "the segment's colour in the list")
+    seen = {}
+
+    def read() -> str | None:
+        row = segment_rows(driver)[0]
+        seen["swatch"] = css_hex(row.find_element(By.CSS_SELECTOR, ".segment-swatch"))
+        seen["text"] = css_hex(row.find_element(By.CSS_SELECTOR, ".segment-name"))
+        seen["name"] = row.find_element(By.CSS_SELECTOR, ".segment-name").text
+        return seen["swatch"] if seen["swatch"] != seen["text"] else None
+
+    try:
+        return wait_for(read, 10, "the segment's colour in the list")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}: last seen {seen}") from None
 
 
 @pytest.fixture(scope="module")
