@@ -253,19 +253,25 @@ def wider_where_fenced(res: SliceResult, points: Points, strokes2d: np.ndarray |
     there a wider answer cannot spill (policy.py); with ``policy.STROKE_WIDER_ONLY_FENCED`` only in the directions,
     seen from the positive strokes' centre, where a negative stroke lies beyond the pixel (``strokes.fenced``)."""
     level = policy.STROKE_MASK_LOGIT
-    positive = [(x, y) for x, y, label in points if label == 1]
-    negative = [(x, y) for x, y, label in points if label == 0]
-    if strokes2d is not None:
-        for value, found in ((POSITIVE, positive), (NEGATIVE, negative)):
+    if level == 0:  # off: no stroke pixels to gather
+        return res.mask
+
+    def pixels(label: int, value: int) -> np.ndarray:
+        """(x, y) of the points with ``label`` and of the painted pixels of ``value``."""
+        xy = [np.array([(x, y) for x, y, lab in points if lab == label], float).reshape(-1, 2)]
+        if strokes2d is not None:
             ys, xs = np.nonzero(strokes2d == value)
-            found.extend(zip(xs.tolist(), ys.tolist()))
-    if level == 0 or not negative:
+            xy.append(np.c_[xs, ys].astype(float))
+        return np.concatenate(xy)
+
+    negative = pixels(0, NEGATIVE)
+    if not len(negative):
         return res.mask
     wider = (res.logits > level).numpy()
     if not policy.STROKE_WIDER_ONLY_FENCED:
         return wider
     ys, xs = np.nonzero(wider & ~res.mask)
-    keep = fenced(np.c_[xs, ys], np.array(positive), np.array(negative))
+    keep = fenced(np.c_[xs, ys], pixels(1, POSITIVE), negative)
     mask = res.mask.copy()
     mask[ys[keep], xs[keep]] = True
     return mask
