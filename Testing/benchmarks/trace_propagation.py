@@ -82,7 +82,7 @@ def trace_structure(session, case, value: int) -> dict:
             state["prev"] = seed
             rows.clear()
             propagate_module._one_direction(session, resolved, res, window, direction, limits, scratch, None,
-                                            policy.PROPAGATION_OBJECT_VIEW)
+                                            policy.PROPAGATION_OBJECT_VIEW, set())
             directions.append(list(rows))
     finally:
         del session.predict_slice
