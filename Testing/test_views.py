@@ -467,3 +467,33 @@ def test_a_new_clicks_result_carries_the_body_views_region_embedding(session, ct
     monkeypatch.setattr(policy, "NAME_CLICK_IN_BODY_VIEW", False)
     own = session.segment(prompt, feedback=False)
     assert np.array_equal(own.mask, res.mask) and not torch.allclose(own.region_embedding, body, atol=1e-3)
+
+
+def test_a_body_view_answer_is_refined_only_where_its_view_is_small_against_the_body(session, ct_reference,
+                                                                                   monkeypatch):
+    """``REFINE_SKIP_SHARE``: a click answered in the body's view is refined in a view around its answer only when
+    that view's side is at most this share of the body's view's. The sample CT's spleen lies at its measured share:
+    with the rule just above it, one pass more and the refined answer; just below it, the body's view's answer
+    stands after one pass."""
+    from medpclip.data.geometry import slice_pixel_spacing
+    from medpclip.engine import policy
+    from helpers import count_passes
+
+    _, ijk, _ = _spleen_click(session, ct_reference)
+    prompt = {"space": "ijk", "points": [ijk], "point_labels": [1], "mode": "2d"}
+    monkeypatch.setattr(policy, "CLICK_VIEW_MM", None)           # the body's view answers first
+    context = session.context_window("axial")
+    views = count_passes(session, monkeypatch)
+    monkeypatch.setattr(policy, "REFINE_SKIP_SHARE", 1.0)        # refine whatever the size
+    refined = session.segment(prompt, feedback=False)
+    assert len(views) == 2 and views[0] == context and views[1] != context
+    spacing = slice_pixel_spacing(session.spacing, "axial")
+    share = window_side_mm(views[1], spacing) / window_side_mm(context, spacing)
+    views.clear()
+    monkeypatch.setattr(policy, "REFINE_SKIP_SHARE", share + 0.01)
+    assert np.array_equal(session.segment(prompt, feedback=False).mask, refined.mask) and len(views) == 2
+    views.clear()
+    monkeypatch.setattr(policy, "REFINE_SKIP_SHARE", share - 0.01)
+    kept = session.segment(prompt, feedback=False)
+    print(f"spleen: refining view {share:.2f} of the body's view")
+    assert views == [context] and not np.array_equal(kept.mask, refined.mask)

@@ -23,7 +23,7 @@ VARIANTS = {  # name -> session module settings
     "context": {"DEFAULT_VIEWS": "context"},
     "prompt": {"DEFAULT_VIEWS": "prompt"},
     "box_pick_by_score": {"DEFAULT_VIEWS": "prompt", "BOX_PICK_BY_SCORE": True},
-    "prompt_small_only": {"DEFAULT_VIEWS": "prompt", "REFINE_MAX_SHARE": 0.35},
+    "prompt_small_only": {"DEFAULT_VIEWS": "prompt", "REFINE_SKIP_SHARE": 0.35},
     "prompt_feedback": {"DEFAULT_VIEWS": "prompt", "REFINE_FEEDBACK": True},
     "hybrid": {"DEFAULT_VIEWS": "prompt", "BOX_OBJECT_VIEW": False, "PROPAGATION_OBJECT_VIEW": False},
     "hybrid_noname": {"DEFAULT_VIEWS": "prompt", "BOX_OBJECT_VIEW": False, "PROPAGATION_OBJECT_VIEW": False,

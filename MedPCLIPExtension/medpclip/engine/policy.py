@@ -12,8 +12,17 @@ from __future__ import annotations
 # only; "whole" = the whole slice, as the first release did (for ablations and comparisons)
 VIEW_MODES = ("prompt", "context", "whole")
 DEFAULT_VIEWS = "prompt"
-# a click's refining pass is skipped when its object view would exceed this share of the context view
+# a view around a prompt (a click's view, a stroke's view) is used only when its side is at most this share of the
+# body's context view's: a larger one shows the object no closer than the body's view does
 REFINE_MAX_SHARE = 0.7
+# a click's first answer in the body's view is refined in a view around it (FocalClick's zoom-in) only when that view's
+# side is at most this share of the body's view's: a larger object is shown barely closer, and the refining pass is a
+# third model pass for nothing. Session 42 (docs/RESULTS.md): at 0.7 (before) vs 0.4, training patients' click
+# Dice@1 / @3 / @5 0.567 / 0.715 / 0.778 -> 0.570 / 0.724 / 0.781 (BTCV level, BRATS 0.503 / 0.643 / 0.716 -> 0.510 /
+# 0.661 / 0.723; 0.5: 0.568 / 0.719 / 0.777); held out 0.494 / 0.640 / 0.732 -> 0.508 / 0.659 / 0.749 (BRATS 0.376 /
+# 0.513 / 0.633 -> 0.403 / 0.554 / 0.669, BTCV level), no structure 0.05 worse; a new object on a cached slice of
+# the benchmark CT (the liver) 85-99 -> 52 ms
+REFINE_SKIP_SHARE = 0.4
 # the refining pass (object view) is given the context view's answer as its previous mask
 REFINE_FEEDBACK = False
 # ... and its answer is dropped for the context view's when it reaches the edge of its view (framed around a

@@ -116,8 +116,8 @@ def _refined(session: "Session", plane: str, idx: int, points: Points, point_bou
         return first, first_view
     first_mask = first.mask
     window = object_window(union_bounds(mask_extent(first_mask), point_bounds), spacing)
-    if fills_body_view(window, context, spacing):
-        return first, first_view  # the object fills the body's view already
+    if fills_body_view(window, context, spacing, policy.REFINE_SKIP_SHARE):
+        return first, first_view  # the object fills much of the body's view already: a closer view adds little
     prev = None
     if policy.REFINE_FEEDBACK:
         low = session.engine.cfg.image_size // 4
@@ -182,10 +182,11 @@ def grew_past(local: np.ndarray, whole: np.ndarray) -> bool:
     return bool(area) and local.sum() > policy.CLICK_VIEW_GREW_RATIO * area and (local & whole).sum() > 0.5 * area
 
 
-def fills_body_view(window: Window, context: Window, spacing: tuple[float, float]) -> bool:
-    """Whether ``window`` is over ``policy.REFINE_MAX_SHARE`` of the body's view's side: then it shows the object
-    no closer than the body's view does, and the body's view's answer stands."""
-    return window_side_mm(window, spacing) > policy.REFINE_MAX_SHARE * window_side_mm(context, spacing)
+def fills_body_view(window: Window, context: Window, spacing: tuple[float, float], share: float | None = None) -> bool:
+    """Whether ``window``'s side is over ``share`` (default ``policy.REFINE_MAX_SHARE``) of the body's view's side:
+    then it shows the object no (or barely) closer than the body's view does, and the body's view's answer stands."""
+    share = policy.REFINE_MAX_SHARE if share is None else share
+    return window_side_mm(window, spacing) > share * window_side_mm(context, spacing)
 
 
 def keeps_view(window: Window, bounds: tuple, spacing: tuple[float, float]) -> bool:
