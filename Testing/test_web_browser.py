@@ -77,9 +77,9 @@ def segment_colour(driver) -> str:
 
     def read() -> str | None:
         row = segment_rows(driver)[0]
+        name = row.find_element(By.CSS_SELECTOR, ".segment-name")
         seen["swatch"] = css_hex(row.find_element(By.CSS_SELECTOR, ".segment-swatch"))
-        seen["text"] = css_hex(row.find_element(By.CSS_SELECTOR, ".segment-name"))
-        seen["name"] = row.find_element(By.CSS_SELECTOR, ".segment-name").text
+        seen["text"], seen["name"] = css_hex(name), name.text
         return seen["swatch"] if seen["swatch"] != seen["text"] else None
 
     try:
