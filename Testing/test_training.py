@@ -577,3 +577,43 @@ def test_correction_rounds_add_one_click_per_round_and_train_on_the_last(tmp_pat
     assert len(calls) == 2
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--correction-rounds", "0")
     assert p.returncode != 0 and "--correction-rounds must be at least 1" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_distillation_holds_the_first_prompts_answers_near_the_init_model(tmp_path):
+    """--distill-weight (learning without forgetting): the KL term is 0 while the fine-tune still equals its
+    --init-from model, and with a large weight the same steps leave the answers nearer the start model's than
+    without it; without --init-from it is one clear line."""
+    import random
+
+    from medpclip.errors import TrainingOptionError
+    from medpclip.model.checkpoint import default_checkpoint_path
+
+    init = str(default_checkpoint_path())
+
+    def run(weight: float) -> tuple[Trainer, list[dict]]:
+        trainer = Trainer(_opts(tmp_path / f"w{weight}", lr=3e-3, batch_size=3, clip_weight=0.0, init_from=init,
+                                distill_weight=weight))
+        batch = trainer.make_batch(0)
+        return trainer, [trainer.train_step(batch, random.Random(i)) for i in range(4)]
+
+    held, stats = run(50.0)
+    assert stats[0]["distill"] < 1e-4, stats[0]
+    assert stats[-1]["distill"] > stats[0]["distill"]
+    free, _ = run(0.0)
+    assert free.teacher is None
+    probe = held.make_batch(1)
+    with torch.no_grad():
+            kl = {name: float(held._distill_loss(probe.images, held._prompts(probe.points, probe.labels, probe.boxes,
+                                                                          probe.region_mask, probe.stroke_map),
+                                             trainer.model(probe.images, held._prompts(
+                                                 probe.points, probe.labels, probe.boxes, probe.region_mask,
+                                                 probe.stroke_map)).masks, probe.is_region.float()))
+              for name, trainer in (("held", held), ("free", free))}
+    assert kl["held"] < kl["free"] * 0.7, kl
+    try:
+        Trainer(_opts(tmp_path / "none", distill_weight=1.0))
+        raise AssertionError("no error without --init-from")
+    except TrainingOptionError as err:
+        assert "--init-from" in str(err)
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--distill-weight", "1", "--max-steps", "1")
+    assert p.returncode == 3 and "--distill-weight" in p.stderr and "Traceback" not in p.stderr

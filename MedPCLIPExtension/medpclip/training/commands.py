@@ -65,6 +65,8 @@ def add_train(sub) -> None:
     p.add_argument("--boxes-on-box-output", action="store_true", help="train a box alone on the checkpoint's "
                    "box_output (the output the engine answers it with) instead of output 0; measured worse on 2026-12-05 "
                    "(docs/RESULTS.md)")
+    p.add_argument("--distill-weight", type=float, default=0.0, help="weight of a loss that keeps every output's "
+                   "answer to the first prompt near the --init-from model's (learning without forgetting; 0: off)")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -108,6 +110,8 @@ def cmd_train(args) -> int:
         raise CLIError(f"--local-view-share must lie in [0, 1], got {args.local_view_share}")
     if not 0.0 <= args.annotator_stroke_share <= 1.0:
         raise CLIError(f"--annotator-stroke-share must lie in [0, 1], got {args.annotator_stroke_share}")
+    if args.distill_weight < 0 or (args.distill_weight > 0 and not args.init_from):
+        raise CLIError("--distill-weight must be 0 or more, and above 0 it needs --init-from (the model it keeps)")
     _check_tumour_options(args)
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
@@ -120,7 +124,7 @@ def cmd_train(args) -> int:
                         annotator_stroke_share=args.annotator_stroke_share, local_view_share=args.local_view_share,
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
-                        box_on_box_output=args.boxes_on_box_output,
+                        box_on_box_output=args.boxes_on_box_output, distill_weight=args.distill_weight,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:
