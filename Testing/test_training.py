@@ -602,12 +602,10 @@ def test_distillation_holds_the_first_prompts_answers_near_the_init_model(tmp_pa
     free, _ = run(0.0)
     assert free.teacher is None
     probe = held.make_batch(1)
+    prompts = held._prompts(probe.points, probe.labels, probe.boxes, probe.region_mask, probe.stroke_map)
     with torch.no_grad():
-            kl = {name: float(held._distill_loss(probe.images, held._prompts(probe.points, probe.labels, probe.boxes,
-                                                                          probe.region_mask, probe.stroke_map),
-                                             trainer.model(probe.images, held._prompts(
-                                                 probe.points, probe.labels, probe.boxes, probe.region_mask,
-                                                 probe.stroke_map)).masks, probe.is_region.float()))
+        kl = {name: float(held._distill_loss(probe.images, prompts, trainer.model(probe.images, prompts).masks,
+                                             probe.is_region.float()))
               for name, trainer in (("held", held), ("free", free))}
     assert kl["held"] < kl["free"] * 0.7, kl
     try:
