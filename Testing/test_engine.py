@@ -263,15 +263,6 @@ def test_blank_volume_is_empty_with_warning(engine):
     assert res.voxels == 0 and res.warnings
 
 
-def test_find_liver(session, ct_reference):
-    res = session.find("liver", mode="2d")
-    assert res.voxels > 0
-    k = res.slice_index
-    liver = ct_reference[k] == LIVER
-    print("find liver 2D Dice", dice(res.mask[k] > 0, liver))
-    assert (res.mask[k] > 0)[liver].mean() > 0.3
-
-
 def test_embed(session, ct_reference):
     v = session.embed(mask=ct_reference == LIVER)
     assert v.shape == (session.engine.cfg.embed_dim,) and abs(np.linalg.norm(v) - 1) < 1e-4
