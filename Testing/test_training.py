@@ -600,11 +600,11 @@ def test_distillation_holds_the_first_prompts_answers_near_the_init_model(tmp_pa
     assert stats[0]["distill"] < 1e-4, stats[0]
     assert stats[-1]["distill"] > stats[0]["distill"]
     free, _ = run(0.0)
-    assert free.teacher is None
+    assert free.distiller is None
     probe = held.make_batch(1)
     prompts = held._prompts(probe.points, probe.labels, probe.boxes, probe.region_mask, probe.stroke_map)
     with torch.no_grad():
-        kl = {name: float(held._distill_loss(probe.images, prompts, trainer.model(probe.images, prompts).masks,
+        kl = {name: float(held.distiller.loss(probe.images, prompts, trainer.model(probe.images, prompts).masks,
                                              probe.is_region.float()))
               for name, trainer in (("held", held), ("free", free))}
     assert kl["held"] < kl["free"] * 0.7, kl

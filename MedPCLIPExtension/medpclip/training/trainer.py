@@ -34,6 +34,7 @@ from ..model.config import get_config
 from ..model.medpclip import MedPCLIP, Prompts
 from .augment import SliceAugmenter
 from .corrections import with_corrections
+from .distill import Distiller
 from .loss_curve import plot_loss_curve
 from .losses import mask_loss, region_text_loss
 from .sample_bank import SampleBank
@@ -176,23 +177,17 @@ class Trainer:
                 log.warning("--init-from %s: %d tensors not in that checkpoint keep their initialisation: %s",
                             opts.init_from, len(fresh), ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))
         self.model.to(self.device).train()
-        self.teacher = self._teacher() if opts.distill_weight > 0 else None
+        self.distiller = None
+        if opts.distill_weight > 0:
+            if not opts.init_from:
+                raise TrainingOptionError("--distill-weight needs --init-from: the model whose answers are kept")
+            self.distiller = Distiller(self.cfg, opts.init_from, self.device)
         params = trainable_parameters(self.model, opts.trainable)
         self.optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
         self.step = 0
         self.history: list[dict[str, float]] = []
         if opts.resume:
             self._load_state()
-
-    def _teacher(self) -> MedPCLIP:
-        """A frozen copy of the --init-from model: the answers a fine-tune is held near (``distill_weight``)."""
-        if not self.opts.init_from:
-            raise TrainingOptionError("--distill-weight needs --init-from: the model whose answers are kept")
-        teacher = MedPCLIP(self.cfg)
-        load_matching_weights(teacher, self.opts.init_from)
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        return teacher.to(self.device).eval()
 
     # -- data ---------------------------------------------------------------------------------
     def _sample(self, rng: random.Random, aug: SliceAugmenter, out: dict) -> None:
@@ -309,8 +304,8 @@ class Trainer:
         frac = region_w.mean().clamp(min=1e-6)
         loss = self.opts.clip_weight * loss_clip + (m1 + m2) * frac
         stats = {}
-        if self.teacher is not None:
-            kd = self._distill_loss(images, p1, out1.masks, region_w)
+        if self.distiller is not None:
+            kd = self.distiller.loss(images, p1, out1.masks, region_w)
             loss = loss + self.opts.distill_weight * kd
             stats["distill"] = kd.item()
         self.optimizer.zero_grad(set_to_none=True)
@@ -320,19 +315,6 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         return {"loss": loss.item(), "clip": loss_clip.item(), "mask1": m1.item(), "mask2": m2.item(), **stats}
-
-    def _distill_loss(self, images: torch.Tensor, prompts: Prompts, masks: torch.Tensor,
-                      region_w: torch.Tensor) -> torch.Tensor:
-        """Learning without forgetting: the mean per-pixel KL divergence of every output's low-res mask (B, M, h, w)
-        from the frozen --init-from model's answer to the same first prompt, over region samples (0 while the two
-        models agree). It holds what a fine-tune does not aim at (a first click on a thin vessel) near the model
-        it starts from while the mask losses teach corrections, boxes and propagation prompts."""
-        with torch.no_grad():
-            target = torch.sigmoid(self.teacher.prompted(self.teacher.encode_slices(images), prompts).masks.float())
-        bce = F.binary_cross_entropy_with_logits(masks, target, reduction="none")
-        entropy = F.binary_cross_entropy(target, target, reduction="none")
-        per_sample = (bce - entropy).flatten(1).mean(1)
-        return (per_sample * region_w).sum() / region_w.sum().clamp(min=1)
 
     def _all_reduce_gradients(self) -> None:
         """Data parallelism: average gradients over ranks in one flat all-reduce (what DDP does, without its
