@@ -14,5 +14,5 @@ with torch.no_grad():
     for step in range(6):
         b = t.make_batch(step)
         p = t._prompts(b.points, b.labels, b.boxes, b.region_mask, b.stroke_map)
-        vals.append(float(t._distill_loss(b.images, p, student(b.images, p).masks, b.is_region.float())))
+        vals.append(float(t.distiller.loss(b.images, p, student(b.images, p).masks, b.is_region.float())))
 print("KL per batch", [round(v, 4) for v in vals], "mean", sum(vals) / len(vals))
