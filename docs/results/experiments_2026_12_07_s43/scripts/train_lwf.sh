@@ -2,7 +2,7 @@
 # Session 43: the continued fine-tune's recipe (docs/RESULTS.md "A continued fine-tune of the candidate"), from the
 # bundled default (07dd0961), held near the default's first-prompt answers by --distill-weight 20 (LwF).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../../.."  # the repository root; outputs go to runs/s43
 export OMP_WAIT_POLICY=PASSIVE
 HOLDOUT=BTCV_009,BTCV_010,BTCV_028,BTCV_029,BTCV_030,brats_2013_pat0006_1
 POOL=../shared/training
