@@ -110,8 +110,6 @@ def cmd_train(args) -> int:
         raise CLIError(f"--local-view-share must lie in [0, 1], got {args.local_view_share}")
     if not 0.0 <= args.annotator_stroke_share <= 1.0:
         raise CLIError(f"--annotator-stroke-share must lie in [0, 1], got {args.annotator_stroke_share}")
-    if args.distill_weight < 0 or (args.distill_weight > 0 and not args.init_from):
-        raise CLIError("--distill-weight must be 0 or more, and above 0 it needs --init-from (the model it keeps)")
     _check_tumour_options(args)
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,

@@ -146,6 +146,9 @@ def trainable_parameters(model: torch.nn.Module, prefixes: tuple[str, ...]) -> l
 
 class Trainer:
     def __init__(self, opts: TrainOptions) -> None:
+        if opts.distill_weight < 0 or (opts.distill_weight > 0 and not opts.init_from):  # before the data loads
+            raise TrainingOptionError("--distill-weight must be 0 or more, and above 0 it needs --init-from (the "
+                                      "model whose answers are kept)")
         self.opts = opts
         self.rank, self.world = _distributed()
         torch.set_num_threads(opts.threads or max(1, (os.cpu_count() or 1) // self.world))
@@ -177,11 +180,7 @@ class Trainer:
                 log.warning("--init-from %s: %d tensors not in that checkpoint keep their initialisation: %s",
                             opts.init_from, len(fresh), ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))
         self.model.to(self.device).train()
-        self.distiller = None
-        if opts.distill_weight > 0:
-            if not opts.init_from:
-                raise TrainingOptionError("--distill-weight needs --init-from: the model whose answers are kept")
-            self.distiller = Distiller(self.cfg, opts.init_from, self.device)
+        self.distiller = Distiller(self.cfg, opts.init_from, self.device) if opts.distill_weight > 0 else None
         params = trainable_parameters(self.model, opts.trainable)
         self.optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
         self.step = 0
