@@ -60,7 +60,7 @@ class MedPCLIPModule(ScriptedLoadableModule):
             "segmentation): each finished stroke segments again.<br>"
             "Shortcuts: A positive point, D negative point, X box, S paint positive stroke, Shift+S paint negative "
             "stroke, L lasso, G segment, P propagate 3D, C clear points, lasso and strokes, "
-            "I identify, N apply name, F find, U undo last result, Esc cancel.")
+            "I identify, N apply name, F find, U undo last result, O other answer to one point, Esc cancel.")
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, MONAI / MONAI Label and PyTorch. Design follows SlicerTotalSegmentator (logic "
             "hygiene) and SlicerNNInteractive (interaction). Sample data: TotalSegmentator test files (CC BY 4.0).")
@@ -157,6 +157,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _actions(self) -> list:
         return [(self.ui.segmentButton, lambda: self.panel.segment()),
+                (self.ui.otherAnswerButton, self.panel.otherAnswer),
                 (self.ui.propagateButton, lambda: self.panel.segment(force3D=True)),
                 (self.ui.clearPromptsButton, self.onClearPoints), (self.ui.undoButton, self.panel.undo),
                 (self.ui.identifyButton, self.panel.identify), (self.ui.applyNameButton, self.onApplyName),
@@ -255,11 +256,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.segmentId = segmentId or ""
 
     def updateButtons(self) -> None:
-        enabled = self.panel.buttons(self.ui.namesTable.rowCount)
-        for name, button in (("segment", self.ui.segmentButton), ("propagate", self.ui.propagateButton),
-                             ("identify", self.ui.identifyButton), ("applyName", self.ui.applyNameButton),
-                             ("find", self.ui.findButton), ("undo", self.ui.undoButton)):
-            button.enabled = enabled[name]
+        for name, enabled in self.panel.buttons(self.ui.namesTable.rowCount).items():
+            getattr(self.ui, name + "Button").enabled = enabled  # segment -> segmentButton, ...
         self.ui.undoButton.toolTip = self.panel.undoToolTip()
 
     # -- shortcuts ------------------------------------------------------------------------------------
@@ -272,7 +270,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
              ("S", lambda: self.onPaint(True)), ("Shift+S", lambda: self.onPaint(False)),
              ("G", lambda: panel.segment()),
              ("P", lambda: panel.segment(force3D=True)), ("C", self.onClearPoints), ("I", panel.identify),
-             ("N", self.onApplyName), ("F", self.focusFindText), ("U", panel.undo), ("Esc", self.onEscape)), self.act)
+             ("N", self.onApplyName), ("F", self.focusFindText), ("U", panel.undo), ("O", panel.otherAnswer),
+             ("Esc", self.onEscape)), self.act)
 
     def removeShortcuts(self) -> None:
         remove_shortcuts(self._shortcuts)

@@ -58,3 +58,18 @@ def test_modules_and_classes_stay_small(path):
 def test_atomic_renames_live_in_one_place():
     users = [p.name for p in SOURCES if "os.replace(" in p.read_text()]
     assert users == ["fileio.py"], users
+
+
+def test_the_module_widget_uses_only_widgets_its_ui_file_has():
+    """The Qt widget cannot run here (no Slicer GUI): at least every ``self.ui.<name>`` it uses must be a widget of
+    its Designer file, or the module fails when Slicer loads it."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    names = {w.get("name") for w in ET.parse(MODULE / "Resources" / "UI" / "MedPCLIPModule.ui").iter("widget")}
+    used = set(re.findall(r"self\.ui\.(\w+)", (MODULE / "MedPCLIPModule.py").read_text()))
+    # the panel's buttons() names each enabled state after its button (segment -> segmentButton)
+    panel = (MODULE / "MedPCLIPModuleLib" / "panel.py").read_text()
+    states = re.search(r"def buttons\(.*?return \{(.*?)\}\n", panel, re.S).group(1)
+    used |= {key + "Button" for key in re.findall(r'"(\w+)":', states)}
+    assert used and not used - names, sorted(used - names)

@@ -169,6 +169,26 @@ def test_2d_click_is_cached_and_keeps_geometry(server, ct_ref, tmp_path):
         assert dice(mask[k], ref[k] == LIVER) > 0.5
 
 
+def test_a_clicks_other_answer_over_http(server, ct_ref, tmp_path):
+    """The prompt key ``alternative`` passes through the interactive task (as JSON number or as the Slicer plugin's
+    text) and comes back in the answer's params with how many answers there are; /info lists it; a bad one is a
+    422 with the engine's message."""
+    _, img, (i, j, k) = ct_ref
+    first, first_path = parts(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]], "slice": k,
+                                                                      "identify": False}), tmp_path, ".nii.gz")
+    other, other_path = parts(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]], "slice": k,
+                                                                      "alternative": "1", "identify": False}),
+                              tmp_path, "_other.nii.gz")
+    assert (first["alternative"], first["alternatives"]) == (0, 3) and other["alternative"] == 1
+    a, b = (sitk.GetArrayFromImage(same_geometry(p, img)) for p in (first_path, other_path))
+    assert a.any() and b.any() and not np.array_equal(a, b)
+    assert "alternative" in info(server)["models"]["medpclip_interactive"]["prompts"]
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]], "slice": k, "alternative": 5}),
+                 422, "alternative must be an integer 0..2")
+    readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k], [i + 3, j, k]], "slice": k,
+                                                         "alternative": 1}), 422, "one positive click alone")
+
+
 def test_prompt_contract_in_ras_matches_ijk(server, ct_ref, tmp_path):
     from medpclip.data.geometry import from_ijk
     from medpclip.data.volume import read_image

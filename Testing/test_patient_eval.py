@@ -100,8 +100,8 @@ def test_dataset_average_weighs_datasets_equally():
 def test_patient_benchmark_on_one_sample_patient(tmp_path):
     out = tmp_path / "bench"
     p = run("benchmark", "--data", SAMPLES, "--patients", PATIENT, "--max-slices-per-case", "1", "--max-trials", "1",
-            "--clicks", "2", "--overlays", "1", "--threads", "1", "--out", out, "--json")  # 1 thread: a shared
-    # 2-core machine with 2 torch threads ran the 3D click 15x slower (docs/BENCHMARK.md, "Threads")
+            "--clicks", "2", "--overlays", "1", "--threads", "1", "--alternatives", "--out", out, "--json")
+    # 1 thread: a shared 2-core machine with 2 torch threads ran the 3D click 15x slower (docs/BENCHMARK.md, "Threads")
     assert p.returncode == 0, p.stderr
     brief = json.loads(p.stdout)
     prot = brief["protocol"]
@@ -115,10 +115,15 @@ def test_patient_benchmark_on_one_sample_patient(tmp_path):
             assert s["n"] == 1 and 0.0 <= s["dice@1"] <= 1.0 and 0.0 <= s["dice@2"] <= 1.0
     assert ds["methods"]["medpclip"]["click"]["top1"] in (0.0, 1.0)
     assert ds["methods"]["medpclip"]["click"]["top5"] in (0.0, 1.0)
+    ours = ds["methods"]["medpclip"]["click"]   # --alternatives: the first click's other answers, best of the first k
+    assert ours["dice@1"] <= ours["best_of_2_answers"] <= ours["best_of_3_answers"] <= 1.0
+    assert "best_of_2_answers" not in ds["methods"]["growcut"]["click"]
     assert "trials_2d" not in brief                                     # the brief leaves per-trial lists out
     results = json.loads((out / "results.json").read_text())
     assert {t["case"] for t in results["trials_2d"]} == {CASE}
     assert {t["patient"] for t in results["trials_2d"]} == {PATIENT}
+    (ours_click,) = [t for t in results["trials_2d"] if t["method"] == "medpclip" and t["first"] == "click"]
+    assert len(ours_click["answers_dice"]) == 3 and ours_click["answers_dice"][0] == ours_click["dice"][0]
     # one-click 3D: the largest structure of the 30-slice CT is the liver; measured 0.30 with the default
     # checkpoint, propagation over all 30 slices. A click in the wrong place, a mask in the wrong orientation or no
     # propagation (one slice of 30 at most ~0.03) all fall far below 0.2.
@@ -129,6 +134,7 @@ def test_patient_benchmark_on_one_sample_patient(tmp_path):
     assert ds["one_click_3d"]["n"] == 1 and ds["one_click_3d"]["dice"] == t3["dice"]
     md = (out / "results.md").read_text()
     assert "| totalseg_ct |" in md and "dataset average" in md and "| liver |" in md
+    assert "first click, best of 3 answers" in md
 
 
 def test_unknown_patient_is_a_one_line_error(tmp_path):

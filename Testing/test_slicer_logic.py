@@ -615,6 +615,19 @@ def test_remote_backend_gives_the_same_segment_as_local(scene, case, logic, serv
     assert len(remote_logic.backend._uploaded) == uploads == 1
 
 
+def test_remote_other_answer_matches_local(scene, case, logic, server, liver_prompt):
+    """A point's other answer (``alternative``) through the MONAI Label server is the local one, and says which."""
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    logic.segment(node, seg, None, [liver_prompt["ras"]], mode="2d", alternative=1)
+    local = mu.segment_array(seg, logic.lastResult.segmentId, node)
+    remote_logic = MedPCLIPLogic(backend=RemoteBackend(server), scene=scene)
+    remote_logic.segment(node, seg, None, [liver_prompt["ras"]], mode="2d", alternative=1)
+    assert (remote_logic.lastResult.alternative, remote_logic.lastResult.alternatives) == (1, 3)
+    assert local.any() and np.array_equal(local, mu.segment_array(seg, remote_logic.lastResult.segmentId, node))
+
+
 def test_remote_identify_matches_local(scene, case, logic, server):
     vol, labels, names = case
     node = add_volume(scene, vol)
@@ -762,3 +775,71 @@ def test_panel_lasso_from_the_prompt_markups(scene, case, logic, liver_prompt):
     assert d > 0.9   # the engine's lasso test: 0.97
     markups.clearPoints(params)
     assert lasso.GetNumberOfControlPoints() == 0
+
+
+class RecordingPanelView(QuietPanelView):
+    """The panel's view that records the error dialogs it would show."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def showError(self, text, detail=""): self.errors.append(text)
+
+
+def wait_for_panel(panel) -> None:
+    while panel.poll() is None:
+        pass
+
+
+def test_panel_other_answer_cycles_a_points_answers_and_undo_steps_back(scene, case, logic, local_backend):
+    """O (other answer): a result made from one point is replaced by the model's next answer to it, in the same
+    segment, the same mask the engine gives for that ``alternative``; it cycles; undo brings the previous answer
+    back; other segments are untouched; after a result from two points it is an error dialog that writes nothing."""
+    from types import SimpleNamespace
+
+    from MedPCLIPModuleLib.panel import Panel
+    from medpclip.data.masks import max_edt_point
+
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    import_reference(scene, seg, node, labels == LIVER, {1: "reference liver"})
+    spleen = labels == 1
+    k = int(np.argmax(spleen.sum(axis=(1, 2))))
+    r, c = max_edt_point(spleen[k])
+    point = add_points(scene, [(vol.affine @ np.array([c, r, k, 1.0]))[:3]], "Positive")
+    params = SimpleNamespace(inputVolume=node, segmentation=seg, segmentId="", positivePoints=point,
+                             negativePoints=None, roi=None, strokes=None, lasso=None, mode3D=False,
+                             useSegmentAsMask=False, backend="local", serverUrl="", findText="")
+    view = RecordingPanelView()
+    panel = Panel(logic, view)
+    panel.parameters = params
+    reference = all_segments(seg, node)
+    panel.segment()
+    wait_for_panel(panel)
+    sid = logic.lastResult.segmentId
+    assert (logic.lastResult.alternative, logic.lastResult.alternatives) == (0, 3)
+    assert "answer 1 of 3" in view.status and panel.buttons(0)["otherAnswer"]
+    engine_session = local_backend.engine.open(vol)
+    shown = [mu.segment_array(seg, sid, node)]
+    for expected in (1, 2, 0):
+        panel.otherAnswer()
+        wait_for_panel(panel)
+        assert logic.lastResult.segmentId == sid and logic.lastResult.alternative == expected
+        assert f"answer {expected + 1} of 3" in view.status
+        shown.append(mu.segment_array(seg, sid, node))
+        direct = engine_session.segment({"points": [[c, r, k]], "alternative": expected}).mask
+        assert np.array_equal(shown[-1] > 0, direct > 0)
+    assert not np.array_equal(shown[0], shown[1]) and np.array_equal(shown[0], shown[3])
+    logic.undo()
+    assert np.array_equal(mu.segment_array(seg, sid, node), shown[2])
+    assert_same_segments(reference, {s: v for s, v in all_segments(seg, node).items() if s != sid})
+
+    point.AddControlPoint(vtk.vtkVector3d(*(vol.affine @ np.array([c + 3, r, k, 1.0]))[:3]), "second")
+    panel.segment()
+    wait_for_panel(panel)
+    assert logic.lastResult.alternative is None and not panel.buttons(0)["otherAnswer"]
+    before = all_segments(seg, node)
+    panel.otherAnswer()
+    assert view.errors and "one positive point alone" in view.errors[-1]
+    assert_same_segments(before, all_segments(seg, node))

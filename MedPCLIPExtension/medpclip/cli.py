@@ -122,6 +122,8 @@ def add_segment(sub) -> None:
     p.add_argument("--out", required=True, help="output: .nii.gz, .nrrd, .seg.nrrd, or .dcm (DICOM SEG, DICOM input)")
     p.add_argument("--png", help="PNG overlay of the prompted slice")
     p.add_argument("--uncertainty", metavar="MAP", help="write a per-voxel uncertainty map (0..1)")
+    p.add_argument("--alternative", type=int, metavar="K",
+                   help="one positive --point alone: the model's K-th other answer to it (1, 2; 0 = its pick)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_segment)
 
@@ -134,6 +136,11 @@ def cmd_segment(args) -> int:
         prompt = {"plane": args.plane, "mode": args.mode, **({"slice": args.slice} if args.slice is not None else {})}
     if prompt is None:
         raise CLIError("give at least one --point, a --box, --scribbles or a --prompt file")
+    if args.alternative is not None:
+        prompt["alternative"] = args.alternative
+    from .engine.prompt import PromptSpec
+
+    PromptSpec.from_dict(prompt)  # a bad prompt fails before the model loads
     _, session = _open(args)
     prior = _read_mask(args.prior, session) if args.prior else None
     strokes = _read_strokes(args.scribbles, session) if args.scribbles else None
@@ -143,8 +150,6 @@ def cmd_segment(args) -> int:
     if args.uncertainty:
         summary["uncertainty"] = str(write_float_map(result.uncertainty, session.volume, args.uncertainty))
     if args.png:
-        from .engine.prompt import PromptSpec
-
         spec = PromptSpec.from_dict(prompt)
         summary["png"] = str(save_overlay(session, result.mask, args.png, result.plane, result.slice_index,
                                           spec.points, spec.point_labels, space=spec.space))

@@ -143,13 +143,15 @@ class MedPCLIPLogic:
                        roiNode=None, mode: str = "2d", sliceViewName: str | None = None,
                        useSegmentAsMask: bool = False, allowEmpty: bool = False, segmentName: str | None = None,
                        plane: str | None = None, lassoNode=None, positiveStrokeId: str | None = None,
-                       negativeStrokeId: str | None = None, strokeNode=None) -> Job:
+                       negativeStrokeId: str | None = None, strokeNode=None, alternative: int = 0) -> Job:
         if segmentationNode is None:
             raise MedPCLIPError("select a segmentation")
         volume = self.volumeData(volumeNode)
         strokes = strokes_map(strokeNode or segmentationNode, positiveStrokeId, negativeStrokeId, volumeNode)
         prompt = self.buildPrompt(positivePointsRAS, negativePointsRAS, roiNode, mode, sliceViewName, plane,
                                   lassoNode, strokes is not None)
+        if alternative:  # one click's other answer (the engine checks that the prompt is one click alone)
+            prompt["alternative"] = int(alternative)
         if segmentId and not mu.has_segment(segmentationNode, segmentId):
             raise MedPCLIPError(f"segment '{segmentId}' is not in '{segmentationNode.GetName()}'")
         prior = segment_prior(segmentationNode, segmentId, volumeNode) if useSegmentAsMask else None
@@ -162,15 +164,18 @@ class MedPCLIPLogic:
     def segment(self, volumeNode, segmentationNode, segmentId, positivePointsRAS, negativePointsRAS=(),
                 roiNode=None, mode: str = "2d", sliceViewName: str | None = None, useSegmentAsMask: bool = False,
                 allowEmpty: bool = False, segmentName: str | None = None, plane: str | None = None, lassoNode=None,
-                positiveStrokeId: str | None = None, negativeStrokeId: str | None = None, strokeNode=None) -> float:
+                positiveStrokeId: str | None = None, negativeStrokeId: str | None = None, strokeNode=None,
+                alternative: int = 0) -> float:
         """Segment from prompts and write the result into ``segmentId`` (None: a new segment); returns the
         predicted quality score (0..1). Points are RAS world coordinates (lists, arrays or markups nodes); the
         ROI node gives a box, a closed-curve node a lasso; ``positiveStrokeId`` / ``negativeStrokeId`` name
         segments painted as strokes (issue 14), in ``strokeNode`` (default: ``segmentationNode``). 2D replaces the prompted slice of the
-        segment, 3D the whole segment. ``lastResult.segmentId`` names the written segment."""
+        segment, 3D the whole segment. ``lastResult.segmentId`` names the written segment. ``alternative``: for one
+        positive point alone, the model's next-best answer (1, 2; ``lastResult.alternatives`` says how many)."""
         return self.prepareSegment(volumeNode, segmentationNode, segmentId, positivePointsRAS, negativePointsRAS,
                                    roiNode, mode, sliceViewName, useSegmentAsMask, allowEmpty, segmentName,
-                                   plane, lassoNode, positiveStrokeId, negativeStrokeId, strokeNode).run()
+                                   plane, lassoNode, positiveStrokeId, negativeStrokeId, strokeNode,
+                                   alternative).run()
 
     def prepareFind(self, volumeNode, text: str, segmentationNode, mode: str = "3d") -> Job:
         if segmentationNode is None:

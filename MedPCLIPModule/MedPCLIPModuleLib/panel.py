@@ -43,6 +43,7 @@ class Panel:
         self.parameters = None
         self.sliceViewName: str | None = None     # the slice view the last prompt was placed in
         self.strokes = None                       # the front-end's ``strokes.StrokeSegments`` (None: no painting)
+        self.lastMode = "2d"                      # the mode of the last segment request (an other answer keeps it)
 
     # -- state ----------------------------------------------------------------------------------------
     def buttons(self, namesRows: int) -> dict[str, bool]:
@@ -50,9 +51,12 @@ class Panel:
         p, idle = self.parameters, not self.logic.jobs.busy
         ready = bool(p and p.inputVolume and p.segmentation)
         segment = bool(ready and p.segmentId)
+        last = self.logic.lastResult
         return {"segment": ready and idle, "propagate": ready and idle, "identify": segment and idle,
                 "applyName": segment and namesRows > 0, "find": ready and idle and bool(p.findText.strip()),
-                "undo": self.logic.canUndo and idle}
+                "undo": self.logic.canUndo and idle,
+                "otherAnswer": bool(ready and idle and last is not None and last.kind == "segment"
+                                    and last.alternatives > 1)}
 
     def undoToolTip(self) -> str:
         tr = self.view.tr
@@ -97,8 +101,9 @@ class Panel:
         return not still
 
     # -- actions --------------------------------------------------------------------------------------
-    def segment(self, force3D: bool = False, quiet: bool = False) -> None:
-        """Segment from the prompts (``quiet``: a prompt was placed; say nothing when the panel is not ready)."""
+    def segment(self, force3D: bool = False, quiet: bool = False, alternative: int = 0) -> None:
+        """Segment from the prompts (``quiet``: a prompt was placed; say nothing when the panel is not ready;
+        ``alternative``: one click's other answer, see ``otherAnswer``)."""
         p, tr = self.parameters, self.view.tr
         if p is None:
             return
@@ -115,8 +120,11 @@ class Panel:
         if not self.ensureBackend():
             return
         mode = "3d" if (force3D or p.mode3D) else "2d"
+        self.lastMode = mode
         args = (p.inputVolume, p.segmentation, p.segmentId or None, p.positivePoints, p.negativePoints, roi)
         options = {"mode": mode, "sliceViewName": self.sliceViewName, "useSegmentAsMask": p.useSegmentAsMask}
+        if alternative:
+            options["alternative"] = alternative
         if lasso is not None:
             options["lassoNode"] = lasso
         if positiveStroke or negativeStroke:
@@ -137,8 +145,21 @@ class Panel:
             display = segmentation.GetDisplayNode()
             if display is not None:
                 display.SetSegmentVisibility(r.segmentId, True)
+        answer = ""
+        if r.alternatives > 1:
+            answer = self.view.tr(", answer {k} of {n} (O: other answer)").format(k=r.alternative + 1, n=r.alternatives)
         self.view.setStatus(self.view.tr("Quality {score:.2f}, {voxels} voxels, {n} s").format(
-            score=score, voxels=r.voxels, n=f"{r.seconds:.2f}") + "".join("\n" + w for w in r.warnings))
+            score=score, voxels=r.voxels, n=f"{r.seconds:.2f}") + answer + "".join("\n" + w for w in r.warnings))
+
+    def otherAnswer(self) -> None:
+        """One click is ambiguous (a kidney or its pelvis, a tumour or its core): replace the last result, made from
+        one positive point alone, with the model's next answer to the same point (cycling; undo brings it back)."""
+        r, tr = self.logic.lastResult, self.view.tr
+        if r is None or r.kind != "segment" or r.alternatives < 2:
+            return self.view.showError(tr("Other answers are offered for a result made from one positive point alone "
+                                          "(no box, negative point, strokes, lasso or segment as mask). Place one "
+                                          "point (A), segment, then press O."))
+        self.segment(force3D=self.lastMode == "3d", alternative=(r.alternative + 1) % r.alternatives)
 
     def identify(self) -> None:
         p, tr = self.parameters, self.view.tr

@@ -38,6 +38,17 @@ class LastResult:
         """What the engine said about the result (e.g. where and why a 3D propagation stopped)."""
         return [str(w) for w in self.info.get("warnings") or []]
 
+    @property
+    def alternative(self) -> int | None:
+        """For one click alone: which of the model's answers this is (0 = the engine's pick); else None."""
+        value = self.info.get("alternative")
+        return int(value) if value is not None else None
+
+    @property
+    def alternatives(self) -> int:
+        """How many answers the model offers for this result's prompt (0: it is not one click alone)."""
+        return int(self.info.get("alternatives") or 0)
+
 
 @dataclass
 class Target:

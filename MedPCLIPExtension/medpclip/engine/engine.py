@@ -40,6 +40,7 @@ class Engine:
         self.dense_strokes = checkpoint.dense_strokes
         # names use where the region lies in the body too (model/region_geometry.py), when the head was trained
         self.uses_geometry = self.model.uses_geometry
+        self.answers_per_click = int(self.cfg.num_multimask)  # one click's answers (the prompt's ``alternative``)
         self.vocab_embeddings = self.worker.call(self._project_vocabulary)
         self.vocab_index = {v["id"]: i for i, v in enumerate(checkpoint.vocabulary)}
 

@@ -10,7 +10,9 @@ module): ``box_points`` (an ROI's corners in ``space``: the box is the voxel box
 image) and ``view_point`` (a point of the slice shown in the view: a 2D prompt with a box and no positive point
 is answered on that slice when it cuts the box). Strokes (issue 14): ``scribbles`` ``[{"points": [[x, y, z], ...],
 "label": 1 | 0}, ...]`` (polylines, positive / negative) and ``lasso`` ``[[x, y, z], ...]`` (a closed polygon on
-one slice whose inside is the rough region), both in ``space``. A prior ``mask`` and a strokes label map are given
+one slice whose inside is the rough region), both in ``space``. ``alternative`` (0, 1, 2): which of the model's
+answers to one positive click alone is returned, best-ranked first (SAM's multimask outputs; a click on a nested
+structure is ambiguous, and the user can step through the other readings). A prior ``mask`` and a strokes label map are given
 as arrays to the engine (the CLI and server take them as label files).
 """
 
@@ -31,8 +33,9 @@ from .strokes import draw_samples, map_tokens, polygon_mask, stroke_samples, str
 MAX_POINTS = 512
 # the request keys of the prompt contract (the MONAI Label tasks pass exactly these on)
 PROMPT_KEYS = ("space", "points", "point_labels", "box", "plane", "slice", "mode", "foreground", "background", "roi",
-               "box_points", "view_point", "scribbles", "lasso")
+               "box_points", "view_point", "scribbles", "lasso", "alternative")
 MAX_STROKES = 64
+MAX_ALTERNATIVES = 3  # a click's answers the bundled model's decoder gives (``ModelConfig.num_multimask``)
 SlicePoints = dict[int, list[tuple[float, float, int]]]   # canonical slice -> [(x, y, label)] in slice pixels
 
 
@@ -75,6 +78,7 @@ class PromptSpec:
     view_point: list[float] | None = None     # a point of the slice shown in the viewer, in ``space``
     scribbles: list[tuple[list[list[float]], int]] = field(default_factory=list)  # (polyline, label) in ``space``
     lasso: list[list[float]] = field(default_factory=list)  # a closed polygon on one slice, in ``space``
+    alternative: int = 0                      # which answer to one click alone, 0 = the engine's pick (see above)
 
     @classmethod
     def from_dict(cls, data: Any) -> "PromptSpec":
@@ -130,7 +134,12 @@ class PromptSpec:
         lasso = _points(data.get("lasso"), "lasso")
         if lasso and len(lasso) < 3:
             raise PromptError(f"a lasso needs at least 3 points, got {len(lasso)}")
-        return cls(space, points, labels, box, plane, slice_, mode, box_points, view_point, scribbles, lasso)
+        alternative = _alternative(data.get("alternative", 0))
+        if alternative and (len(points) != 1 or labels[0] != 1 or box is not None or box_points or scribbles or lasso):
+            raise PromptError("'alternative' picks among the answers to one positive click alone; "
+                              "this prompt has other points, a box, strokes or a lasso")
+        return cls(space, points, labels, box, plane, slice_, mode, box_points, view_point, scribbles, lasso,
+                   alternative)
 
     @classmethod
     def from_request(cls, request: dict[str, Any], default_mode: str | None = None) -> "PromptSpec":
@@ -281,6 +290,18 @@ class ResolvedPrompt:
     def points(self) -> list[tuple[float, float, int]]:
         """The prompted slice's points."""
         return self.by_slice.get(self.start, [])
+
+
+def _alternative(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():  # the Slicer plugin's options table sends text
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value) \
+            or not 0 <= value < MAX_ALTERNATIVES:
+        raise PromptError(f"alternative must be an integer 0..{MAX_ALTERNATIVES - 1} "
+                          f"(which answer to one click), got {value!r}")
+    return int(value)
 
 
 def _scribbles(value: Any) -> list[tuple[list[list[float]], int]]:

@@ -30,6 +30,8 @@ class SegmentationResult:
     region_embedding: torch.Tensor | None = field(default=None, repr=False)  # (E,) of the prompted slice's answer
     # (plane, canonical slice, 2D answer) of that slice: its geometry term is added only when the result is named
     answer2d: tuple[str, int, np.ndarray] | None = field(default=None, repr=False)
+    # one click alone: (which of its answers this is, how many the model gives); the prompt's ``alternative``
+    alternative: tuple[int, int] | None = None
 
     @property
     def voxels(self) -> int:
@@ -52,6 +54,8 @@ class SegmentationResult:
                **({"propagation": self.propagation} if self.propagation else {})}
         if self.found is not None:
             out["found"] = self.found
+        if self.alternative is not None:
+            out["alternative"], out["alternatives"] = self.alternative
         if self.slab_range is not None:
             axis, first, last = self.slab_range
             out["slab"] = {"array_axis": axis, "first": first, "last": last}

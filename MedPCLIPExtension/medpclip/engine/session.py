@@ -142,22 +142,22 @@ class Session:
                       box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
                       prev_low_res: torch.Tensor | None = None, with_masks: bool = True,
                       window: Window | None = None, strokes2d: np.ndarray | None = None,
-                      choose: bool = False, users_box: bool = False) -> SliceResult:
-        """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool;
-        ``window`` the view (default: the context view); ``prev_low_res`` logits in that view; ``strokes2d``
-        (rows, cols) painted strokes (1 positive, 2 negative) for the dense prompt map; ``choose``: a single click
-        is answered by the output the click choice head picks (when fitted; the pass it was fitted on: a new
-        click's context pass), else by the IoU head's best; ``users_box``: the pass answers the user's box (alone, or
-        with correction clicks; not a propagated slice's box), see ``MedPCLIP.answer_index``."""
+                      choose: bool = False, users_box: bool = False, rank: int = 0) -> SliceResult:
+        """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool; ``window``
+        the view (default: the context view); ``prev_low_res`` logits in that view; ``strokes2d`` (rows, cols) painted
+        strokes (1 positive, 2 negative) for the dense prompt map; ``choose``: a single click is answered by the output
+        the click choice head picks (when fitted; the pass it was fitted on: a new click's context pass), else by the
+        IoU head's best (``rank`` > 0: the next-best); ``users_box``: the pass answers the user's box (alone, or with
+        correction clicks; not a propagated slice's box). See ``MedPCLIP.answer_index``."""
         return self.predict_views(plane, idx, points, [window or self.context_window(plane)], box, region_mask,
-                                  prev_low_res, with_masks, strokes2d, [choose], users_box)[0]
+                                  prev_low_res, with_masks, strokes2d, [choose], users_box, rank)[0]
 
     @on_model_thread
     def predict_views(self, plane: str, idx: int, points: list[tuple[float, float, int]], windows: list[Window],
                       box: tuple[float, float, float, float] | None = None, region_mask: np.ndarray | None = None,
                       prev_low_res: torch.Tensor | None = None, with_masks: bool = True,
                       strokes2d: np.ndarray | None = None, choose: list[bool] | None = None,
-                      users_box: bool = False) -> list[SliceResult]:
+                      users_box: bool = False, rank: int = 0) -> list[SliceResult]:
         """One prompt answered in several views of one slice, as one batch through the model (on 2 CPU cores two
         views cost about 0.75 x two separate passes); arguments as ``predict_slice``'s, per view: ``prev_low_res``
         (len(windows), 1, 4g, 4g) and ``choose``."""
@@ -179,7 +179,7 @@ class Session:
             iou = out.iou[n].float()
             picked = out.choice[n] if choose and choose[n] and out.choice is not None else None
             k = self.model.answer_index(iou, single_click, picked, box_alone=box_alone,
-                                        box_corrected=users_box and not box_alone)
+                                        box_corrected=users_box and not box_alone, rank=rank)
             low = out.masks[n:n + 1, k:k + 1].float()
             results.append(SliceResult(grid.logits_to_slice(low[0, 0]).cpu(), low.cpu(), float(iou[k].clamp(0, 1)),
                                        out.region_embedding[n].float()))
@@ -232,6 +232,7 @@ class Session:
                 raise PromptError("the prior mask is empty on the prompted slice")
         if resolved.region2d is not None:  # a lasso: its inside is the mask prompt
             prior2d = resolved.region2d if prior2d is None else (prior2d | resolved.region2d)
+        answer_of = _answers_of_one_click(spec, resolved, prior2d, scribbles, self.engine.answers_per_click)
         was_cached = self.cached(plane, start)
         if self.blank:  # nothing to see: an empty result, not an error
             return self._blank_result(resolved, t0, with_uncertainty)
@@ -246,7 +247,7 @@ class Session:
                                                  resolved.box2d, prior2d, resolved.stroke_maps.get(start))
         else:
             res, window = answer_slice(self, plane, start, points, resolved.box2d, prior2d, hist if extends else None,
-                                       click_view=click_view)
+                                       click_view=click_view, alternative=spec.alternative)
         mask2d = res.mask
         self._history[(plane, start)] = ClickHistory(list(points), resolved.box2d, res.low_res, window, mask2d)
         t3 = time.perf_counter()
@@ -280,7 +281,7 @@ class Session:
         latency["total_ms"] = (time.perf_counter() - t0) * 1000
         return SegmentationResult(mask, res.score, plane, self.input_slice_index(plane, start), sorted(slices), latency,
                                   unc, warnings, stops, self._slab_range(plane, slices),
-                                  region_embedding=res.region, answer2d=(plane, start, mask2d))
+                                  region_embedding=res.region, answer2d=(plane, start, mask2d), alternative=answer_of)
 
     def _slab_range(self, plane: str, canon_slices: list[int]) -> tuple[int, int, int]:
         written = [self.input_slice_index(plane, i) for i in canon_slices]
@@ -351,3 +352,18 @@ def _stacked(prompts: list[Prompts]) -> Prompts:
         return prompts[0]
     fields = {f: getattr(prompts[0], f) for f in Prompts.__dataclass_fields__}
     return Prompts(**{f: None if v is None else torch.cat([getattr(p, f) for p in prompts]) for f, v in fields.items()})
+
+
+def _answers_of_one_click(spec: PromptSpec, resolved: ResolvedPrompt, prior2d: np.ndarray | None,
+                          scribbles: np.ndarray | None, answers: int) -> tuple[int, int] | None:
+    """For one positive click alone: (which of its ``answers`` the prompt's ``alternative`` asks for, ``answers``);
+    None for any other prompt. An ``alternative`` the prompt cannot have is a PromptError (``PromptSpec`` has checked
+    the prompt's own keys; the mask prior and the strokes map come beside it)."""
+    if spec.alternative and (prior2d is not None or scribbles is not None):
+        raise PromptError("'alternative' picks among the answers to one positive click alone; "
+                          "this prompt has a mask prior or strokes")
+    if spec.alternative >= answers:
+        raise PromptError(f"alternative {spec.alternative}: this model gives a click {answers} answers "
+                          f"(0..{answers - 1})")
+    one_click = spec.point_labels == [1] and resolved.box2d is None and prior2d is None and not resolved.stroke_tokens
+    return (spec.alternative, answers) if one_click else None

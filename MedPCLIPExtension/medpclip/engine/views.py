@@ -29,10 +29,11 @@ Points = list[tuple[float, float, int]]
 
 def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d: tuple | None,
                  prior2d: np.ndarray | None, hist: ClickHistory | None, strokes2d: np.ndarray | None = None,
-                 click_view: bool = True) -> tuple[SliceResult, Window]:
+                 click_view: bool = True, alternative: int = 0) -> tuple[SliceResult, Window]:
     """The answer to one slice's prompt and the view it was answered in (``strokes2d``: the slice's painted
     strokes, 1 positive / 2 negative, drawn into every pass's dense prompt map; ``click_view=False``: a new click's
-    first pass in the body's view whatever ``policy.CLICK_VIEW_MM`` says)."""
+    first pass in the body's view whatever ``policy.CLICK_VIEW_MM`` says; ``alternative``: a new click's
+    next-best answer in each of its passes, see ``MedPCLIP.answer_index``)."""
     users_box = box2d is not None and prior2d is None  # its passes may be answered by the checkpoint's box output
 
     def predict(*args, **kwargs) -> SliceResult:  # every pass of this prompt sees the same painted strokes
@@ -71,12 +72,12 @@ def answer_slice(session: "Session", plane: str, idx: int, points: Points, box2d
         if answer is not None:
             return answer
     return _answer_new_click(session, plane, idx, points, point_bounds, spacing, context, predict,
-                             click_view and strokes2d is None, strokes2d is None)
+                             click_view and strokes2d is None, strokes2d is None, alternative)
 
 
 def _answer_new_click(session: "Session", plane: str, idx: int, points: Points, point_bounds: tuple | None,
                       spacing: tuple[float, float], context: Window, predict, click_view: bool,
-                      clicks_only: bool) -> tuple[SliceResult, Window]:
+                      clicks_only: bool, alternative: int = 0) -> tuple[SliceResult, Window]:
     """A new object's clicks (``clicks_only``: no painted strokes): in the click's view and the body's view (one
     batch), the click view's answer kept unless a check gives the body's view's answer the win; else the body's view
     alone; the body's view's answer then refined once in a view around it."""
@@ -86,15 +87,16 @@ def _answer_new_click(session: "Session", plane: str, idx: int, points: Points, 
         if click_view and policy.CLICK_VIEW_MM is not None else None
     if window is not None:
         if checks:  # the body's view answers too: both views in one batch
-            in_view, whole = session.predict_views(plane, idx, points, [window, context], choose=[False, True])
+            in_view, whole = session.predict_views(plane, idx, points, [window, context], choose=[False, True],
+                                                   rank=alternative)
         else:  # the choice head knows the body's view only
-            in_view = predict(plane, idx, points, None, None, None, window=window)
+            in_view = predict(plane, idx, points, None, None, None, window=window, rank=alternative)
         if in_view.mask.any() and not touches_border(in_view.mask, window):
             local = in_view, window  # else the object is larger than the view (or missed): the body's view answers
     first, first_view = local if local is not None else (None, context)
     if whole is None and (first is None or checks):
         # the click choice head was fitted on clicks alone: strokes' first pass keeps the IoU head's pick
-        whole = predict(plane, idx, points, None, None, None, window=context, choose=clicks_only)
+        whole = predict(plane, idx, points, None, None, None, window=context, choose=clicks_only, rank=alternative)
     if whole is not None and (first is None or is_fragment_of(first.mask, whole.mask, extract_slice(
             session.canon, plane, idx)) or grew_past(first.mask, whole.mask)):
         first, first_view = whole, context

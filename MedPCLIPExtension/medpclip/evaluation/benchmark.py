@@ -64,6 +64,7 @@ class BenchmarkOptions:
     surface_tolerance_mm: float = 3.0
     sam_repeats: int = 2               # timed SAM encoder runs (0: compute (FLOPs) comparison only)
     overlays: int = 4
+    alternatives: bool = False         # also each of MedP-CLIP's answers to the first click (prompt ``alternative``)
     progress: bool = True
     command: str = ""
 

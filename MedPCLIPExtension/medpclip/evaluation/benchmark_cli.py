@@ -39,6 +39,9 @@ def add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-pixels", type=int, default=20, help="skip structures smaller than this on a slice")
     p.add_argument("--no-3d", action="store_true", help="skip the 3D protocol (box + propagation + 3D clicks; "
                    "patient mode: one click + propagation)")
+    p.add_argument("--alternatives", action="store_true",
+                   help="also Dice of each of MedP-CLIP's answers to the first click (the prompt's 'alternative'; "
+                        "reported as the best of the first 2, 3 answers)")
     p.add_argument("--max-cases", type=int, help="only the first N cases")
     p.add_argument("--max-trials", type=int, help="per case, only the N largest 2D items and N largest 3D structures")
     p.add_argument("--holdout-fraction", type=float, help="default: the checkpoint's own (0.2)")
@@ -109,6 +112,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                             holdout_fraction=args.holdout_fraction, max_slices=args.max_slices_per_case,
                             patients=patients, views=args.views, surface_tolerance_mm=args.surface_tolerance,
                             sam_repeats=max(0, args.sam_repeats), overlays=max(0, args.overlays),
+                            alternatives=args.alternatives,
                             progress=not args.json, command="medpclip " + " ".join(sys.argv[1:]))
     if patient_mode:  # the case selection fails fast, before the model loads
         specs = resolve_cases(opts)

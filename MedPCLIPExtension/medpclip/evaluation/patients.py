@@ -338,6 +338,7 @@ def run_patient_benchmark(engine: Engine | None, opts: BenchmarkOptions,
                      "slices": "every labelled axial slice (eval_slices(label, 1.0)), at most max_slices_per_case "
                                "per case, evenly spaced over the labelled slices",
                      "volumes_3d": False, "one_click_3d": opts.volumes and ours is not None,
+                     "first_click_answers": opts.alternatives and ours is not None,
                      "data": [str(d) for d in ([opts.data] if isinstance(opts.data, (str, Path)) else opts.data)],
                      "cases": [c.spec.name for c in cases], "case_info": who, "skipped": skipped,
                      "items_2d": sum(len(p[2]) for p in plan), "items_3d_one_click": sum(len(p[3]) for p in plan),
@@ -356,7 +357,8 @@ def run_patient_benchmark(engine: Engine | None, opts: BenchmarkOptions,
 
 
 # -- report ---------------------------------------------------------------------------------------------------
-def _row(label: str, group: dict[str, Any], methods: Sequence[str], firsts: Sequence[str], ks: Sequence[int]) -> str:
+def _row(label: str, group: dict[str, Any], methods: Sequence[str], firsts: Sequence[str], ks: Sequence[int],
+         answers: Sequence[int] = ()) -> str:
     cells = [label]
     n = group["methods"].get(methods[0], {}).get(firsts[0], {}).get("n") if methods else None
     cells.append(fmt(n))
@@ -368,6 +370,8 @@ def _row(label: str, group: dict[str, Any], methods: Sequence[str], firsts: Sequ
             cells.append(fmt(e.get("box", {}).get("dice@1")))
     ours = group["methods"].get("medpclip", {}).get(firsts[0], {})
     if "medpclip" in methods:
+        click = group["methods"]["medpclip"].get("click", {}) if "medpclip" in group["methods"] else {}
+        cells += [fmt(click.get(f"best_of_{k}_answers")) for k in answers]
         cells += [fmt(ours.get("top1")), fmt(ours.get("top5"))]
     d3 = group.get("one_click_3d", {})
     if d3.get("n"):
@@ -390,8 +394,9 @@ def markdown(results: dict[str, Any]) -> str:
             head += [f"{m} click Dice@{k}" for k in ks]
         if "box" in firsts:
             head.append(f"{m} box Dice@1")
+    answers = (2, 3) if p.get("first_click_answers") and "click" in firsts else ()
     if "medpclip" in methods:
-        head += ["Top-1 (mask)", "Top-5 (mask)"]
+        head += [f"first click, best of {k} answers" for k in answers] + ["Top-1 (mask)", "Top-5 (mask)"]
     head += ["3D n", "3D one-click Dice", "3D slices (mean)", "3D stopped after 1 slice"]
     lines = ["# MedP-CLIP patient-level benchmark", "",
              f"- date (UTC): {env.get('date_utc')}; command: `{env.get('command')}`",
@@ -408,12 +413,14 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["Skipped cases (could not be loaded): " + "; ".join(f"{s['case']}: {s['reason']}" for s in p["skipped"]), ""]
     lines += ["## Per dataset", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ds, g in results["datasets"].items():
-        lines.append(_row(ds, g, methods, firsts, ks))
-    lines.append(_row("**dataset average**", results["dataset_average"], methods, firsts, ks))
+        lines.append(_row(ds, g, methods, firsts, ks, answers))
+    lines.append(_row("**dataset average**", results["dataset_average"], methods, firsts, ks, answers))
     lines += ["", "2D: mean over a dataset's (slice, structure) items; click Dice@k after k interactions (first click "
               "at the max-EDT point, then correction clicks), box Dice@1 from the tight box alone. Top-1 / Top-5: "
               "MedP-CLIP naming the structure from its mask among the case's own label names (a case with one label "
-              "is trivially right). 3D: one click at the deepest point of the structure's largest axial slice, "
+              "is trivially right). First click, best of k answers (with --alternatives): the best Dice among the "
+              "first k of the model's answers to the first click (prompt 'alternative' 0..k-1), what a user who "
+              "steps through them gets. 3D: one click at the deepest point of the structure's largest axial slice, "
               "`mode: 3d`, volume Dice over the whole volume; MedP-CLIP only, cases with more than one slice. The "
               "dataset average weighs each dataset the same.", ""]
     warn = results["dataset_average"].get("one_click_3d", {}).get("warnings") or {}
@@ -422,7 +429,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"- {c}x: {w}" for w, c in sorted(warn.items(), key=lambda x: -x[1])] + [""]
     lines += ["## Per patient", "", "| " + " | ".join(["patient"] + head[1:]) + " |", "|" + "---|" * len(head)]
     for pid, g in results["per_patient"].items():
-        lines.append(_row(pid, g, methods, firsts, ks))
+        lines.append(_row(pid, g, methods, firsts, ks, answers))
     t3 = results.get("trials_3d_one_click", [])
     if t3:
         lines += ["", "## One-click 3D, per structure", "",

@@ -38,9 +38,11 @@ def canon_to_input_point(session: Session, x: float, y: float, idx: int) -> list
     return ijk[:3].tolist()
 
 
-def engine_predictor(session: Session, idx: int, latencies: list[dict] | None = None) -> Predictor:
+def engine_predictor(session: Session, idx: int, latencies: list[dict] | None = None,
+                     alternative: int = 0) -> Predictor:
     """A ``Predictor`` for canonical axial slice ``idx`` through ``session.segment`` (the public prompt contract,
-    input ijk, previous logits fed back by the engine). Forgets any earlier object on that slice first."""
+    input ijk, previous logits fed back by the engine). Forgets any earlier object on that slice first.
+    ``alternative``: a first click's other answer (the prompt key; one click alone only)."""
     session.forget_feedback("axial", idx)  # a new object on this slice: no stale feedback
 
     def predict(points: list[Click], box: Box | None) -> np.ndarray:
@@ -50,6 +52,8 @@ def engine_predictor(session: Session, idx: int, latencies: list[dict] | None = 
         if box is not None:
             x0, y0, x1, y1 = box
             prompt["box"] = canon_to_input_point(session, x0, y0, idx) + canon_to_input_point(session, x1, y1, idx)
+        if alternative:
+            prompt["alternative"] = alternative
         res = session.segment(prompt)
         if latencies is not None:
             latencies.append(res.latency_ms)
@@ -112,6 +116,12 @@ class MedPCLIPRunner(MethodRunner):
 
     def predictor2d(self, idx: int) -> Predictor:
         return self._timed(engine_predictor(self.session, idx, self.latencies))
+
+    def first_click_answers(self, idx: int, click: Click, target: np.ndarray) -> list[float]:
+        """Dice of each of the model's answers to one first click (the prompt's ``alternative`` 0, 1, ...): what a
+        user who steps through them and keeps the best gets."""
+        return [round(dice(engine_predictor(self.session, idx, alternative=a)([click], None), target), 4)
+                for a in range(self.engine.answers_per_click)]
 
     def input_point(self, x: float, y: float, k: int) -> list[float]:
         """Canonical (x, y, axial slice k) -> input ijk of the opened case."""
@@ -274,6 +284,8 @@ def run_items_2d(runner: MethodRunner, case: Case, items2d: Sequence[Item2D], op
                        "noc85": noc(sim.iou, 0.85, NOC_CAP), "noc90": noc(sim.iou, 0.90, NOC_CAP),
                        "clicks": [list(p) for p in sim.points], "box": list(sim.box) if sim.box else None,
                        **t.recognition})
+        if opts.alternatives and first == "click" and isinstance(runner, MedPCLIPRunner):
+            trials[-1]["answers_dice"] = runner.first_click_answers(item.idx, sim.points[0], t.target)
         key = (case.spec.name, item.idx, item.value, first)
         if key in overlay_keys and examples is not None:
             done = min(opts.clicks, len(sim.dice))

@@ -45,6 +45,9 @@ def summarise_2d(trials: list[dict], clicks: int) -> dict[str, Any]:
     out["noc90"] = round(float(np.mean([t["noc90"] for t in trials])), 2)
     out["reached85"] = round(float(np.mean([max(t["iou"]) >= 0.85 for t in trials])), 4)
     out["reached90"] = round(float(np.mean([max(t["iou"]) >= 0.90 for t in trials])), 4)
+    answered = [t["answers_dice"] for t in trials if t.get("answers_dice")]
+    for k in range(2, max(map(len, answered), default=0) + 1):  # the first click, the best of its first k answers
+        out[f"best_of_{k}_answers"] = mean(max(a[:k]) for a in answered)
     rec = [t for t in trials if t.get("top1") is not None]
     if rec:
         for key in RECOGNITION_KEYS:

@@ -170,14 +170,15 @@ class MedPCLIP(nn.Module):
         return self.mask_decoder(image_embedding, pe.dense_pe().to(x), sparse, dense, feats.fine)
 
     def answer_index(self, iou: torch.Tensor, single_click: bool, choice: torch.Tensor | None = None,
-                     box_alone: bool = False, box_corrected: bool = False) -> int:
+                     box_alone: bool = False, box_corrected: bool = False, rank: int = 0) -> int:
         """Which output answers a prompt: for a single click (ambiguous) the multimask output the click choice head
-        scores highest when ``choice`` (M - 1,) is given, else the best-rated by the IoU head; for a box alone (no
-        click, no prior mask or logits) output ``box_output``; for a box with correction clicks the one of outputs
-        0 and ``box_output`` the IoU head rates higher; otherwise the first (single-mask) output. ``iou`` (M,)
-        of one prompt."""
+        scores highest when ``choice`` (M - 1,) is given, else the best-rated by the IoU head (``rank`` > 0: the
+        next-best instead, a user's "other answer"); for a box alone (no click, no prior mask or logits) output
+        ``box_output``; for a box with correction clicks the one of outputs 0 and ``box_output`` the IoU head rates
+        higher; otherwise the first (single-mask) output. ``iou`` (M,) of one prompt."""
         if single_click:
-            return int(torch.argmax(choice if choice is not None else iou[1:]) + 1)
+            scores = choice if choice is not None else iou[1:]
+            return int(torch.argsort(scores, descending=True, stable=True)[rank]) + 1
         box = int(self.box_output)
         if box_alone:
             return box

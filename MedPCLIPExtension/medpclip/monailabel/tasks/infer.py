@@ -154,7 +154,7 @@ class InteractiveTask(_EngineTask):
     top-k names."""
 
     PROMPTS = ("points", "foreground", "background", "box", "roi", "box_points", "prior_mask", "scribbles",
-               "strokes_label_map", "lasso")
+               "strokes_label_map", "lasso", "alternative")
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "prompts": list(self.PROMPTS)}
@@ -194,6 +194,7 @@ class InteractiveTask(_EngineTask):
             "score": summary["score"], "voxels": summary["voxels"], "plane": res.plane, "slice": res.slice_index,
             "slices": summary["slices"], "slab": summary.get("slab"), "mode": prompt.mode, "identification": names,
             "warnings": summary["warnings"], "propagation": summary.get("propagation", []),
+            **{k: summary[k] for k in ("alternative", "alternatives") if k in summary},
             "latency_ms": latency, **self._base_params(info),
         }
         return path, params
