@@ -66,15 +66,20 @@ def ct_reference(ct_label_path, ct_volume) -> np.ndarray:
     return read_label(ct_label_path, like=ct_volume).array
 
 
+def deepest_click(reference: np.ndarray, value: int) -> list[float]:
+    """ijk of the deepest point of structure ``value`` of a [k, j, i] label map, on its largest axial slice."""
+    from medpclip.data.masks import max_edt_point
+
+    structure = reference == value
+    k = int(np.argmax(structure.sum(axis=(1, 2))))
+    r, c = max_edt_point(structure[k])
+    return [float(c), float(r), float(k)]
+
+
 @pytest.fixture(scope="session")
 def liver_click(ct_reference) -> list[float]:
     """ijk of the deepest liver point on its largest axial slice."""
-    from medpclip.data.masks import max_edt_point
-
-    liver = ct_reference == LIVER
-    k = int(np.argmax(liver.sum(axis=(1, 2))))
-    r, c = max_edt_point(liver[k])
-    return [float(c), float(r), float(k)]
+    return deepest_click(ct_reference, LIVER)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from medpclip.data.geometry import extract_slice
-from medpclip.data.masks import max_edt_point
 from medpclip.errors import PromptError
 
-from conftest import CT_CASE
+from conftest import CT_CASE, deepest_click
 from test_cli import ok_json, one_line_error, run
 
 SPLEEN = 1
@@ -26,10 +25,7 @@ def session(engine, ct_volume):
 
 @pytest.fixture(scope="module")
 def spleen_click(ct_reference) -> list[float]:
-    spleen = ct_reference == SPLEEN
-    k = int(np.argmax(spleen.sum(axis=(1, 2))))
-    r, c = max_edt_point(spleen[k])
-    return [float(c), float(r), float(k)]
+    return deepest_click(ct_reference, SPLEEN)
 
 
 def test_the_answer_index_steps_down_the_ranking(engine):

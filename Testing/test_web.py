@@ -181,6 +181,25 @@ def test_a_box_from_two_clicks_segments(page, ct_image_path, liver_click, ct_ref
     assert points(page.parameters.roi) == 0  # answered: the box tool is ready for the next box
 
 
+def test_other_answer_replaces_a_points_result_and_undo_brings_it_back(page, engine, ct_image_path, liver_click):
+    page.open(ct_image_path)
+    click(page.scene.slice_views()["axial"], show_point(page, "axial", liver_ras(page, liver_click)))
+    page.wait()
+    first = only_segment(page).copy()
+    assert page.state["can_other_answer"]
+    page.other_answer()
+    page.wait()
+    assert page.state["error"] == "" and "answer 2 of 3" in page.state["status"]
+    other = only_segment(page)
+    p = [0.0, 0.0, 0.0]
+    page.parameters.positivePoints.GetNthControlPointPositionWorld(0, p)
+    direct = engine.open(page.scene.current.volume).segment(
+        {"space": "ras", "points": [p], "plane": "axial", "mode": "2d", "alternative": 1}).mask
+    assert not np.array_equal(first, other) and np.array_equal(other > 0, direct > 0)
+    page.undo()
+    assert np.array_equal(only_segment(page), first) and points(page.parameters.positivePoints) == 1
+
+
 def test_propagate_3d_fills_more_slices(page, ct_image_path, liver_click):
     page.open(ct_image_path)
     click(page.scene.slice_views()["axial"], show_point(page, "axial", liver_ras(page, liver_click)))

@@ -126,7 +126,7 @@ class WebController:
         self._pressed = False  # a mouse button is down in a view (its prompt's job has not started yet)
         for key, value in {"status": "Open a volume to start.", "error": "", "busy": False, "ranking": [],
                            "segments": [], "active_segment": "", "volume_name": "", "tool": POINT,
-                           "can_undo": False, "saved": ""}.items():
+                           "can_undo": False, "can_other_answer": False, "saved": ""}.items():
             state.setdefault(key, value)
 
     # -- volume ---------------------------------------------------------------------------------------
@@ -279,6 +279,11 @@ class WebController:
         self.state["error"] = ""
         self.panel.segment(force3D=True)
 
+    def other_answer(self) -> None:
+        """The model's next answer to the one point of the last result (the panel's *Other answer*, O in Slicer)."""
+        self.state["error"] = ""
+        self.panel.otherAnswer()
+
     def new_segment(self) -> None:
         """The next prompt starts a new segment (the current one is kept as it is)."""
         self.parameters.segmentId = ""
@@ -395,6 +400,8 @@ class WebController:
         self.state["segments"] = self.scene.segments()
         self.state["active_segment"] = self.parameters.segmentId or ""
         self.state["can_undo"] = self.logic.canUndo
+        last = self.logic.lastResult
+        self.state["can_other_answer"] = bool(last and last.kind == "segment" and last.alternatives > 1)
 
 
 def remove_points(points: list[tuple[Any, str]]) -> None:

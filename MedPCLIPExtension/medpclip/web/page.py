@@ -107,6 +107,9 @@ class WebPage:
                                size="small", prepend_icon="mdi-cube-scan")
                         v.VBtn("Undo", id="undo", click=c.undo, disabled=("busy || !can_undo",), size="small",
                                prepend_icon="mdi-undo")
+                        v.VBtn("Other answer", id="other-answer", click=c.other_answer,
+                               disabled=("busy || !can_other_answer",), size="small", prepend_icon="mdi-swap-horizontal",
+                               title="One point is ambiguous: the model's next answer to it (again: the one after)")
                         v.VBtn("New segment", id="new-segment", click=c.new_segment, disabled=("!volume_name",),
                                size="small", prepend_icon="mdi-plus")
                         v.VBtn("Clear strokes", id="clear-strokes", click=c.clear_strokes,
