@@ -209,6 +209,16 @@ def test_library_imports_without_torch_and_pins_dependencies():
 
 # ------------------------------------------------------------------------------------------- geometry
 
+def test_the_modules_self_test_passes_on_slicer_core(scene):
+    """The self-test Slicer runs on "Reload and Test" (MedPCLIPModuleTest), here without its widget part: the real
+    engine on a synthetic CT, geometry, writing and undo, identify, errors, the panel's job runner."""
+    from MedPCLIPModuleLib import selftest
+
+    said = []
+    selftest.run_all(log=said.append, scene=scene)
+    assert said[-1] == "MedPCLIP self-test passed" and any("panel" in line for line in said)
+
+
 def test_world_affine_and_points_follow_parent_transforms(scene, case):
     vol, _, _ = case
     T = rotation(17.0, [0.3, 0.2, 1.0], [12.0, -7.5, 30.0])

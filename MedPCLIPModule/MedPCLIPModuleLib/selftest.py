@@ -228,6 +228,11 @@ def _check_panel(log, scene, logic, volume, seg, organ) -> None:
     assert view.status[-1].startswith("Quality"), view.status[-1]
     assert seg.GetSegmentation().GetNumberOfSegments() == segments + 2, "two requests should have run"
     assert p.segmentId == logic.lastResult.segmentId and view.busy[-1] is False
+    panel.otherAnswer()                                         # O: the point's next answer, in the same segment
+    _wait(logic.jobs, panel.poll)
+    assert logic.lastResult.alternative == 1 and "answer 2 of" in view.status[-1], view.status[-1]
+    assert seg.GetSegmentation().GetNumberOfSegments() == segments + 2
+    panel.undo()                                                # the other answer
     panel.undo()
     panel.undo()
     assert seg.GetSegmentation().GetNumberOfSegments() == segments
