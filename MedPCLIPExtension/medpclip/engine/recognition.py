@@ -165,6 +165,7 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
     timing["find_total_ms"] = (time.perf_counter() - t0) * 1000
     result.latency_ms.update(timing)
     result.found = verdict
+    result.alternative = None  # the search's own click: a found region has no other answers to step through
     return result
 
 
