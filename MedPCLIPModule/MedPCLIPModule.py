@@ -60,7 +60,8 @@ class MedPCLIPModule(ScriptedLoadableModule):
             "segmentation): each finished stroke segments again.<br>"
             "Shortcuts: A positive point, D negative point, X box, S paint positive stroke, Shift+S paint negative "
             "stroke, L lasso, G segment, P propagate 3D, C clear points, lasso and strokes, "
-            "I identify, N apply name, F find, U undo last result, O other answer to one point, Esc cancel.")
+            "I identify, N apply name, Shift+N name all segments, F find, U undo last result, O other answer to one "
+            "point, Esc cancel.")
         self.parent.acknowledgementText = _(
             "Built on 3D Slicer, MONAI / MONAI Label and PyTorch. Design follows SlicerTotalSegmentator (logic "
             "hygiene) and SlicerNNInteractive (interaction). Sample data: TotalSegmentator test files (CC BY 4.0).")
@@ -161,6 +162,7 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 (self.ui.propagateButton, lambda: self.panel.segment(force3D=True)),
                 (self.ui.clearPromptsButton, self.onClearPoints), (self.ui.undoButton, self.panel.undo),
                 (self.ui.identifyButton, self.panel.identify), (self.ui.applyNameButton, self.onApplyName),
+                (self.ui.nameAllButton, self.panel.nameAll),
                 (self.ui.findButton, self.panel.find), (self.ui.testConnectionButton, self.onTestConnection),
                 (self.ui.cancelButton, self.panel.cancel)]
 
@@ -223,10 +225,9 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         if p and self.hasObserver(p, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified):
             self.removeObserver(p, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        if self.prompts is not None:
-            self.prompts.unwatch()
-        if self.strokes is not None:
-            self.strokes.unwatch()
+        for watched in (self.prompts, self.strokes):
+            if watched is not None:
+                watched.unwatch()
 
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """Show the parameter node: segment selection, watched prompts, backend fields, buttons."""
@@ -270,7 +271,8 @@ class MedPCLIPModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
              ("S", lambda: self.onPaint(True)), ("Shift+S", lambda: self.onPaint(False)),
              ("G", lambda: panel.segment()),
              ("P", lambda: panel.segment(force3D=True)), ("C", self.onClearPoints), ("I", panel.identify),
-             ("N", self.onApplyName), ("F", self.focusFindText), ("U", panel.undo), ("O", panel.otherAnswer),
+             ("N", self.onApplyName), ("Shift+N", panel.nameAll), ("F", self.focusFindText), ("U", panel.undo),
+             ("O", panel.otherAnswer),
              ("Esc", self.onEscape)), self.act)
 
     def removeShortcuts(self) -> None:

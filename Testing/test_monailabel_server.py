@@ -268,6 +268,22 @@ def test_identify_returns_json_only(server, ct_ref, tmp_path):
         assert "liver" in [x["id"] for x in body["identification"][:3]]
 
 
+def test_identify_together_names_each_label_value_differently(server, ct_ref, tmp_path):
+    ref, img, _ = ct_ref
+    organs = np.where(np.isin(ref, (1, 2, 3, 5, 6)), ref, 0).astype(np.uint8)  # spleen, kidneys, liver, stomach
+    label = sitk.GetImageFromArray(organs)
+    label.CopyInformation(img)
+    sitk.WriteImage(label, str(tmp_path / "organs.nii.gz"))
+    with open(tmp_path / "organs.nii.gz", "rb") as f:
+        r = infer(server, "medpclip_identify", {"together": "true", "top_k": 2}, files={"label": ("organs.nii.gz", f)})
+    assert r.status_code == 200, r.text[:300]
+    segments = r.json()["segments"]
+    assert [s["value"] for s in segments] == [1, 2, 3, 5, 6]
+    assert len({s["id"] for s in segments}) == len(segments) and all(len(s["ranking"]) == 2 for s in segments)
+    assert "together" in info(server)["models"]["medpclip_identify"]["prompts"]
+    readable_4xx(infer(server, "medpclip_identify", {"together": True}), 422, "upload")
+
+
 def test_find_by_text(server, ct_ref, tmp_path):
     _, img, _ = ct_ref
     out, path = parts(infer(server, "medpclip_find", {"text": "liver", "mode": "2d"}), tmp_path, ".nii.gz")

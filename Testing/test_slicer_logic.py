@@ -853,3 +853,59 @@ def test_panel_other_answer_cycles_a_points_answers_and_undo_steps_back(scene, c
     panel.otherAnswer()
     assert view.errors and "one positive point alone" in view.errors[-1]
     assert_same_segments(before, all_segments(seg, node))
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_name_all_segments_together_and_undo_in_one_step(scene, case, logic, server, remote):
+    """Every segment named at once, a different name each (locally and through the MONAI Label server, the same
+    names), coded where the vocabulary knows the name; one undo puts every old name back; the segments' voxels are
+    untouched."""
+    from MedPCLIPModuleLib.undo import get_tag, terminology_tag
+
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    kept = [v for v in (1, 2, 3, 5, 6) if (labels == v).any()]  # spleen, kidneys, liver, stomach
+    ids = import_reference(scene, seg, node, np.where(np.isin(labels, kept), labels, 0),
+                           {v: f"Segment {v}" for v in kept})
+    before = all_segments(seg, node)
+    runner = MedPCLIPLogic(backend=RemoteBackend(server), scene=scene) if remote else logic
+    named = runner.nameAllSegments(node, seg, vocabulary=[names[v] for v in kept])
+    after = all_segments(seg, node)
+    new_names = [after[ids[v]][0] for v in kept]
+    assert len(set(new_names)) == len(kept) and [n for n, _, _ in named] == new_names
+    assert all(np.array_equal(after[s][1], before[s][1]) for s in before)
+    from medpclip.data.vocabulary import resolve
+
+    right = sum(resolve(new_names[n]).id == resolve(names[v]).id for n, v in enumerate(kept))
+    report(f"name_all_right_of_5_{'remote' if remote else 'local'}", right)
+    assert right >= len(kept) - 1, new_names
+    assert get_tag(seg.GetSegmentation().GetSegment(ids[kept[0]]), terminology_tag())  # a coded entry
+    assert runner.undo().startswith("name")
+    assert all_segments(seg, node).keys() == before.keys()
+    assert [all_segments(seg, node)[ids[v]][0] for v in kept] == [f"Segment {v}" for v in kept]
+    with pytest.raises(MedPCLIPError, match="no non-empty segment"):
+        runner.nameAllSegments(node, add_segmentation(scene, "empty"))
+
+
+def test_panel_name_all_segments(scene, case, logic):
+    """Shift+N on the panel: every segment named (status says how many), then U undoes them all."""
+    from types import SimpleNamespace
+
+    from MedPCLIPModuleLib.panel import Panel
+
+    vol, labels, names = case
+    node = add_volume(scene, vol)
+    seg = add_segmentation(scene)
+    ids = import_reference(scene, seg, node, np.where(np.isin(labels, (1, 5)), labels, 0), {1: "A", 5: "B"})
+    view = RecordingPanelView()
+    panel = Panel(logic, view)
+    panel.parameters = SimpleNamespace(inputVolume=node, segmentation=seg, segmentId="", backend="local",
+                                       serverUrl="", findText="", positivePoints=None, roi=None)
+    assert panel.buttons(0)["nameAll"]
+    panel.nameAll()
+    wait_for_panel(panel)
+    assert not view.errors and view.status.startswith("Named 2 segments"), (view.errors, view.status)
+    assert {seg.GetSegmentation().GetSegment(ids[v]).GetName() for v in (1, 5)} == {"spleen", "liver"}
+    panel.undo()
+    assert [seg.GetSegmentation().GetSegment(ids[v]).GetName() for v in (1, 5)] == ["A", "B"]

@@ -187,6 +187,9 @@ def add_identify(sub) -> None:
     _region_args(p)
     p.add_argument("--vocabulary", help="names to rank: one per line, or a labels.json {value: name}")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--together", action="store_true",
+                   help="name every label value of --mask at once, a different name each (the segments of one "
+                        "segmentation are different structures)")
     p.set_defaults(func=cmd_identify)
 
 
@@ -196,13 +199,35 @@ def cmd_identify(args) -> int:
     if args.top_k < 1:
         raise CLIError("--top-k must be at least 1")
     vocab = read_vocabulary_file(args.vocabulary) if args.vocabulary else None
+    if args.together and (not args.mask or args.label_value is not None):
+        raise CLIError("--together names every label value of a --mask label map (without --label-value)")
     _, session = _open(args)
+    if args.together:
+        return _identify_together(args, session, vocab)
     candidates = session.identify(**_region_inputs(args, session), vocabulary=vocab, top_k=args.top_k)
     if args.json:
         _print_json({"candidates": candidates})
     else:
         for c in candidates:
             print(f"{c['score']:.3f}  {c['name']}  ({c.get('code') or c['id']})")
+    return 0
+
+
+def _identify_together(args, session, vocab) -> int:
+    import numpy as np
+
+    from .data.volume import read_label
+
+    labels = read_label(args.mask, like=session.volume).array
+    values = [int(v) for v in np.unique(labels) if v]
+    if not values:
+        raise CLIError(f"--mask {args.mask}: the label map is empty")
+    named = session.identify_together([labels == v for v in values], vocab, args.top_k)
+    if args.json:
+        _print_json({"segments": [{"value": v, **c} for v, c in zip(values, named)]})
+    else:
+        for v, c in zip(values, named):
+            print(f"{v}: {c['name']}  ({c['score']:.3f}; alone: {c['alone']})")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import slicer
 
 from . import mrml_util as mu
@@ -29,6 +30,39 @@ def segment_mask(volumeNode, segmentationNode, segmentId):
 def apply_name(segmentationNode, segmentId, name: str, conceptId: str | None, undo: UndoStack) -> bool:
     """Name the segment (undoable); also set a standard terminology entry when Slicer's terminology module knows
     the name. Returns whether a terminology entry was set."""
+    record, coded = _rename(segmentationNode, segmentId, name, conceptId)
+    undo.push(record)
+    return coded
+
+
+def segment_masks(volumeNode, segmentationNode) -> tuple[list[str], list[np.ndarray]]:
+    """Every non-empty segment of the segmentation on the volume's grid: (ids, masks)."""
+    seg = segmentationNode.GetSegmentation() if segmentationNode is not None else None
+    ids = [seg.GetNthSegmentID(n) for n in range(seg.GetNumberOfSegments())] if seg is not None else []
+    try:
+        masks = [mu.segment_array(segmentationNode, sid, volumeNode) for sid in ids]
+    except mu.MRMLGeometryError as exc:
+        raise MedPCLIPError(str(exc)) from None
+    kept = [(sid, m) for sid, m in zip(ids, masks) if m.any()]
+    if not kept:
+        raise MedPCLIPError("the segmentation has no non-empty segment to name")
+    if len(kept) > 255:
+        raise MedPCLIPError(f"{len(kept)} segments: name at most 255 at once")
+    return [sid for sid, _ in kept], [m for _, m in kept]
+
+
+def apply_names(segmentationNode, named: list[tuple[str, str, str | None]], undo: UndoStack) -> int:
+    """Name several segments ((segment id, name, concept id) each) as one undoable step; returns how many got a
+    terminology entry."""
+    records, coded = zip(*[_rename(segmentationNode, *entry) for entry in named])
+    head, *rest = records
+    head.group, head.description = list(rest), f"name {len(records)} segments"
+    undo.push(head)
+    return sum(coded)
+
+
+def _rename(segmentationNode, segmentId, name: str, conceptId: str | None) -> tuple[UndoRecord, bool]:
+    """Set a segment's name (and terminology entry); returns the record that undoes it and whether it is coded."""
     if segmentationNode is None or not mu.has_segment(segmentationNode, segmentId):
         raise MedPCLIPError("select a segment to name")
     if not name or not str(name).strip():
@@ -46,8 +80,7 @@ def apply_name(segmentationNode, segmentId, name: str, conceptId: str | None, un
             segment.SetTerminology(entry)
         else:
             segment.SetTag(tag, entry)
-    undo.push(record)
-    return bool(entry)
+    return record, bool(entry)
 
 
 def terminology_entry(name: str, conceptId: str | None) -> str | None:

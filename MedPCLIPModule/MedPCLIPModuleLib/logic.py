@@ -218,6 +218,24 @@ class MedPCLIPLogic:
         """Ranked names [(name, probability), ...] for a segment (vocabulary: names to rank, or the model's)."""
         return self.prepareIdentify(volumeNode, segmentationNode, segmentId, topK, vocabulary).run()
 
+    def prepareNameAll(self, volumeNode, segmentationNode, vocabulary: list[str] | None = None) -> Job:
+        """Name every non-empty segment at once, a different name each (``identify_together``); one undo step."""
+        volume = self.volumeData(volumeNode)
+        ids, masks = identify_job.segment_masks(volumeNode, segmentationNode)
+        vocab = vocabulary if vocabulary is not None else self.vocabulary
+        backend = self.backend
+
+        def apply(named):
+            entries = [(sid, c["name"], c.get("id")) for sid, c in zip(ids, named)]
+            identify_job.apply_names(segmentationNode, entries, self.undoStack)
+            return [(c["name"], float(c["score"]), c.get("alone")) for c in named]
+
+        return Job(lambda: backend.identify_together(volume, masks, vocab, 5), apply)
+
+    def nameAllSegments(self, volumeNode, segmentationNode, vocabulary: list[str] | None = None) -> list[tuple]:
+        """Name every segment together (undoable as one step): [(name, probability, name it would get alone)]."""
+        return self.prepareNameAll(volumeNode, segmentationNode, vocabulary).run()
+
     def applyName(self, segmentationNode, segmentId, name: str, conceptId: str | None = None) -> bool:
         """Name the segment (undoable); also set a standard terminology entry when Slicer's terminology module
         knows the name. Returns whether a terminology entry was set."""

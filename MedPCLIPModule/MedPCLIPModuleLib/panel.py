@@ -54,7 +54,7 @@ class Panel:
         last = self.logic.lastResult
         return {"segment": ready and idle, "propagate": ready and idle, "identify": segment and idle,
                 "applyName": segment and namesRows > 0, "find": ready and idle and bool(p.findText.strip()),
-                "undo": self.logic.canUndo and idle,
+                "undo": self.logic.canUndo and idle, "nameAll": ready and idle,
                 "otherAnswer": bool(ready and idle and last is not None and last.kind == "segment"
                                     and last.alternatives > 1)}
 
@@ -174,6 +174,20 @@ class Panel:
         if ranking:
             self.view.setStatus(self.view.tr("Most likely: {name} ({score:.0%})").format(name=ranking[0][0],
                                                                                          score=ranking[0][1]))
+
+    def nameAll(self) -> None:
+        """Name every segment of the segmentation at once, a different name each (one undo step)."""
+        p, tr = self.parameters, self.view.tr
+        if p is None or p.inputVolume is None or p.segmentation is None:
+            return self.view.showError(tr("Select an input volume and a segmentation."))
+        if self.ensureBackend():
+            args = (p.inputVolume, p.segmentation)
+            self.run(lambda: self.logic.prepareNameAll(*args), self.nameAllDone, tr("Naming all segments..."))
+
+    def nameAllDone(self, named: list[tuple]) -> None:
+        changed = sum(1 for name, _, alone in named if alone and alone != name)
+        self.view.setStatus(self.view.tr("Named {n} segments ({k} named differently than alone); U undoes it").format(
+            n=len(named), k=changed))
 
     def applyName(self, row: int, name: str) -> None:
         """Name the selected segment after row ``row`` (``name``) of the last ranking."""

@@ -23,6 +23,7 @@ class UndoRecord:
     oldName: str | None = None
     restoreContent: bool = True
     oldTags: dict = field(default_factory=dict)
+    group: list = field(default_factory=list)  # records undone together with this one (naming all segments)
 
 
 def terminology_tag() -> str:
@@ -73,7 +74,9 @@ class UndoStack:
 
 
 def rollback(segmentationNode, record: UndoRecord) -> None:
-    """Put the segment of ``record`` back as it was (or remove it when the action created it)."""
+    """Put the segment of ``record`` back as it was (or remove it when the action created it), and its group's."""
+    for member in record.group:
+        rollback(segmentationNode, member)
     seg = segmentationNode.GetSegmentation()
     if record.created:
         if seg.GetSegment(record.segmentId) is not None:

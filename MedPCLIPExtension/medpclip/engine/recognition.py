@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch.nn import functional as F
 
 from ..data.geometry import extract_slice, plane_axes
@@ -112,6 +113,31 @@ def _context_frame(session: "Session", plane: str, idx: int) -> tuple[torch.Tens
             frames.popitem(last=False)
     frames.move_to_end(key)
     return frames[key]
+
+
+def name_together(session: "Session", masks: Sequence[np.ndarray], vocabulary: list[str] | None,
+                  top_k: int) -> list[dict[str, Any]]:
+    """Names for several regions of one image at once, a different name each: the segments of one segmentation are
+    different structures, and naming each alone lets two of them take the same likely name (both kidneys "left
+    kidney", every sub-region of an unseen tumour "edema"). Each region is ranked as ``identify`` ranks a mask; the
+    names chosen together maximise the product of their probabilities (an assignment, Hungarian method). Where there
+    are more regions than names, the regions left over keep their own best name. Per region: the chosen candidate
+    (``id``, ``name``, ``score`` = its probability, codes), ``alone`` (the best name by itself) and ``ranking``
+    (its own top ``top_k``)."""
+    if not len(masks):
+        raise PromptError("no regions to name")
+    rankings = []
+    for n, mask in enumerate(masks):
+        if not np.asarray(mask).any():
+            raise PromptError(f"region {n + 1} of {len(masks)} is empty: nothing to name")
+        region = session.region_embedding(mask=mask)
+        rankings.append(session.engine.rank(region, vocabulary, 1 << 20, session.volume.modality))  # every name
+    ids = [c["id"] for c in rankings[0]]
+    probability = np.array([[{c["id"]: c["score"] for c in r}[i] for i in ids] for r in rankings])
+    rows, cols = linear_sum_assignment(-np.log(np.maximum(probability, 1e-12)))
+    chosen = {int(r): ids[c] for r, c in zip(rows, cols)}
+    return [{**next(c for c in r if c["id"] == chosen.get(n, r[0]["id"])), "alone": r[0]["name"],
+             "ranking": r[:max(1, top_k)]} for n, r in enumerate(rankings)]
 
 
 def find(session: "Session", text: str, mode: str, grid_points: int, max_slices: int) -> SegmentationResult:

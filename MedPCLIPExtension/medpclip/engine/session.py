@@ -89,14 +89,8 @@ class Session:
     def resolve(self, prompt: PromptSpec, scribbles: np.ndarray | None = None) -> ResolvedPrompt:
         """The prompt on this volume's canonical slices; ``scribbles`` a strokes label map ([k, j, i] input grid,
         1 = positive, 2 = negative stroke)."""
-        stroke_map = None
-        if scribbles is not None:
-            scribbles = np.asarray(scribbles)
-            if scribbles.shape != self.volume.array.shape:
-                raise PromptError(f"strokes map shape {scribbles.shape} does not match the image {self.volume.array.shape}")
-            if not _only_stroke_values(scribbles):
-                raise PromptError("a strokes label map holds 0, 1 (positive stroke) and 2 (negative stroke) only")
-            stroke_map = self.orient.array_to_canonical(scribbles)
+        stroke_map = None if scribbles is None else self.orient.array_to_canonical(
+            _checked_strokes(scribbles, self.volume.array.shape))
         return prompt.resolve(self.geometry, self.name, stroke_map)
 
     def grid(self, plane: str, window: Window | None = None) -> SliceGrid:
@@ -322,6 +316,12 @@ class Session:
         return self.engine.rank(region, vocabulary, top_k, self.volume.modality)
 
     @on_model_thread
+    def identify_together(self, masks: list[np.ndarray], vocabulary: list[str] | None = None,
+                          top_k: int = 5) -> list[dict[str, Any]]:
+        """A different name for each region of one segmentation (``recognition.name_together``)."""
+        return recognition.name_together(self, masks, vocabulary, top_k)
+
+    @on_model_thread
     def embed(self, mask: np.ndarray | None = None, prompt: PromptSpec | dict | None = None) -> np.ndarray:
         return self.region_embedding(mask, prompt).cpu().numpy().astype(np.float32)
 
@@ -336,6 +336,16 @@ class Session:
 
     def close(self) -> None:
         self.cache.closed = True
+
+
+def _checked_strokes(scribbles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A strokes label map ([k, j, i] input grid, 1 = positive, 2 = negative stroke), or a PromptError."""
+    scribbles = np.asarray(scribbles)
+    if scribbles.shape != shape:
+        raise PromptError(f"strokes map shape {scribbles.shape} does not match the image {shape}")
+    if not _only_stroke_values(scribbles):
+        raise PromptError("a strokes label map holds 0, 1 (positive stroke) and 2 (negative stroke) only")
+    return scribbles
 
 
 def _only_stroke_values(scribbles: np.ndarray) -> bool:

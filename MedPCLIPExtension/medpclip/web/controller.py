@@ -279,8 +279,7 @@ class WebController:
         self.state["error"] = ""
         self.panel.segment(force3D=True)
 
-    def other_answer(self) -> None:
-        """The model's next answer to the one point of the last result (the panel's *Other answer*, O in Slicer)."""
+    def other_answer(self) -> None:  # the model's next answer to the last result's one point (O in Slicer)
         self.state["error"] = ""
         self.panel.otherAnswer()
 
@@ -341,22 +340,13 @@ class WebController:
             if fmt == "dicom-seg":
                 write_dicom_seg_segments(self.scene.segment_masks(), current.volume, path)
             else:
-                atomic_write(path, self._write_seg_nrrd)
+                atomic_write(path, lambda target: write_seg_nrrd(self.scene.segmentation, target))
         except (MedPCLIPError, VolumeError, OSError) as exc:
             self.view.showError(f"not saved: {exc}")
             return None
         self.state["saved"] = str(path)
         self.view.setStatus(f"Saved {path}")
         return path
-
-    def _write_seg_nrrd(self, path: str) -> None:
-        import slicer
-
-        storage = slicer.vtkMRMLSegmentationStorageNode()
-        storage.SetFileName(path)
-        storage.SetUseCompression(True)
-        if not storage.WriteData(self.scene.segmentation):
-            raise OSError(f"could not write {path}")
 
     # -- job runner -----------------------------------------------------------------------------------
     def poll(self) -> bool:
@@ -400,8 +390,18 @@ class WebController:
         self.state["segments"] = self.scene.segments()
         self.state["active_segment"] = self.parameters.segmentId or ""
         self.state["can_undo"] = self.logic.canUndo
-        last = self.logic.lastResult
-        self.state["can_other_answer"] = bool(last and last.kind == "segment" and last.alternatives > 1)
+        self.state["can_other_answer"] = self.panel.buttons(0)["otherAnswer"]
+
+
+def write_seg_nrrd(segmentation, path: str) -> None:
+    """A segmentation node as a Slicer .seg.nrrd (names and colours kept)."""
+    import slicer
+
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    storage.SetFileName(path)
+    storage.SetUseCompression(True)
+    if not storage.WriteData(segmentation):
+        raise OSError(f"could not write {path}")
 
 
 def remove_points(points: list[tuple[Any, str]]) -> None:

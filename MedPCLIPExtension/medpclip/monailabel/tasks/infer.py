@@ -16,6 +16,7 @@ import tempfile
 import time
 from typing import Any
 
+import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from ...engine.prompt import PromptSpec
@@ -203,7 +204,7 @@ class InteractiveTask(_EngineTask):
 class IdentifyTask(_EngineTask):
     """Region (uploaded label file, or prompts) -> ranked names. JSON only."""
 
-    PROMPTS = ("points", "foreground", "box", "roi", "box_points", "mask")
+    PROMPTS = ("points", "foreground", "box", "roi", "box_points", "mask", "together")
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "prompts": list(self.PROMPTS)}
@@ -222,6 +223,8 @@ class IdentifyTask(_EngineTask):
         t0 = time.perf_counter()
         session, info = self._open(request)
         top_k = _int_param(request, "top_k", 5, 1, 50)
+        if truthy(request.get("together"), False):
+            return None, self._together(request, session, info, top_k, t0)
         mask = _prior_mask(request, session)
         prompt = None
         if mask is None:
@@ -233,6 +236,23 @@ class IdentifyTask(_EngineTask):
         return None, {"identification": names, "top": names[0]["name"] if names else None,
                       "source": "mask" if mask is not None else "prompt", "latency_ms": latency,
                       **self._base_params(info)}
+
+
+    def _together(self, request: dict, session, info: dict, top_k: int, t0: float) -> dict[str, Any]:
+        """``together``: every value of the uploaded label file named at once, a different name each."""
+        path = _uploaded_label(request)
+        if path is None:
+            raise PromptError("'together' names the values of an uploaded label file: upload one")
+        from ...data.volume import read_label
+
+        labels = read_label(path, like=session.volume).array
+        values = [int(v) for v in np.unique(labels) if v]
+        if not values:
+            raise PromptError("the uploaded label file is empty: nothing to name")
+        named = session.identify_together([labels == v for v in values], _vocabulary(request), top_k)
+        latency = {"session_ms": info["session_ms"], "task_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        return {"segments": [{"value": v, **c} for v, c in zip(values, named)], "source": "label map",
+                "latency_ms": latency, **self._base_params(info)}
 
 
 class FindTask(_EngineTask):
