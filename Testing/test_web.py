@@ -238,6 +238,11 @@ def test_new_segment_keeps_the_first_and_name_it_applies_a_coded_name(page, ct_i
     assert "SCT^" in get_tag(segment, terminology_tag())  # the name's SNOMED CT code (issue 13)
     page.apply_name(99)
     assert "pick a name" in page.state["error"]
+    page.state["error"] = ""
+    page.name_all()  # both segments at once, a different name each
+    page.wait()
+    names = [s["name"] for s in page.state["segments"]]
+    assert page.state["error"] == "" and len(set(names)) == 2 and page.state["status"].startswith("Named 2 segments")
 
 
 def test_find_writes_a_named_segment_and_a_brain_term_is_not_found(page, ct_image_path):

@@ -315,6 +315,10 @@ class WebController:
         self.state["error"] = ""
         self.panel.identify()
 
+    def name_all(self) -> None:  # every segment at once, a different name each (Shift+N in Slicer)
+        self.state["error"] = ""
+        self.panel.nameAll()
+
     def apply_name(self, row: int) -> None:
         ranking = self.state.get("ranking") or []
         if not 0 <= row < len(ranking):

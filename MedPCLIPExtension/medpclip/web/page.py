@@ -123,6 +123,9 @@ class WebPage:
                     with html.Div(classes="d-flex ga-1 my-2"):
                         v.VBtn("Name it", id="identify", click=c.identify, disabled=("busy || !active_segment",),
                                size="small", prepend_icon="mdi-tag-search")
+                        v.VBtn("Name all", id="name-all", click=c.name_all, disabled=("busy || !segments.length",),
+                               size="small", prepend_icon="mdi-tag-multiple",
+                               title="Every segment at once, a different name each")
                     with v.VList(density="compact", id="ranking"):
                         with v.VListItem(v_for="(r, i) in ranking", key="i", click=(c.apply_name, "[i]"),
                                          classes="ranking-row"):
