@@ -115,6 +115,8 @@ def test_patient_benchmark_on_one_sample_patient(tmp_path):
             assert s["n"] == 1 and 0.0 <= s["dice@1"] <= 1.0 and 0.0 <= s["dice@2"] <= 1.0
     assert ds["methods"]["medpclip"]["click"]["top1"] in (0.0, 1.0)
     assert ds["methods"]["medpclip"]["click"]["top5"] in (0.0, 1.0)
+    assert ds["methods"]["medpclip"]["click"]["top1_together"] in (0.0, 1.0)  # one item: as alone
+    assert ds["methods"]["medpclip"]["click"]["top1_together"] == ds["methods"]["medpclip"]["click"]["top1"]
     ours = ds["methods"]["medpclip"]["click"]   # --alternatives: the first click's other answers, best of the first k
     assert ours["dice@1"] <= ours["best_of_2_answers"] <= ours["best_of_3_answers"] <= 1.0
     assert "best_of_2_answers" not in ds["methods"]["growcut"]["click"]
@@ -134,7 +136,7 @@ def test_patient_benchmark_on_one_sample_patient(tmp_path):
     assert ds["one_click_3d"]["n"] == 1 and ds["one_click_3d"]["dice"] == t3["dice"]
     md = (out / "results.md").read_text()
     assert "| totalseg_ct |" in md and "dataset average" in md and "| liver |" in md
-    assert "first click, best of 3 answers" in md
+    assert "first click, best of 3 answers" in md and "Top-1 (named together)" in md
 
 
 def test_unknown_patient_is_a_one_line_error(tmp_path):

@@ -372,7 +372,7 @@ def _row(label: str, group: dict[str, Any], methods: Sequence[str], firsts: Sequ
     if "medpclip" in methods:
         click = group["methods"]["medpclip"].get("click", {}) if "medpclip" in group["methods"] else {}
         cells += [fmt(click.get(f"best_of_{k}_answers")) for k in answers]
-        cells += [fmt(ours.get("top1")), fmt(ours.get("top5"))]
+        cells += [fmt(ours.get("top1")), fmt(ours.get("top5")), fmt(ours.get("top1_together"))]
     d3 = group.get("one_click_3d", {})
     if d3.get("n"):
         cells += [fmt(d3.get("n")), fmt(d3.get("dice")), fmt(d3.get("slices_mean"), 1),
@@ -396,7 +396,8 @@ def markdown(results: dict[str, Any]) -> str:
             head.append(f"{m} box Dice@1")
     answers = (2, 3) if p.get("first_click_answers") and "click" in firsts else ()
     if "medpclip" in methods:
-        head += [f"first click, best of {k} answers" for k in answers] + ["Top-1 (mask)", "Top-5 (mask)"]
+        head += [f"first click, best of {k} answers" for k in answers] + ["Top-1 (mask)", "Top-5 (mask)",
+                                                                          "Top-1 (named together)"]
     head += ["3D n", "3D one-click Dice", "3D slices (mean)", "3D stopped after 1 slice"]
     lines = ["# MedP-CLIP patient-level benchmark", "",
              f"- date (UTC): {env.get('date_utc')}; command: `{env.get('command')}`",
@@ -418,7 +419,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "2D: mean over a dataset's (slice, structure) items; click Dice@k after k interactions (first click "
               "at the max-EDT point, then correction clicks), box Dice@1 from the tight box alone. Top-1 / Top-5: "
               "MedP-CLIP naming the structure from its mask among the case's own label names (a case with one label "
-              "is trivially right). First click, best of k answers (with --alternatives): the best Dice among the "
+              "is trivially right); named together: the evaluated structures of each slice named at once, a "
+              "different name each (`identify --together`). First click, best of k answers (with --alternatives): the best Dice among the "
               "first k of the model's answers to the first click (prompt 'alternative' 0..k-1), what a user who "
               "steps through them gets. 3D: one click at the deepest point of the structure's largest axial slice, "
               "`mode: 3d`, volume Dice over the whole volume; MedP-CLIP only, cases with more than one slice. The "

@@ -242,6 +242,25 @@ def recognition(runner: MedPCLIPRunner, case: Case, item: Item2D, names: list[st
     return out
 
 
+def named_together(runner: MedPCLIPRunner, case: Case, items2d: Sequence[Item2D],
+                   names: list[str]) -> dict[tuple[int, int], bool]:
+    """Per (slice, label value): whether the item is named right when the evaluated items of its slice are named
+    together, a different name each (by mask, among the case's names; ``Session.identify_together``)."""
+    by_slice: dict[int, list[Item2D]] = {}
+    for item in items2d:
+        by_slice.setdefault(item.idx, []).append(item)
+    out = {}
+    for idx, items in by_slice.items():
+        masks = []
+        for item in items:
+            volume = np.zeros(case.canon_label.shape, bool)
+            insert_slice(volume, "axial", idx, extract_slice(case.canon_label, "axial", idx) == item.value)
+            masks.append(runner.session.to_input(volume))
+        for item, named in zip(items, runner.session.identify_together(masks, names, 1)):
+            out[(idx, item.value)] = named["id"] == item.concept.id
+    return out
+
+
 @dataclass
 class ItemTrial:
     """One simulated session on one 2D item: the item, its first prompt and target, the simulation, and the
@@ -259,10 +278,13 @@ def item_trials(runner: MethodRunner, case: Case, items2d: Sequence[Item2D], fir
                 prompts: Sequence[str] = RECOGNITION_PROMPTS) -> Iterator[ItemTrial]:
     """The 2D protocol of one opened runner over one case's items, item by item: recognition (a recognising
     runner, ``names`` given; ``prompts`` as in ``recognition``), then the simulated click loop per first prompt."""
+    together = named_together(runner, case, items2d, names) if runner.recognises and names is not None else {}
     for item in items2d:
         target = extract_slice(case.canon_label, "axial", item.idx) == item.value
         rec = (recognition(runner, case, item, names, dataset_names, prompts)
                if runner.recognises and names is not None else {})
+        if (item.idx, item.value) in together:
+            rec["top1_together"] = together[(item.idx, item.value)]
         for first in firsts:
             yield ItemTrial(item, first, target, simulate(runner.predictor2d(item.idx), target, clicks, first, noc_max),
                             rec)

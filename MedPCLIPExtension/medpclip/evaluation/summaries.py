@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 RECOGNITION_KEYS = ("top1", "top5", "top1_box", "top5_box", "top1_point", "top5_point", "top1_dataset", "top5_dataset",
                     "top1_dataset_box", "top5_dataset_box", "top1_dataset_point", "top5_dataset_point",
-                    "top1_all_vocabulary")
+                    "top1_all_vocabulary", "top1_together")
 
 
 def mean(vals: Iterable[float | None]) -> float | None:
