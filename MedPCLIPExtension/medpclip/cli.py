@@ -214,20 +214,15 @@ def cmd_identify(args) -> int:
 
 
 def _identify_together(args, session, vocab) -> int:
-    import numpy as np
-
     from .data.volume import read_label
+    from .engine.recognition import name_label_values
 
-    labels = read_label(args.mask, like=session.volume).array
-    values = [int(v) for v in np.unique(labels) if v]
-    if not values:
-        raise CLIError(f"--mask {args.mask}: the label map is empty")
-    named = session.identify_together([labels == v for v in values], vocab, args.top_k)
+    segments = name_label_values(session, read_label(args.mask, like=session.volume).array, vocab, args.top_k)
     if args.json:
-        _print_json({"segments": [{"value": v, **c} for v, c in zip(values, named)]})
+        _print_json({"segments": segments})
     else:
-        for v, c in zip(values, named):
-            print(f"{v}: {c['name']}  ({c['score']:.3f}; alone: {c['alone']})")
+        for c in segments:
+            print(f"{c['value']}: {c['name']}  ({c['score']:.3f}; alone: {c['alone']})")
     return 0
 
 

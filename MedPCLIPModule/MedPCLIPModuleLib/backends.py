@@ -166,27 +166,30 @@ class LocalBackend:
                 self._sessions.pop(k).close()
 
     # -- tasks --------------------------------------------------------------------------------------
-    def _call(self, volume: VolumeData, method: str, *args, **kwargs):
-        """A session method on ``volume``; the engine's user errors become MedPCLIPError."""
+    def _call(self, volume: VolumeData, task):
+        """``task(session)`` on ``volume``'s session; the engine's user errors become MedPCLIPError."""
         session = self.session(volume)
         try:
-            return getattr(session, method)(*args, **kwargs)
+            return task(session)
         except _user_errors() as exc:
             raise MedPCLIPError(str(exc)) from exc
 
     def segment(self, volume: VolumeData, prompt: dict, prior_mask: np.ndarray | None = None,
                 scribbles: np.ndarray | None = None) -> SegmentOutput:
-        return _output(self._call(volume, "segment", prompt, prior_mask=prior_mask, scribbles=scribbles))
+        return _output(self._call(volume, lambda s: s.segment(prompt, prior_mask=prior_mask, scribbles=scribbles)))
 
     def identify(self, volume: VolumeData, mask: np.ndarray, vocabulary: list[str] | None, top_k: int) -> list[dict]:
-        return self._call(volume, "identify", mask=mask, vocabulary=vocabulary, top_k=top_k)
+        return self._call(volume, lambda s: s.identify(mask=mask, vocabulary=vocabulary, top_k=top_k))
 
-    def identify_together(self, volume: VolumeData, masks: list[np.ndarray], vocabulary: list[str] | None,
+    def identify_together(self, volume: VolumeData, labels: np.ndarray, vocabulary: list[str] | None,
                           top_k: int) -> list[dict]:
-        return self._call(volume, "identify_together", masks, vocabulary, top_k)
+        """Every value of ``labels`` named at once, a different name each (values with no voxel left out)."""
+        from medpclip.engine.recognition import name_label_values
+
+        return self._call(volume, lambda s: name_label_values(s, labels, vocabulary, top_k))
 
     def find(self, volume: VolumeData, text: str, mode: str = "3d") -> SegmentOutput:
-        return _output(self._call(volume, "find", text, mode=mode))
+        return _output(self._call(volume, lambda s: s.find(text, mode=mode)))
 
     def close(self) -> None:
         self.forget()
@@ -424,21 +427,14 @@ class RemoteBackend:
         return [{"name": r.get("name"), "id": r.get("id", r.get("name")), "score": float(r.get("score", 0.0))}
                 for r in ranking if isinstance(r, dict)]
 
-    def identify_together(self, volume: VolumeData, masks: list[np.ndarray], vocabulary: list[str] | None,
+    def identify_together(self, volume: VolumeData, labels: np.ndarray, vocabulary: list[str] | None,
                           top_k: int) -> list[dict]:
-        """The masks as one label file (values 1..N, later masks over earlier ones), named at once by the server."""
-        labels = np.zeros(np.asarray(masks[0]).shape, np.uint8)  # the logic sends at most 255
-        for n, mask in enumerate(masks, 1):
-            labels[np.asarray(mask) > 0] = n
+        """Every value of ``labels`` (uint8) named at once by the server's identify task (``together``)."""
         params = {"top_k": int(top_k), "together": True, **({"vocabulary": list(vocabulary)} if vocabulary else {})}
         _, _, body = self._infer(self.tasks["identify"], self.ensure_image(volume), params,
                                  self._label_file(volume, labels), output="json")
-        by_value = {s.get("value"): s for s in (json.loads(body or b"{}") or {}).get("segments") or []}
-        missing = [n for n in range(1, len(masks) + 1) if n not in by_value]
-        if missing:
-            raise MedPCLIPError(f"the server named no region for segment(s) {missing} (covered by later segments, "
-                                "or an older server): name them one at a time")
-        return [by_value[n] for n in range(1, len(masks) + 1)]
+        data = json.loads(body or b"{}")
+        return (data.get("segments") if isinstance(data, dict) else None) or []
 
     def find(self, volume: VolumeData, text: str, mode: str = "3d") -> SegmentOutput:
         image_id = self.ensure_image(volume)

@@ -35,20 +35,25 @@ def apply_name(segmentationNode, segmentId, name: str, conceptId: str | None, un
     return coded
 
 
-def segment_masks(volumeNode, segmentationNode) -> tuple[list[str], list[np.ndarray]]:
-    """Every non-empty segment of the segmentation on the volume's grid: (ids, masks)."""
+def segment_labels(volumeNode, segmentationNode) -> tuple[list[str], np.ndarray]:
+    """Every non-empty segment of the segmentation as one label map on the volume's grid (segment ``ids[n]`` is
+    value n + 1; where segments overlap, the later one's value), read one segment at a time: (ids, label map)."""
     seg = segmentationNode.GetSegmentation() if segmentationNode is not None else None
-    ids = [seg.GetNthSegmentID(n) for n in range(seg.GetNumberOfSegments())] if seg is not None else []
-    try:
-        masks = [mu.segment_array(segmentationNode, sid, volumeNode) for sid in ids]
-    except mu.MRMLGeometryError as exc:
-        raise MedPCLIPError(str(exc)) from None
-    kept = [(sid, m) for sid, m in zip(ids, masks) if m.any()]
-    if not kept:
+    ids, labels = [], None
+    for sid in [seg.GetNthSegmentID(n) for n in range(seg.GetNumberOfSegments())] if seg is not None else []:
+        try:
+            mask = mu.segment_array(segmentationNode, sid, volumeNode) > 0
+        except mu.MRMLGeometryError as exc:
+            raise MedPCLIPError(str(exc)) from None
+        if mask.any():
+            labels = np.zeros(mask.shape, np.uint8) if labels is None else labels
+            ids.append(sid)
+            if len(ids) > 255:
+                raise MedPCLIPError("more than 255 segments: name at most 255 at once")
+            labels[mask] = len(ids)
+    if not ids:
         raise MedPCLIPError("the segmentation has no non-empty segment to name")
-    if len(kept) > 255:
-        raise MedPCLIPError(f"{len(kept)} segments: name at most 255 at once")
-    return [sid for sid, _ in kept], [m for _, m in kept]
+    return ids, labels
 
 
 def apply_names(segmentationNode, named: list[tuple[str, str, str | None]], undo: UndoStack) -> int:

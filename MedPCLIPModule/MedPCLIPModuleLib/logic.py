@@ -221,16 +221,24 @@ class MedPCLIPLogic:
     def prepareNameAll(self, volumeNode, segmentationNode, vocabulary: list[str] | None = None) -> Job:
         """Name every non-empty segment at once, a different name each (``identify_together``); one undo step."""
         volume = self.volumeData(volumeNode)
-        ids, masks = identify_job.segment_masks(volumeNode, segmentationNode)
+        ids, labels = identify_job.segment_labels(volumeNode, segmentationNode)
         vocab = vocabulary if vocabulary is not None else self.vocabulary
         backend = self.backend
+
+        def compute():
+            by_value = {c.get("value"): c for c in backend.identify_together(volume, labels, vocab, 5)}
+            covered = [n for n in range(1, len(ids) + 1) if n not in by_value]
+            if covered:  # a segment wholly under later ones has no voxel of its own in the label map
+                raise MedPCLIPError(f"no name for segment(s) {covered}: covered by later segments (or an older "
+                                    "server); name them one at a time")
+            return [by_value[n] for n in range(1, len(ids) + 1)]
 
         def apply(named):
             entries = [(sid, c["name"], c.get("id")) for sid, c in zip(ids, named)]
             identify_job.apply_names(segmentationNode, entries, self.undoStack)
             return [(c["name"], float(c["score"]), c.get("alone")) for c in named]
 
-        return Job(lambda: backend.identify_together(volume, masks, vocab, 5), apply)
+        return Job(compute, apply)
 
     def nameAllSegments(self, volumeNode, segmentationNode, vocabulary: list[str] | None = None) -> list[tuple]:
         """Name every segment together (undoable as one step): [(name, probability, name it would get alone)]."""

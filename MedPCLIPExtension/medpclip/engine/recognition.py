@@ -126,14 +126,36 @@ def name_together(session: "Session", masks: Sequence[np.ndarray], vocabulary: l
     (its own top ``top_k``)."""
     if not len(masks):
         raise PromptError("no regions to name")
-    rankings = []
     for n, mask in enumerate(masks):
         if not np.asarray(mask).any():
             raise PromptError(f"region {n + 1} of {len(masks)} is empty: nothing to name")
-        region = session.region_embedding(mask=mask)
-        rankings.append(session.engine.rank(region, vocabulary, 1 << 20, session.volume.modality))  # every name
+    return _assigned([_every_name(session, mask, vocabulary) for mask in masks], top_k)
+
+
+def name_label_values(session: "Session", labels: np.ndarray, vocabulary: list[str] | None,
+                      top_k: int) -> list[dict[str, Any]]:
+    """Every value of a label map ([k, j, i], the image's grid) named at once (as ``name_together``), each answer
+    with its ``value``; one value's mask at a time in memory (a label map of a hundred structures is common)."""
+    labels = np.asarray(labels)
+    values = [int(v) for v in np.unique(labels) if v]
+    if not values:
+        raise PromptError("the label map is empty: nothing to name")
+    rankings = session.engine.worker.call(lambda: [_every_name(session, labels == v, vocabulary) for v in values])
+    return [{"value": v, **c} for v, c in zip(values, _assigned(rankings, top_k))]
+
+
+def _every_name(session: "Session", mask: np.ndarray, vocabulary: list[str] | None) -> list[dict[str, Any]]:
+    """A region's ranking over every name of the vocabulary, as ``identify`` ranks a mask."""
+    region = session.region_embedding(mask=mask)
+    return session.engine.rank(region, vocabulary, 1 << 20, session.volume.modality)
+
+
+def _assigned(rankings: list[list[dict[str, Any]]], top_k: int) -> list[dict[str, Any]]:
+    """A different name for each ranking, maximising the product of the chosen probabilities (Hungarian method);
+    rankings left over when there are fewer names keep their own best."""
     ids = [c["id"] for c in rankings[0]]
-    probability = np.array([[{c["id"]: c["score"] for c in r}[i] for i in ids] for r in rankings])
+    scores = [{c["id"]: c["score"] for c in r} for r in rankings]
+    probability = np.array([[score[i] for i in ids] for score in scores])
     rows, cols = linear_sum_assignment(-np.log(np.maximum(probability, 1e-12)))
     chosen = {int(r): ids[c] for r, c in zip(rows, cols)}
     return [{**next(c for c in r if c["id"] == chosen.get(n, r[0]["id"])), "alone": r[0]["name"],

@@ -370,7 +370,7 @@ def _row(label: str, group: dict[str, Any], methods: Sequence[str], firsts: Sequ
             cells.append(fmt(e.get("box", {}).get("dice@1")))
     ours = group["methods"].get("medpclip", {}).get(firsts[0], {})
     if "medpclip" in methods:
-        click = group["methods"]["medpclip"].get("click", {}) if "medpclip" in group["methods"] else {}
+        click = group["methods"].get("medpclip", {}).get("click", {})
         cells += [fmt(click.get(f"best_of_{k}_answers")) for k in answers]
         cells += [fmt(ours.get("top1")), fmt(ours.get("top5")), fmt(ours.get("top1_together"))]
     d3 = group.get("one_click_3d", {})

@@ -117,11 +117,12 @@ class MedPCLIPRunner(MethodRunner):
     def predictor2d(self, idx: int) -> Predictor:
         return self._timed(engine_predictor(self.session, idx, self.latencies))
 
-    def first_click_answers(self, idx: int, click: Click, target: np.ndarray) -> list[float]:
+    def first_click_answers(self, idx: int, click: Click, target: np.ndarray, first_dice: float) -> list[float]:
         """Dice of each of the model's answers to one first click (the prompt's ``alternative`` 0, 1, ...): what a
-        user who steps through them and keeps the best gets."""
-        return [round(dice(engine_predictor(self.session, idx, alternative=a)([click], None), target), 4)
-                for a in range(self.engine.answers_per_click)]
+        user who steps through them and keeps the best gets. Answer 0 is the simulation's own first click
+        (``first_dice``, not asked again)."""
+        return [first_dice] + [round(dice(engine_predictor(self.session, idx, alternative=a)([click], None), target), 4)
+                               for a in range(1, self.engine.answers_per_click)]
 
     def input_point(self, x: float, y: float, k: int) -> list[float]:
         """Canonical (x, y, axial slice k) -> input ijk of the opened case."""
@@ -307,7 +308,8 @@ def run_items_2d(runner: MethodRunner, case: Case, items2d: Sequence[Item2D], op
                        "clicks": [list(p) for p in sim.points], "box": list(sim.box) if sim.box else None,
                        **t.recognition})
         if opts.alternatives and first == "click" and isinstance(runner, MedPCLIPRunner):
-            trials[-1]["answers_dice"] = runner.first_click_answers(item.idx, sim.points[0], t.target)
+            trials[-1]["answers_dice"] = runner.first_click_answers(item.idx, sim.points[0], t.target,
+                                                                   trials[-1]["dice"][0])
         key = (case.spec.name, item.idx, item.value, first)
         if key in overlay_keys and examples is not None:
             done = min(opts.clicks, len(sim.dice))

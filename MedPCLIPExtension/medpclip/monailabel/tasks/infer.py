@@ -16,7 +16,6 @@ import tempfile
 import time
 from typing import Any
 
-import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from ...engine.prompt import PromptSpec
@@ -244,15 +243,12 @@ class IdentifyTask(_EngineTask):
         if path is None:
             raise PromptError("'together' names the values of an uploaded label file: upload one")
         from ...data.volume import read_label
+        from ...engine.recognition import name_label_values
 
         labels = read_label(path, like=session.volume).array
-        values = [int(v) for v in np.unique(labels) if v]
-        if not values:
-            raise PromptError("the uploaded label file is empty: nothing to name")
-        named = session.identify_together([labels == v for v in values], _vocabulary(request), top_k)
+        segments = name_label_values(session, labels, _vocabulary(request), top_k)
         latency = {"session_ms": info["session_ms"], "task_ms": round((time.perf_counter() - t0) * 1000, 2)}
-        return {"segments": [{"value": v, **c} for v, c in zip(values, named)], "source": "label map",
-                "latency_ms": latency, **self._base_params(info)}
+        return {"segments": segments, "source": "label map", "latency_ms": latency, **self._base_params(info)}
 
 
 class FindTask(_EngineTask):
