@@ -69,11 +69,13 @@ def test_an_other_answer_propagates_in_3d(session, spleen_click):
     ({"points": [[40, 50, 10], [45, 50, 10]], "point_labels": [1, 0], "alternative": 2}, "one positive click alone"),
     ({"box": [30, 40, 10, 60, 70, 10], "alternative": 1}, "one positive click alone"),
     ({"points": [[40, 50, 10]], "box": [30, 40, 10, 60, 70, 10], "alternative": 1}, "one positive click alone"),
-    ({"points": [[40, 50, 10]], "alternative": 3}, r"integer 0\.\.2"),
-    ({"points": [[40, 50, 10]], "alternative": -1}, r"integer 0\.\.2"),
-    ({"points": [[40, 50, 10]], "alternative": 1.5}, r"integer 0\.\.2"),
-    ({"points": [[40, 50, 10]], "alternative": True}, r"integer 0\.\.2"),
-    ({"points": [[40, 50, 10]], "alternative": "next"}, r"integer 0\.\.2"),
+    ({"points": [[40, 50, 10]], "alternative": 3}, r"this model gives a click 3 answers \(0\.\.2\)"),
+    ({"points": [[40, 50, 10]], "alternative": -1}, "whole number >= 0"),
+    ({"points": [[40, 50, 10]], "alternative": 1.5}, "whole number >= 0"),
+    ({"points": [[40, 50, 10]], "alternative": float("nan")}, "whole number >= 0"),
+    ({"points": [[40, 50, 10]], "alternative": float("inf")}, "whole number >= 0"),
+    ({"points": [[40, 50, 10]], "alternative": True}, "whole number >= 0"),
+    ({"points": [[40, 50, 10]], "alternative": "next"}, "whole number >= 0"),
 ])
 def test_bad_alternatives_are_clear_errors(session, extra, match):
     with pytest.raises(PromptError, match=match):
@@ -98,7 +100,7 @@ def test_cli_other_answer_and_its_bad_values(tmp_path, spleen_click):
                           "--json"))
     assert (summary["alternative"], summary["alternatives"]) == (1, 3) and summary["voxels"] > 0
     one_line_error(run("segment", image, "--point", ijk, "--alternative", "7", "--out", tmp_path / "b.nii.gz"),
-                   "alternative must be an integer 0..2")
+                   "alternative 7: this model gives a click 3 answers (0..2)")
     one_line_error(run("segment", image, "--point", ijk, "--point", ijk, "--alternative", "1",
                        "--out", tmp_path / "c.nii.gz"), "one positive click alone")
     assert not (tmp_path / "b.nii.gz").exists() and not (tmp_path / "c.nii.gz").exists()

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import CT_CASE, LIVER, REPO
+from conftest import CT_CASE, LIVER, REPO, SAMPLES
 
 requests = pytest.importorskip("requests")
 pytest.importorskip("monailabel")
@@ -31,6 +31,7 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder  # noqa: E402  
 
 CT = "totalseg_ct_abdomen"
 MR = "totalseg_mr_abdomen"
+MR_CASE = SAMPLES / MR
 STUDIES = [CT, MR, "radiomics_breast1"]
 TRAINED_STEPS = 1500   # below this the checkpoint is a development one: no Dice threshold, geometry only
 
@@ -184,7 +185,7 @@ def test_a_clicks_other_answer_over_http(server, ct_ref, tmp_path):
     assert a.any() and b.any() and not np.array_equal(a, b)
     assert "alternative" in info(server)["models"]["medpclip_interactive"]["prompts"]
     readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k]], "slice": k, "alternative": 5}),
-                 422, "alternative must be an integer 0..2")
+                 422, "alternative 5: this model gives a click 3 answers")
     readable_4xx(infer(server, "medpclip_interactive", {"foreground": [[i, j, k], [i + 3, j, k]], "slice": k,
                                                          "alternative": 1}), 422, "one positive click alone")
 
@@ -392,18 +393,11 @@ def test_info_answers_while_inference_runs(server):
     assert max(latencies) < 1.0, f"/info took {max(latencies):.2f} s while an inference ran"
 
 
-def test_train_publishes_weights_that_infer_uses(server, ct_ref):
-    _, _, (i, j, k) = ct_ref
-    with open(CT_CASE / "label.nii.gz", "rb") as f:
-        requests.put(f"{server.url}/datastore/label", params={"image": CT, "tag": "final"},
-                     data={"params": json.dumps({"label_info": [{"name": "liver", "idx": LIVER},
-                                                                {"name": "spleen", "idx": 1}]})},
-                     files={"label": ("label.nii.gz", f)}, timeout=30).raise_for_status()
-    before = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
-    assert before["finetuned"] is False
-    r = requests.post(f"{server.url}/train/medpclip_finetune", json={"max_steps": 2, "batch_size": 2}, timeout=30)
+def run_training(server, options: dict) -> dict:
+    """POST a fine-tune and wait for it; -> its stats (``/info``'s ``train_stats``), checking that /info stays quick."""
+    r = requests.post(f"{server.url}/train/medpclip_finetune", json=options, timeout=30)
     assert r.status_code == 200, r.text
-    deadline, stats, task = time.monotonic() + 240, {}, {}
+    deadline, stats, task = time.monotonic() + 300, {}, {}
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
         stats = info(server)["train_stats"]["medpclip_finetune"]
@@ -412,16 +406,61 @@ def test_train_publishes_weights_that_infer_uses(server, ct_ref):
         if task.get("status") in ("DONE", "ERROR", "STOPPED"):
             break
         time.sleep(1)
-    assert stats.get("status") == "DONE", (stats, task.get("details", [])[-5:])
-    assert stats["steps"] == 2 and stats["published"] is True and task["status"] == "DONE"
+    assert stats.get("status") == "DONE" and task["status"] == "DONE", (stats, task.get("details", [])[-5:])
+    return stats
+
+
+def put_final_label(server, image: str, case_dir: Path, label_info: list[dict]) -> None:
+    with open(case_dir / "label.nii.gz", "rb") as f:
+        requests.put(f"{server.url}/datastore/label", params={"image": image, "tag": "final"},
+                     data={"params": json.dumps({"label_info": label_info})},
+                     files={"label": ("label.nii.gz", f)}, timeout=30).raise_for_status()
+
+
+def test_train_publishes_weights_that_infer_uses(server, ct_ref):
+    _, _, (i, j, k) = ct_ref
+    put_final_label(server, CT, CT_CASE, [{"name": "liver", "idx": LIVER}, {"name": "spleen", "idx": 1}])
+    before = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
+    assert before["finetuned"] is False
+    # one labelled image: it is trained on and validated on (in-sample); "always" publishes whatever it scores
+    stats = run_training(server, {"max_steps": 2, "batch_size": 2, "publish": "always"})
+    assert stats["steps"] == 2 and stats["published"] is True and stats["served_new_weights"] is True
     assert stats["cases"][0]["used"] == {str(LIVER): "liver", "1": "spleen"} or \
         stats["cases"][0]["used"] == {LIVER: "liver", 1: "spleen"}
+    assert stats["cases"][0]["role"] == "train and validation"
+    validation = stats["validation"]
+    assert validation["images"] == [CT] and validation["in_sample"] is True and validation["rule"] == "always"
+    for which in ("served", "finetuned"):
+        assert validation[which]["items"] > 0 and 0 <= validation[which]["score"] <= 1
+    assert validation["decision"].startswith("published")
     published = Path(stats["published_path"])
     assert published.is_file() and published.parent == server.app_dir / "model"
     after = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
     assert after["finetuned"] is True and after["path"] == str(published)
     assert after["generation"] > before["generation"]
     assert info(server)["medpclip"]["weights"]["finetuned"] is True
+
+
+def test_train_keeps_the_served_weights_when_the_new_ones_score_lower(server, ct_ref):
+    """Two labelled images: one is held back; a fine-tune that wrecks the model (a learning rate 5000x the default,
+    every weight) scores lower on it than the served weights, so they stay served and the stats say why."""
+    _, _, (i, j, k) = ct_ref
+    put_final_label(server, CT, CT_CASE, [{"name": "liver", "idx": LIVER}, {"name": "spleen", "idx": 1}])
+    mr_names = json.loads((MR_CASE / "labels.json").read_text())
+    put_final_label(server, MR, MR_CASE, [{"name": n, "idx": int(v)} for v, n in mr_names.items()])
+    served = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
+    published = server.app_dir / "model" / "medpclip_finetuned.safetensors"
+    before = published.read_bytes() if published.is_file() else None
+    stats = run_training(server, {"max_steps": 3, "batch_size": 2, "lr": 0.5, "parts": "all"})
+    validation = stats["validation"]
+    assert sorted(c["role"] for c in stats["cases"] if "role" in c) == ["train", "validation"]
+    assert len(validation["images"]) == 1 and validation["in_sample"] is False and validation["rule"] == "if_not_worse"
+    assert validation["finetuned"]["score"] < validation["served"]["score"]
+    assert stats["served_new_weights"] is False and validation["decision"].startswith("kept the served weights")
+    assert Path(stats["checkpoint"]).is_file()                     # the refused weights stay in the run folder
+    assert (published.read_bytes() if published.is_file() else None) == before
+    now = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
+    assert (now["path"], now["generation"]) == (served["path"], served["generation"])
 
 
 def test_serve_command_prepares_sample_studies(tmp_path):

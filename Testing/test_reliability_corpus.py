@@ -607,6 +607,8 @@ SERVER_CASES: list[tuple[str, Request, int, str]] = [
     ("train_steps_not_a_number", _post("/train/medpclip_finetune", {"max_steps": "many"}), 422, "max_steps"),
     ("train_negative_steps", _post("/train/medpclip_finetune", {"max_steps": -3}), 422, "positive"),
     ("train_unknown_plane", _post("/train/medpclip_finetune", {"planes": "oblique"}), 422, "planes"),
+    ("train_unknown_publish_rule", _post("/train/medpclip_finetune", {"publish": "sometimes"}), 422, "publish"),
+    ("train_unknown_parts", _post("/train/medpclip_finetune", {"parts": "trunk"}), 422, "parts"),
     ("batch_infer_unknown_model", _post("/batch/infer/nope"), 404, "unknown model"),
     ("scoring_unknown_method", _post("/scoring/nope"), 404, "unknown scoring method"),
     ("dataset_export_nothing_labelled", _get("/datastore/dataset"), 404, "no labelled cases"),

@@ -222,7 +222,8 @@ def test_sigkill_during_training_publication_serves_old_or_new(server):
                      files={"label": ("label.nii.gz", f)}, timeout=30).raise_for_status()
     published = server.app_dir / "model" / "medpclip_finetuned.safetensors"
     assert not published.exists()
-    r = requests.post(f"{server.url}/train/medpclip_finetune", json={"max_steps": 2, "batch_size": 2}, timeout=30)
+    r = requests.post(f"{server.url}/train/medpclip_finetune", json={"max_steps": 2, "batch_size": 2, "publish": "always"},
+                      timeout=30)
     assert r.status_code == 200, r.text
     deadline, stage = time.monotonic() + 240, None
     while time.monotonic() < deadline:                   # kill as soon as publication starts (or has just ended)

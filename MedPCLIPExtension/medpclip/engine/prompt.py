@@ -35,7 +35,6 @@ MAX_POINTS = 512
 PROMPT_KEYS = ("space", "points", "point_labels", "box", "plane", "slice", "mode", "foreground", "background", "roi",
                "box_points", "view_point", "scribbles", "lasso", "alternative")
 MAX_STROKES = 64
-MAX_ALTERNATIVES = 3  # a click's answers the bundled model's decoder gives (``ModelConfig.num_multimask``)
 SlicePoints = dict[int, list[tuple[float, float, int]]]   # canonical slice -> [(x, y, label)] in slice pixels
 
 
@@ -293,14 +292,15 @@ class ResolvedPrompt:
 
 
 def _alternative(value: Any) -> int:
+    """Which answer to one click: a whole number >= 0 (how many answers there are is the model's to say, and the
+    session checks it: ``Engine.answers_per_click``)."""
     if value is None:
         return 0
     if isinstance(value, str) and value.strip().isdigit():  # the Slicer plugin's options table sends text
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value) \
-            or not 0 <= value < MAX_ALTERNATIVES:
-        raise PromptError(f"alternative must be an integer 0..{MAX_ALTERNATIVES - 1} "
-                          f"(which answer to one click), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or value < 0:
+        raise PromptError(f"alternative must be a whole number >= 0 (which answer to one click), got {value!r}")
     return int(value)
 
 

@@ -7,9 +7,13 @@ runs there. It
    MONAI Label Slicer plugin saves it (``label_info: [{"name", "idx"}]``), or ``label_names`` ``{name: idx}`` /
    ``labels`` ``{idx: name}``. Values without a name the vocabulary knows are left out of training (a staged
    copy of the label map has them zeroed); an image with no usable value is skipped and reported;
-2. trains with :func:`medpclip.training.trainer` from the weights the infer tasks currently use;
-3. publishes the checkpoint atomically (copy to a temp file in the model folder, fsync, rename) as
+2. holds a fifth of those images back (at least one; a single image is used for both) and trains with
+   :func:`medpclip.training.trainer` on the rest, from the weights the infer tasks currently use;
+3. scores the served weights and the new ones on the held-back images (``evaluation.validation``: click Dice@1 /
+   @3 and naming Top-1) and, unless the new weights score lower (option ``publish``: ``if_not_worse``, the default,
+   or ``always``), publishes them atomically (copy to a temp file in the model folder, fsync, rename) as
    ``<model_dir>/medpclip_finetuned.safetensors``; the infer tasks notice the new file on their next request.
+   Weights that score lower stay in the run folder, and the stats say why they were not served.
 
 Progress goes to ``<model_dir>/train_stats.json`` (written atomically every step), which the server reports
 under ``train_stats`` in ``/info``.
@@ -28,13 +32,20 @@ from typing import Any
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.train import TrainTask
 
+from ...evaluation.validation import hold_back
 from ...fileio import atomic_copy, atomic_write, remove_stale_parts
 from ..runtime import RuntimeConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"max_steps": 20, "batch_size": 4, "lr": 1e-4, "planes": "axial", "seed": 0, "threads": 0,
-            "max_minutes": 30.0}
+DEFAULTS = {"max_steps": 200, "batch_size": 4, "lr": 1e-4, "planes": "axial", "seed": 0, "threads": 0,
+            "max_minutes": 30.0, "publish": "if_not_worse", "parts": "decoder"}
+PUBLISH_RULES = ("if_not_worse", "always")
+# what a fine-tune trains: "decoder" the mask decoder and its neck on the mask losses with up to 4 simulated
+# correction clicks (naming cannot change: the region embedding is computed before them), "all" every weight on the
+# mask and region-text losses (measured to cost naming on a few patients' labels: docs/RESULTS.md, session 45)
+PARTS = {"decoder": {"trainable": ("mask_decoder", "neck"), "clip_weight": 0.0, "correction_rounds": 4},
+         "all": {"trainable": (), "clip_weight": 1.0, "correction_rounds": 1}}
 
 
 OPTION_TYPES = {"max_steps": int, "batch_size": int, "lr": float, "seed": int, "threads": int, "max_minutes": float}
@@ -56,6 +67,9 @@ def check_train_options(request: dict) -> None:
                              f"got {str(value)[:40]!r}") from None
         if not math.isfinite(number) or number < 0 or (key in POSITIVE and number <= 0):
             raise ValueError(f"train option {key} must be {'positive' if key in POSITIVE else '>= 0'}, got {value!r}")
+    for key, allowed in (("publish", PUBLISH_RULES), ("parts", tuple(PARTS))):
+        if str(request.get(key, DEFAULTS[key])) not in allowed:
+            raise ValueError(f"train option {key} must be one of {', '.join(allowed)}, got {str(request.get(key))[:40]!r}")
     planes = request.get("planes", DEFAULTS["planes"])
     unknown = {p.strip() for p in str(planes).split(",") if p.strip()} - {"axial", "coronal", "sagittal"}
     if unknown or not str(planes).strip():
@@ -88,8 +102,10 @@ def label_names(info: dict[str, Any]) -> dict[int, str]:
     return {k: v for k, v in out.items() if k > 0 and v.strip()}
 
 
-def build_datalist(datastore: Datastore, work: Path) -> tuple[Path, list[dict[str, Any]]]:
-    """Write a medpclip datalist JSON from the datastore's final labels. -> (path, per-image report)."""
+def build_datalist(datastore: Datastore, work: Path, seed: int = 0) -> tuple[Path, Path, list[dict[str, Any]]]:
+    """Write medpclip datalist JSONs from the datastore's final labels: the training images and the images held
+    back to validate the new weights (``validation.hold_back``). -> (training path, validation path, per-image
+    report; each usable image's entry says ``"role": "train" | "validation" | "train and validation"``)."""
     import numpy as np
 
     from ...data.vocabulary import resolve
@@ -121,15 +137,23 @@ def build_datalist(datastore: Datastore, work: Path) -> tuple[Path, list[dict[st
         except Exception as exc:  # one unreadable case must not stop the others
             entry["skipped"] = f"{type(exc).__name__}: {exc}"
         report.append(entry)
-    path = work / "datalist.json"
-    atomic_write(path, json.dumps({"training": items}, indent=1))
-    return path, report
+    train_names, val_names = hold_back([it["name"] for it in items], seed)
+    for entry in report:
+        if "skipped" not in entry:
+            roles = [r for r, names in (("train", train_names), ("validation", val_names)) if entry["image"] in names]
+            entry["role"] = " and ".join(roles)
+    paths = []
+    for file, names in (("datalist.json", train_names), ("validation.json", val_names)):
+        paths.append(work / file)
+        atomic_write(paths[-1], json.dumps({"training": [it for it in items if it["name"] in names]}, indent=1))
+    return paths[0], paths[1], report
 
 
 class FinetuneTask(TrainTask):
     def __init__(self, config: RuntimeConfig) -> None:
-        super().__init__("Fine-tune MedP-CLIP (region-text + mask decoder) on the datastore's final labels; "
-                         "publishes weights that the infer tasks use without a restart")
+        super().__init__("Fine-tune MedP-CLIP's mask decoder on the datastore's final labels, check the new weights "
+                         "on held-back labelled images, and publish them (the infer tasks use them without a "
+                         "restart) unless they score lower than the served weights")
         self.rc = config
 
     def config(self) -> dict[str, Any]:
@@ -176,7 +200,7 @@ class FinetuneTask(TrainTask):
             run_dir.mkdir(parents=True, exist_ok=True)
             stats["stage"] = "preparing data"
             self._write_stats(stats)
-            datalist, report = build_datalist(datastore, run_dir)
+            datalist, validation_list, report = build_datalist(datastore, run_dir, self._option(request, "seed", int))
             stats["cases"] = report
             usable = [r for r in report if "skipped" not in r]
             if not usable:
@@ -189,6 +213,7 @@ class FinetuneTask(TrainTask):
                                 warmup=max(1, max_steps // 10), seed=self._option(request, "seed", int),
                                 planes=planes, holdout_fraction=0.0, save_every=max_steps + 1, threads=threads,
                                 max_minutes=self._option(request, "max_minutes", float),
+                                **PARTS[str(request.get("parts", DEFAULTS["parts"]))],
                                 command=f"monailabel train medpclip_finetune {json.dumps(request, default=str)}")
             stats.update(init_from=str(init_from), init_finetuned=finetuned, run_dir=str(run_dir),
                          stage="loading cases and text bank")
@@ -204,19 +229,53 @@ class FinetuneTask(TrainTask):
                     return out
 
             summary = _ReportingTrainer(opts).fit(progress=False)
-            stats["stage"] = "publishing"
+            stats.update(stage="validating", loss_start=summary.get("loss_start"), loss_end=summary.get("loss_end"),
+                         steps=summary.get("steps"), checkpoint=summary["checkpoint"])
             self._write_stats(stats)
-            dest = publish(Path(summary["checkpoint"]), self.rc.published_path)
-            stats.update(status="DONE", stage="done", published_path=str(dest), finished=time.time(),
-                         wall_seconds=round(time.time() - started, 1), loss_start=summary.get("loss_start"),
-                         loss_end=summary.get("loss_end"), steps=summary.get("steps"))
+            in_sample = any(r.get("role") == "train and validation" for r in report)
+            serve, stats["validation"] = self._validate(init_from, Path(summary["checkpoint"]), validation_list,
+                                                        in_sample, threads,
+                                                        str(request.get("publish", DEFAULTS["publish"])))
+            if serve:
+                stats["stage"] = "publishing"
+                self._write_stats(stats)
+                stats["published_path"] = str(publish(Path(summary["checkpoint"]), self.rc.published_path))
+                log.info("published fine-tuned weights: %s (%d steps)", stats["published_path"], stats["steps"] or 0)
+            else:
+                log.warning("fine-tuned weights kept out of service: %s", stats["validation"]["decision"])
+            stats.update(status="DONE", stage="done", served_new_weights=serve, finished=time.time(),
+                         wall_seconds=round(time.time() - started, 1))
             self._write_stats(stats)
-            log.info("published fine-tuned weights: %s (%d steps)", dest, summary.get("steps", 0))
             return {k: v for k, v in stats.items() if k != "pid"}
         except Exception as exc:
             stats.update(status="ERROR", error=f"{type(exc).__name__}: {exc}", finished=time.time())
             self._write_stats(stats)
             raise
+
+    def _validate(self, served: Path, finetuned: Path, validation_list: Path, in_sample: bool, threads: int,
+                  rule: str) -> tuple[bool, dict[str, Any]]:
+        """Score both weights on the held-back images; -> (serve the new weights, the stats' ``validation``:
+        images, scores, the rule and its decision; ``in_sample`` when the one labelled image was also trained on)."""
+        from ...data.datalist import load_cases
+        from ...evaluation import validation
+
+        specs = load_cases(validation_list)
+        report: dict[str, Any] = {"images": [s.name for s in specs], "in_sample": in_sample, "rule": rule}
+        scores = {}
+        try:
+            for which, path in (("served", served), ("finetuned", finetuned)):
+                scores[which] = validation.score_checkpoint(path, specs, threads)
+                report[which] = scores[which].as_dict()
+        except validation.NothingToValidate as exc:  # unchecked weights are not served
+            serve = rule == "always"
+            report["decision"] = (f"{'published as asked (publish: always)' if serve else 'kept the served weights'}"
+                                  f": the new weights could not be checked ({exc})")
+            return serve, report
+        not_worse, reason = validation.decide(scores["served"], scores["finetuned"])
+        serve = not_worse or rule == "always"
+        report["decision"] = (("published: " if not_worse else "published as asked (publish: always): ") + reason
+                              if serve else "kept the served weights: " + reason)
+        return serve, report
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,102 @@
+"""Checking fine-tuned weights before they are served (MONAI Label's ``medpclip_finetune``).
+
+A fine-tune on a few of a team's own labelled images can make the model worse on their next images: measured on
+held-out BTCV patients (docs/RESULTS.md, session 45), 200 steps on three patients lowered the click Dice of the two
+others by 0.03-0.04 and naming Top-1 by 0.19. So the trainer holds some labelled images back, scores the served
+weights and the new ones on them with the benchmark's click protocol and naming, and publishes the new weights only
+when they are not worse.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..data.cases import load_case
+from ..data.datalist import CaseSpec
+from .items import case_items
+from .runners import MedPCLIPRunner, item_trials
+
+CLICKS = 3                  # Dice after the first click and after two correction clicks
+MAX_SLICES_PER_IMAGE = 4    # evenly spaced labelled slices of each held-back image ...
+MAX_ITEMS_PER_IMAGE = 6     # ... and its largest (slice, structure) items: the benchmark's README protocol
+MIN_PIXELS = 20
+HOLD_BACK_SHARE = 0.2       # of the usable labelled images, at least one when there are two or more
+
+
+class NothingToValidate(ValueError):
+    """The held-back images have no structure the protocol can score."""
+
+
+def hold_back(names: Sequence[str], seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split labelled image names into (train, validation): a seeded choice of ``HOLD_BACK_SHARE`` of them, at least
+    one, for validation. A single image is both (the check is then in-sample: it catches a broken fine-tune, not
+    over-fitting; ``validate`` says so)."""
+    names = sorted(names)
+    if len(names) < 2:
+        return list(names), list(names)
+    n_val = max(1, round(HOLD_BACK_SHARE * len(names)))
+    held = set(random.Random(seed).sample(names, n_val))
+    return [n for n in names if n not in held], [n for n in names if n in held]
+
+
+@dataclass
+class Score:
+    """Mean click Dice@1 / @3 and naming Top-1 (by the reference mask, among each image's own names) over the
+    validation items; ``score`` is their mean, the figure the publication is decided on."""
+
+    items: int
+    dice1: float
+    dice3: float
+    top1: float
+
+    @property
+    def score(self) -> float:
+        return float(np.mean([self.dice1, self.dice3, self.top1]))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()},
+                "score": round(self.score, 4)}
+
+
+def score_checkpoint(checkpoint: str | Path, specs: Sequence[CaseSpec], threads: int | None = None,
+                     tick: Callable[[], Any] | None = None) -> Score:
+    """The click protocol (first click at the deepest point, correction clicks at the largest error) and naming by
+    mask on the items of ``specs``, with the weights of ``checkpoint``."""
+    from ..engine import Engine
+
+    engine = Engine.from_checkpoint(checkpoint, device="cpu", threads=threads)
+    runner = MedPCLIPRunner(engine)
+    dice1, dice3, top1 = [], [], []
+    try:
+        for spec in specs:
+            case = load_case(spec)
+            _, items, _ = case_items(case, 1.0, MIN_PIXELS, MAX_ITEMS_PER_IMAGE, MAX_SLICES_PER_IMAGE)
+            runner.open(case)
+            names = [case.spec.labels[v] for v in case.concepts]
+            for trial in item_trials(runner, case, items, ("click",), CLICKS, names=names, prompts=("mask",)):
+                dice1.append(trial.sim.dice[0])
+                dice3.append(trial.sim.dice[CLICKS - 1])
+                top1.append(float(trial.recognition["top1"]))
+                if tick:
+                    tick()
+            runner.close()
+    finally:
+        engine.close()
+    if not dice1:
+        raise NothingToValidate("the held-back images have no labelled structure of at least "
+                         f"{MIN_PIXELS} pixels on a slice to validate with")
+    return Score(len(dice1), float(np.mean(dice1)), float(np.mean(dice3)), float(np.mean(top1)))
+
+
+def decide(served: Score, finetuned: Score) -> tuple[bool, str]:
+    """Whether the fine-tuned weights are not worse than the served ones (a tie counts as not worse), and why."""
+    not_worse = finetuned.score >= served.score - 1e-9
+    return not_worse, (f"validation score {finetuned.score:.3f} {'>=' if not_worse else '<'} {served.score:.3f} "
+                       f"of the served weights (mean of click Dice@1 {finetuned.dice1:.3f} vs {served.dice1:.3f}, "
+                       f"Dice@{CLICKS} {finetuned.dice3:.3f} vs {served.dice3:.3f} and naming Top-1 "
+                       f"{finetuned.top1:.3f} vs {served.top1:.3f})")
