@@ -4,6 +4,7 @@ scanner's look does naming depend on? Not a test.
 
     .venv/bin/python docs/results/experiments_2026_12_07_s45/scripts/naming_under_looks.py ../shared/training
     BODY_PERCENTILES=1 .venv/bin/python ... (the trial normalisation of display-scaled CT below)
+    CHECKPOINT=runs/s45/looks_wide_align/medpclip.safetensors THREADS=1 .venv/bin/python ... (another checkpoint)
 """
 import collections
 import sys
@@ -47,7 +48,7 @@ if os.environ.get("BODY_PERCENTILES"):  # trial: display-scaled CT mapped by its
         return float(p25 - REF[0] * scale), float(p25 - REF[0] * scale + scale)
 
     intensity.intensity_range = body_range
-engine = Engine.from_checkpoint(threads=2)
+engine = Engine.from_checkpoint(os.environ.get("CHECKPOINT") or None, threads=int(os.environ.get("THREADS", "2")))
 right = collections.defaultdict(list)
 clicks = collections.defaultdict(list)
 specs = select_patients(load_specs([sys.argv[1]], walk=True), "BTCV_009,BTCV_010,BTCV_028,BTCV_029,BTCV_030".split(","))
