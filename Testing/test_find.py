@@ -176,3 +176,25 @@ def test_grid_answers_leave_the_views_padding_empty(engine, ct_image_path):
     assert masks.shape == (1, 1, grid.size, grid.size) and masks.any()
     assert not masks[..., grid.h:, :].any() and not masks[..., :, grid.w:].any()
     session.close()
+
+
+def test_grid_points_past_the_slice_edge_are_not_foreground():
+    """A context view can reach past the slice (the brain and breast samples' views start at negative pixels): such
+    grid points are left out, neither read past the end (an IndexError once) nor wrapped round to the other side."""
+    from medpclip.engine.recognition import _foreground_points
+
+    img = np.zeros((10, 20), np.float32)
+    img[:, 15:] = 1.0                        # foreground only on the right
+    xs, ys = np.array([-2.5, 5.0, 17.0, 25.0]), np.array([-1.0, 4.0, 12.0])
+    assert _foreground_points(img, xs, ys) == [(17.0, 4.0)]  # -2.5 would wrap to column 18 (foreground)
+
+
+@pytest.mark.parametrize("sample, image", [("radiomics_brain1", "image.nrrd"), ("radiomics_breast1", "image.nrrd")])
+def test_find_on_volumes_whose_view_reaches_past_the_slice(engine, sample, image):
+    session = engine.open(CT_CASE.parent / sample / image)
+    x0, y0, x1, y1 = session.context_window("axial")
+    rows, cols = session.canon.shape[1:]
+    assert x0 < 0 or y0 < 0 or x1 > cols or y1 > rows       # the case this test is for
+    res = session.find("liver", mode="2d")                   # raised IndexError before the grid was checked
+    assert isinstance(res.found["found"], bool) and res.mask.shape == session.volume.array.shape
+    session.close()

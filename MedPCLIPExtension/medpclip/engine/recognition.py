@@ -218,8 +218,12 @@ def find(session: "Session", text: str, mode: str, grid_points: int, max_slices:
 
 
 def _foreground_points(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> list[tuple[float, float]]:
-    """The grid points (x, y) of ``xs`` x ``ys`` (slice pixels) that lie on foreground (not air or padding)."""
-    return [(float(x), float(y)) for y in ys for x in xs if img[int(y), int(x)] > 0.05]
+    """The grid points (x, y) of ``xs`` x ``ys`` (slice pixels) that lie on the slice and on foreground (not air).
+    A context view can reach past the slice's edge (its padding): those points are not foreground, and indexing
+    with them failed (past the end) or wrapped round to the other side (negative)."""
+    rows, cols = img.shape
+    return [(float(x), float(y)) for y in ys for x in xs
+            if 0 <= x < cols and 0 <= y < rows and img[int(y), int(x)] > 0.05]
 
 
 def _verdict_reason(verdict: dict) -> str:
