@@ -35,7 +35,7 @@ class NothingToValidate(ValueError):
 def hold_back(names: Sequence[str], seed: int = 0) -> tuple[list[str], list[str]]:
     """Split labelled image names into (train, validation): a seeded choice of ``HOLD_BACK_SHARE`` of them, at least
     one, for validation. A single image is both (the check is then in-sample: it catches a broken fine-tune, not
-    over-fitting; ``validate`` says so)."""
+    over-fitting; the trainer's stats say ``in_sample``)."""
     names = sorted(names)
     if len(names) < 2:
         return list(names), list(names)
