@@ -48,7 +48,7 @@ def test_held_back_images_with_nothing_to_score_are_a_clear_error(tmp_path):
     import numpy as np
 
     from medpclip.data.datalist import load_cases
-    from medpclip.evaluation.validation import NothingToValidate, score_checkpoint
+    from medpclip.evaluation.validation import NothingToValidate, score_checkpoints
     from medpclip.model.checkpoint import default_checkpoint_path
 
     case = tmp_path / "tiny_label"
@@ -60,4 +60,4 @@ def test_held_back_images_with_nothing_to_score_are_a_clear_error(tmp_path):
     nib.save(nib.Nifti1Image(label, np.diag([1.0, 1.0, 3.0, 1.0])), case / "label.nii.gz")
     (case / "labels.json").write_text(json.dumps({"1": "liver"}))
     with pytest.raises(NothingToValidate, match="no labelled structure of at least 20 pixels"):
-        score_checkpoint(default_checkpoint_path(), load_cases(case), threads=1)
+        score_checkpoints([default_checkpoint_path()], load_cases(case), threads=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -63,34 +63,37 @@ class Score:
                 "score": round(self.score, 4)}
 
 
-def score_checkpoint(checkpoint: str | Path, specs: Sequence[CaseSpec], threads: int | None = None,
-                     tick: Callable[[], Any] | None = None) -> Score:
+def score_checkpoints(checkpoints: Sequence[str | Path], specs: Sequence[CaseSpec],
+                      threads: int | None = None) -> list[Score]:
     """The click protocol (first click at the deepest point, correction clicks at the largest error) and naming by
-    mask on the items of ``specs``, with the weights of ``checkpoint``."""
+    mask on the items of ``specs``, with the weights of each checkpoint. Each image is read once and answered by
+    every checkpoint in turn (a held-back CT is seconds to read and hundreds of MB to hold)."""
     from ..engine import Engine
 
-    engine = Engine.from_checkpoint(checkpoint, device="cpu", threads=threads)
-    runner = MedPCLIPRunner(engine)
-    dice1, dice3, top1 = [], [], []
+    engines = []
     try:
+        for path in checkpoints:
+            engines.append(Engine.from_checkpoint(path, device="cpu", threads=threads))
+        runners = [MedPCLIPRunner(engine) for engine in engines]
+        figures: list[tuple[list[float], list[float], list[float]]] = [([], [], []) for _ in runners]
         for spec in specs:
             case = load_case(spec)
             _, items, _ = case_items(case, 1.0, MIN_PIXELS, MAX_ITEMS_PER_IMAGE, MAX_SLICES_PER_IMAGE)
-            runner.open(case)
             names = [case.spec.labels[v] for v in case.concepts]
-            for trial in item_trials(runner, case, items, ("click",), CLICKS, names=names, prompts=("mask",)):
-                dice1.append(trial.sim.dice[0])
-                dice3.append(trial.sim.dice[CLICKS - 1])
-                top1.append(float(trial.recognition["top1"]))
-                if tick:
-                    tick()
-            runner.close()
+            for runner, (dice1, dice3, top1) in zip(runners, figures):
+                runner.open(case)
+                for trial in item_trials(runner, case, items, ("click",), CLICKS, names=names, prompts=("mask",)):
+                    dice1.append(trial.sim.dice[0])
+                    dice3.append(trial.sim.dice[CLICKS - 1])
+                    top1.append(float(trial.recognition["top1"]))
+                runner.close()
     finally:
-        engine.close()
-    if not dice1:
+        for engine in engines:
+            engine.close()
+    if not figures[0][0]:
         raise NothingToValidate("the held-back images have no labelled structure of at least "
-                         f"{MIN_PIXELS} pixels on a slice to validate with")
-    return Score(len(dice1), float(np.mean(dice1)), float(np.mean(dice3)), float(np.mean(top1)))
+                                f"{MIN_PIXELS} pixels on a slice to validate with")
+    return [Score(len(d1), float(np.mean(d1)), float(np.mean(d3)), float(np.mean(t1))) for d1, d3, t1 in figures]
 
 
 def decide(served: Score, finetuned: Score) -> tuple[bool, str]:

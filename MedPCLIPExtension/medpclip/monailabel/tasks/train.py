@@ -261,17 +261,15 @@ class FinetuneTask(TrainTask):
 
         specs = load_cases(validation_list)
         report: dict[str, Any] = {"images": [s.name for s in specs], "in_sample": in_sample, "rule": rule}
-        scores = {}
         try:
-            for which, path in (("served", served), ("finetuned", finetuned)):
-                scores[which] = validation.score_checkpoint(path, specs, threads)
-                report[which] = scores[which].as_dict()
+            old, new = validation.score_checkpoints((served, finetuned), specs, threads)
         except validation.NothingToValidate as exc:  # unchecked weights are not served
             serve = rule == "always"
             report["decision"] = (f"{'published as asked (publish: always)' if serve else 'kept the served weights'}"
                                   f": the new weights could not be checked ({exc})")
             return serve, report
-        not_worse, reason = validation.decide(scores["served"], scores["finetuned"])
+        report.update(served=old.as_dict(), finetuned=new.as_dict())
+        not_worse, reason = validation.decide(old, new)
         serve = not_worse or rule == "always"
         report["decision"] = (("published: " if not_worse else "published as asked (publish: always): ") + reason
                               if serve else "kept the served weights: " + reason)

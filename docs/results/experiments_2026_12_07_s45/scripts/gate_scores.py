@@ -8,12 +8,11 @@ import sys
 import time
 
 from medpclip.data.datalist import load_cases
-from medpclip.evaluation.validation import decide, score_checkpoint
+from medpclip.evaluation.validation import decide, score_checkpoints
 
 specs = load_cases(sys.argv[2])
 t0 = time.perf_counter()
-served = score_checkpoint("Resources/Models/medpclip_tiny_default.safetensors", specs, 1)
-finetuned = score_checkpoint(sys.argv[1], specs, 1)
+served, finetuned = score_checkpoints(["Resources/Models/medpclip_tiny_default.safetensors", sys.argv[1]], specs, 1)
 print(json.dumps({"checkpoint": sys.argv[1], "cases": sys.argv[2], "served": served.as_dict(),
                   "finetuned": finetuned.as_dict(), "decision": decide(served, finetuned),
                   "seconds": round(time.perf_counter() - t0, 1)}))
