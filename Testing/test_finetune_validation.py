@@ -61,3 +61,36 @@ def test_held_back_images_with_nothing_to_score_are_a_clear_error(tmp_path):
     (case / "labels.json").write_text(json.dumps({"1": "liver"}))
     with pytest.raises(NothingToValidate, match="no labelled structure of at least 20 pixels"):
         score_checkpoints([default_checkpoint_path()], load_cases(case), threads=1)
+
+
+def test_the_check_scores_each_region_alone_without_the_named_together_pass(tmp_path, monkeypatch):
+    """The check's score uses naming by mask alone; the benchmark's extra pass (each slice's regions named at once)
+    would only cost time, so it must not run. Two synthetic discs on a real NIfTI pair, scored with the default."""
+    import json
+
+    import nibabel as nib
+    import numpy as np
+
+    import medpclip.evaluation.runners as runners
+    from medpclip.data.datalist import load_cases
+    from medpclip.evaluation.validation import score_checkpoints
+    from medpclip.model.checkpoint import default_checkpoint_path
+
+    def named_together(*_args, **_kwargs):
+        raise AssertionError("the fine-tune check ran the named-together pass")
+
+    monkeypatch.setattr(runners, "named_together", named_together)
+    case = tmp_path / "discs"
+    case.mkdir()
+    yy, xx = np.mgrid[:96, :96]
+    label = np.zeros((96, 96, 3), np.uint8)
+    label[..., 1][(yy - 30) ** 2 + (xx - 30) ** 2 < 100] = 1
+    label[..., 1][(yy - 65) ** 2 + (xx - 60) ** 2 < 150] = 2
+    image = np.where(label == 1, 60.0, np.where(label == 2, 150.0, 0.0)).astype(np.float32)
+    image += np.random.default_rng(0).normal(0, 3, image.shape).astype(np.float32)
+    nib.save(nib.Nifti1Image(image, np.diag([1.0, 1.0, 3.0, 1.0])), case / "image.nii.gz")
+    nib.save(nib.Nifti1Image(label, np.diag([1.0, 1.0, 3.0, 1.0])), case / "label.nii.gz")
+    (case / "labels.json").write_text(json.dumps({"1": "liver", "2": "spleen"}))
+    (score,) = score_checkpoints([default_checkpoint_path()], load_cases(case), threads=1)
+    assert score.items == 2
+    assert 0.0 <= score.dice1 <= 1.0 and 0.0 <= score.top1 <= 1.0

@@ -276,16 +276,18 @@ class ItemTrial:
 
 def item_trials(runner: MethodRunner, case: Case, items2d: Sequence[Item2D], firsts: Sequence[str], clicks: int,
                 noc_max: int = 0, names: list[str] | None = None, dataset_names: list[str] | None = None,
-                prompts: Sequence[str] = RECOGNITION_PROMPTS) -> Iterator[ItemTrial]:
+                prompts: Sequence[str] = RECOGNITION_PROMPTS, together: bool = True) -> Iterator[ItemTrial]:
     """The 2D protocol of one opened runner over one case's items, item by item: recognition (a recognising
-    runner, ``names`` given; ``prompts`` as in ``recognition``), then the simulated click loop per first prompt."""
-    together = named_together(runner, case, items2d, names) if runner.recognises and names is not None else {}
+    runner, ``names`` given; ``prompts`` as in ``recognition``; with ``together``, also each slice's items named at
+    once), then the simulated click loop per first prompt."""
+    together_named = (named_together(runner, case, items2d, names)
+                      if together and runner.recognises and names is not None else {})
     for item in items2d:
         target = extract_slice(case.canon_label, "axial", item.idx) == item.value
         rec = (recognition(runner, case, item, names, dataset_names, prompts)
                if runner.recognises and names is not None else {})
-        if (item.idx, item.value) in together:
-            rec["top1_together"] = together[(item.idx, item.value)]
+        if (item.idx, item.value) in together_named:
+            rec["top1_together"] = together_named[(item.idx, item.value)]
         for first in firsts:
             yield ItemTrial(item, first, target, simulate(runner.predictor2d(item.idx), target, clicks, first, noc_max),
                             rec)

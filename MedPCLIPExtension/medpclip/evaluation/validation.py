@@ -82,7 +82,8 @@ def score_checkpoints(checkpoints: Sequence[str | Path], specs: Sequence[CaseSpe
             names = [case.spec.labels[v] for v in case.concepts]
             for runner, (dice1, dice3, top1) in zip(runners, figures):
                 runner.open(case)
-                for trial in item_trials(runner, case, items, ("click",), CLICKS, names=names, prompts=("mask",)):
+                for trial in item_trials(runner, case, items, ("click",), CLICKS, names=names, prompts=("mask",),
+                                         together=False):
                     dice1.append(trial.sim.dice[0])
                     dice3.append(trial.sim.dice[CLICKS - 1])
                     top1.append(float(trial.recognition["top1"]))
