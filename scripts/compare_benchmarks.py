@@ -5,6 +5,11 @@
 For MedP-CLIP, per (dataset, structure, first prompt): mean Dice after 1 / 3 / 5 interactions in BASE -> CANDIDATE
 (one-click 3D: the volume Dice), then the six worst changes. Issue 12's rule reads off it: no structure type may
 get worse than the shipped checkpoint by more than 0.05.
+
+Then, per (dataset, first prompt), the paired change of the mean Dice after 1 / 3 / 5 interactions over the items
+both runs answered, with a 95 % interval from resampling those items (2000 draws, seeded). The interval is what
+the choice of items alone could move a figure by; two seeds of one training recipe differ by more than that
+(docs/RESULTS.md, session 46), so an interval clear of zero is necessary, not sufficient, for a finding.
 """
 
 from __future__ import annotations
@@ -29,6 +34,37 @@ def structure_dice(path: str) -> dict[tuple[str, str, str], np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in groups.items()}
 
 
+def paired_items(path: str) -> dict[tuple, tuple[str, str, list[float]]]:
+    """(case, slice, label, first) -> (dataset, first, Dice per interaction) of MedP-CLIP's 2D items."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {(t["case"], t["slice"], t["label"], t["first"]): (t["dataset"], t["first"], t["dice"])
+            for t in data["trials_2d"] if t["method"] == "medpclip"}
+
+
+def paired_changes(base_path: str, cand_path: str, draws: int = 2000,
+                   seed: int = 0) -> list[tuple[str, str, int, list[tuple[float, float, float, float, float]]]]:
+    """Per (dataset, first prompt): the items both runs answered, and per interaction 1 / 3 / 5 (where present) the
+    base mean, the candidate mean, their paired difference and its 95 % item-bootstrap interval."""
+    base, cand = paired_items(base_path), paired_items(cand_path)
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    for key in sorted(set(base) & set(cand)):
+        groups[base[key][:2]].append(key)
+    out = []
+    for (dataset, first), keys in sorted(groups.items()):
+        width = min(min(len(base[k][2]), len(cand[k][2])) for k in keys)
+        b = np.array([base[k][2][:width] for k in keys], dtype=float)
+        c = np.array([cand[k][2][:width] for k in keys], dtype=float)
+        picks = rng.integers(0, len(keys), (draws, len(keys)))
+        cells = []
+        for i in (i for i in (0, 2, 4) if i < width):
+            diff = c[:, i] - b[:, i]
+            boot = diff[picks].mean(1)
+            cells.append((b[:, i].mean(), c[:, i].mean(), diff.mean(), *np.percentile(boot, [2.5, 97.5])))
+        out.append((dataset, first, len(keys), cells))
+    return out
+
+
 def compare(base_path: str, cand_path: str) -> list[tuple[float, tuple[str, str, str], int, list[str]]]:
     base, cand = structure_dice(base_path), structure_dice(cand_path)
     rows = []
@@ -49,6 +85,9 @@ def main() -> None:
     for _, (dataset, label, first), n, cells in rows:
         print(f"{dataset:6s} {label[:28]:28s} {first:5s} n={n:3d} " + " ".join(cells))
     print("worst:", [(round(w, 3), key, n) for w, key, n, _ in sorted(rows)[:6]])
+    for dataset, first, n, cells in paired_changes(args.base, args.candidate):
+        print(f"paired {dataset:6s} {first:5s} n={n:3d} " + " ".join(
+            f"{x:.3f}->{y:.3f}({d:+.3f}, 95% {lo:+.3f}..{hi:+.3f})" for x, y, d, lo, hi in cells))
 
 
 if __name__ == "__main__":
