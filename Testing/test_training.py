@@ -69,6 +69,38 @@ def test_train_cli_json_summary(tmp_path):
     assert ckpt.trained and ckpt.provenance["steps"] == 2 and len(ckpt.vocabulary) >= 100
 
 
+
+def test_wide_ct_looks_reach_exports_the_standard_jitter_never_gives_and_leave_mr_alone():
+    """A CT grey ramp through domain_randomise, 400 draws: the standard window jitter keeps the mid-range contrast
+    at >= 0.78x (it mostly narrows the window), the wide looks also give wider windows (< 0.72x) in some draws. MR
+    is untouched by the flag (same random draws, same image)."""
+    import random
+
+    from medpclip.training.augment import domain_randomise
+
+    ramp = torch.linspace(0, 1, 65)[None].repeat(65, 1)  # square, as the slices are
+
+    def mid_contrast(image: torch.Tensor) -> float:
+        return float((image[:, 39] - image[:, 26]).mean() / (ramp[0, 39] - ramp[0, 26]))
+
+    standard = [mid_contrast(domain_randomise(ramp, "CT", random.Random(k))) for k in range(400)]
+    wide = [mid_contrast(domain_randomise(ramp, "CT", random.Random(k), wide_ct_looks=True)) for k in range(400)]
+    assert min(standard) >= 0.78
+    assert sum(c < 0.72 for c in wide) >= 20
+    for k in range(50):
+        assert torch.equal(domain_randomise(ramp, "MR", random.Random(k), wide_ct_looks=True),
+                           domain_randomise(ramp, "MR", random.Random(k)))
+
+
+def test_train_cli_wide_ct_looks_is_recorded_in_the_checkpoint(tmp_path):
+    p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "wide"), "--max-steps", "1", "--batch-size", "2",
+             "--threads", "2", "--wide-ct-looks", "--json")
+    assert p.returncode == 0, p.stderr
+    from medpclip.model import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "wide" / "medpclip.safetensors")
+    assert ckpt.provenance["options"]["wide_ct_looks"] is True and "--wide-ct-looks" in ckpt.provenance["options"]["command"]
+
 def test_train_cli_bad_inputs(tmp_path):
     p = _cli("train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"), "--max-steps", "1")
     assert p.returncode != 0 and "no such datalist" in p.stderr and "Traceback" not in p.stderr

@@ -54,6 +54,9 @@ def add_train(sub) -> None:
     p.add_argument("--annotator-stroke-share", type=float, default=0.0, help="share of those stroke samples painted "
                    "as scribble annotators paint (a main-axis stroke, neighbours' strokes, an arc of background; "
                    "data/stroke_sim.annotator_style_strokes); the others are free strokes of random kinds")
+    p.add_argument("--wide-ct-looks", action="store_true", help="also show CT in wider 8-bit export looks (a "
+                   "window of 0.6-1.6x contrast about mid-grey, level +-0.15, gamma 0.5-2; augment.wide_export_look): "
+                   "the first click then holds better on CT exported with another window (docs/RESULTS.md, session 46)")
     p.add_argument("--trainable", default="", help="comma list of module names to train (others frozen), e.g. "
                    "dense_prompt; default: the whole model")
     p.add_argument("--clip-weight", type=float, default=1.0, help="weight of the region-text loss (0: train the "
@@ -123,6 +126,7 @@ def cmd_train(args) -> int:
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
                         box_on_box_output=args.boxes_on_box_output, distill_weight=args.distill_weight,
+                        wide_ct_looks=args.wide_ct_looks,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:

@@ -74,6 +74,7 @@ class TrainOptions:
     synth_tumour_contrast: str = "random"  # "random" or "sequence" (FLAIR- / T1c-like sub-regions)
     max_slices_per_plane: int | None = None  # per case and plane, evenly over the labelled extent
     flip_rows: float = 0.3                 # share of samples flipped anterior <-> posterior (augment.py)
+    wide_ct_looks: bool = False            # CT also in wider 8-bit export looks (augment.wide_export_look)
     stroke_share: float = 0.0              # share of region samples prompted by simulated strokes (issue 14)
     annotator_stroke_share: float = 0.0    # share of those painted annotator-style (stroke_sim.sample_strokes)
     trainable: tuple[str, ...] = ()        # train only parameters under these module names (empty: all)
@@ -241,7 +242,8 @@ class Trainer:
     def make_batch(self, step: int) -> Batch:
         seed = (self.opts.seed * 1_000_003 + step) * 97 + self.rank
         rng = random.Random(seed)
-        aug = SliceAugmenter(seed % (2 ** 31), zoom_prob=0.0, flip_rows=self.opts.flip_rows)  # views set the scale
+        aug = SliceAugmenter(seed % (2 ** 31), zoom_prob=0.0, flip_rows=self.opts.flip_rows,  # views set the scale
+                             wide_ct_looks=self.opts.wide_ct_looks)
         cols: dict[str, list] = {k: [] for k in ("images", "targets", "is_region", "concept", "multimask", "points",
                                                   "labels", "boxes", "region_mask", "stroke_map", "is_stroke",
                                                   "box_alone")}
