@@ -22,9 +22,12 @@ from pathlib import Path
 import numpy as np
 
 
-def structure_dice(path: str) -> dict[tuple[str, str, str], np.ndarray]:
+def load(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def structure_dice(data: dict) -> dict[tuple[str, str, str], np.ndarray]:
     """(dataset, structure, 'click' | 'box' | '3d') -> (items, interactions) Dice of MedP-CLIP."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for t in data["trials_2d"]:
         if t["method"] == "medpclip":
@@ -34,27 +37,26 @@ def structure_dice(path: str) -> dict[tuple[str, str, str], np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in groups.items()}
 
 
-def paired_items(path: str) -> dict[tuple, tuple[str, str, list[float]]]:
-    """(case, slice, label, first) -> (dataset, first, Dice per interaction) of MedP-CLIP's 2D items."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {(t["case"], t["slice"], t["label"], t["first"]): (t["dataset"], t["first"], t["dice"])
+def paired_items(data: dict) -> dict[tuple[str, int, str, str], tuple[str, list[float]]]:
+    """(case, slice, label, first) -> (dataset, Dice per interaction) of MedP-CLIP's 2D items."""
+    return {(t["case"], t["slice"], t["label"], t["first"]): (t["dataset"], t["dice"])
             for t in data["trials_2d"] if t["method"] == "medpclip"}
 
 
-def paired_changes(base_path: str, cand_path: str, draws: int = 2000,
+def paired_changes(base_data: dict, cand_data: dict, draws: int = 2000,
                    seed: int = 0) -> list[tuple[str, str, int, list[tuple[float, float, float, float, float]]]]:
     """Per (dataset, first prompt): the items both runs answered, and per interaction 1 / 3 / 5 (where present) the
     base mean, the candidate mean, their paired difference and its 95 % item-bootstrap interval."""
-    base, cand = paired_items(base_path), paired_items(cand_path)
+    base, cand = paired_items(base_data), paired_items(cand_data)
     rng = np.random.default_rng(seed)
     groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
     for key in sorted(set(base) & set(cand)):
-        groups[base[key][:2]].append(key)
+        groups[(base[key][0], key[3])].append(key)
     out = []
     for (dataset, first), keys in sorted(groups.items()):
-        width = min(min(len(base[k][2]), len(cand[k][2])) for k in keys)
-        b = np.array([base[k][2][:width] for k in keys], dtype=float)
-        c = np.array([cand[k][2][:width] for k in keys], dtype=float)
+        width = min(min(len(base[k][1]), len(cand[k][1])) for k in keys)
+        b = np.array([base[k][1][:width] for k in keys], dtype=float)
+        c = np.array([cand[k][1][:width] for k in keys], dtype=float)
         picks = rng.integers(0, len(keys), (draws, len(keys)))
         cells = []
         for i in (i for i in (0, 2, 4) if i < width):
@@ -65,8 +67,8 @@ def paired_changes(base_path: str, cand_path: str, draws: int = 2000,
     return out
 
 
-def compare(base_path: str, cand_path: str) -> list[tuple[float, tuple[str, str, str], int, list[str]]]:
-    base, cand = structure_dice(base_path), structure_dice(cand_path)
+def compare(base_data: dict, cand_data: dict) -> list[tuple[float, tuple[str, str, str], int, list[str]]]:
+    base, cand = structure_dice(base_data), structure_dice(cand_data)
     rows = []
     for key in sorted(set(base) & set(cand)):
         b, c = base[key], cand[key]
@@ -81,11 +83,12 @@ def main() -> None:
     ap.add_argument("base")
     ap.add_argument("candidate")
     args = ap.parse_args()
-    rows = compare(args.base, args.candidate)
+    base, cand = load(args.base), load(args.candidate)  # each file read once (a run's trials can be MBs)
+    rows = compare(base, cand)
     for _, (dataset, label, first), n, cells in rows:
         print(f"{dataset:6s} {label[:28]:28s} {first:5s} n={n:3d} " + " ".join(cells))
     print("worst:", [(round(w, 3), key, n) for w, key, n, _ in sorted(rows)[:6]])
-    for dataset, first, n, cells in paired_changes(args.base, args.candidate):
+    for dataset, first, n, cells in paired_changes(base, cand):
         print(f"paired {dataset:6s} {first:5s} n={n:3d} " + " ".join(
             f"{x:.3f}->{y:.3f}({d:+.3f}, 95% {lo:+.3f}..{hi:+.3f})" for x, y, d, lo, hi in cells))
 
