@@ -430,6 +430,7 @@ def test_train_publishes_weights_that_infer_uses(server, ct_ref):
     assert stats["cases"][0]["role"] == "train and validation"
     validation = stats["validation"]
     assert validation["images"] == [CT] and validation["in_sample"] is True and validation["rule"] == "always"
+    assert validation["unit"] == "in_sample"
     for which in ("served", "finetuned"):
         assert validation[which]["items"] > 0 and 0 <= validation[which]["score"] <= 1
     assert validation["decision"].startswith("published")
@@ -451,10 +452,15 @@ def test_train_keeps_the_served_weights_when_the_new_ones_score_lower(server, ct
     served = infer(server, "medpclip_identify", {"foreground": [[i, j, k]]}).json()["weights"]
     published = server.app_dir / "model" / "medpclip_finetuned.safetensors"
     before = published.read_bytes() if published.is_file() else None
+    for image, patient in ((CT, "ct-patient"), (MR, "mr-patient")):  # whose each image is: a patient-level check
+        requests.put(f"{server.url}/datastore/image/info", params={"image": image},
+                     data={"info": json.dumps({"patient": patient})}, timeout=30).raise_for_status()
     stats = run_training(server, {"max_steps": 3, "batch_size": 2, "lr": 0.5, "parts": "all"})
     validation = stats["validation"]
     assert sorted(c["role"] for c in stats["cases"] if "role" in c) == ["train", "validation"]
     assert len(validation["images"]) == 1 and validation["in_sample"] is False and validation["rule"] == "if_not_worse"
+    assert validation["unit"] == "patient"
+    assert {c["image"]: c["patient"] for c in stats["cases"] if "role" in c} == {CT: "ct-patient", MR: "mr-patient"}
     assert validation["finetuned"]["score"] < validation["served"]["score"]
     assert stats["served_new_weights"] is False and validation["decision"].startswith("kept the served weights")
     assert Path(stats["checkpoint"]).is_file()                     # the refused weights stay in the run folder

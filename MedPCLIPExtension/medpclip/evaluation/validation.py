@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -32,16 +32,50 @@ class NothingToValidate(ValueError):
     """The held-back images have no structure the protocol can score."""
 
 
-def hold_back(names: Sequence[str], seed: int = 0) -> tuple[list[str], list[str]]:
+def hold_back(names: Sequence[str], seed: int = 0,
+              patients: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Split labelled image names into (train, validation): a seeded choice of ``HOLD_BACK_SHARE`` of them, at least
     one, for validation. A single image is both (the check is then in-sample: it catches a broken fine-tune, not
-    over-fitting; the trainer's stats say ``in_sample``)."""
+    over-fitting; the trainer's stats say ``in_sample``).
+
+    ``patients`` (image name -> patient id) makes the split patient-level: a patient's images go to one side
+    together, so the check scores the new weights on patients they were not trained on (the project's own rule:
+    other slices of a training patient are not held out). Images without a patient id count as patients of their
+    own. When every image is of one patient, the split falls back to images (``split_unit`` says which)."""
     names = sorted(names)
     if len(names) < 2:
         return list(names), list(names)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        key = (patients or {}).get(name) or f"image:{name}"
+        groups.setdefault(key, []).append(name)
+    if len(groups) < 2:
+        groups = {f"image:{n}": [n] for n in names}
     n_val = max(1, round(HOLD_BACK_SHARE * len(names)))
-    held = set(random.Random(seed).sample(names, n_val))
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    held: set[str] = set()
+    for key in order:  # whole patients, never more than half of the images (a patient of most images trains)
+        if len(held) >= n_val:
+            break
+        if len(held) + len(groups[key]) <= max(n_val, len(names) // 2):
+            held.update(groups[key])
+    if not held:
+        held.update(min((groups[k] for k in order), key=len))
     return [n for n in names if n not in held], [n for n in names if n in held]
+
+
+def split_unit(train: Sequence[str], validation: Sequence[str], patients: Mapping[str, str] | None = None) -> str:
+    """How far the validation images are from the training ones: ``"patient"`` (every validation image has a
+    patient id that no training image shares), ``"image"`` (other images, patients unknown or shared) or
+    ``"in_sample"`` (an image is on both sides)."""
+    if set(train) & set(validation):
+        return "in_sample"
+    patients = patients or {}
+    trained = {patients.get(n) for n in train}
+    if all(patients.get(n) and patients[n] not in trained for n in validation):
+        return "patient"
+    return "image"
 
 
 @dataclass

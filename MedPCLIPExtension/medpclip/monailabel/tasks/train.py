@@ -7,8 +7,9 @@ runs there. It
    MONAI Label Slicer plugin saves it (``label_info: [{"name", "idx"}]``), or ``label_names`` ``{name: idx}`` /
    ``labels`` ``{idx: name}``. Values without a name the vocabulary knows are left out of training (a staged
    copy of the label map has them zeroed); an image with no usable value is skipped and reported;
-2. holds a fifth of those images back (at least one; a single image is used for both) and trains with
-   :func:`medpclip.training.trainer` on the rest, from the weights the infer tasks currently use;
+2. holds a fifth of those images back (at least one; a single image is used for both), whole patients at a time
+   where the images say whose they are (:func:`image_patient`), and trains with :func:`medpclip.training.trainer`
+   on the rest, from the weights the infer tasks currently use;
 3. scores the served weights and the new ones on the held-back images (``evaluation.validation``: click Dice@1 /
    @3 and naming Top-1) and, unless the new weights score lower (option ``publish``: ``if_not_worse``, the default,
    or ``always``), publishes them atomically (copy to a temp file in the model folder, fsync, rename) as
@@ -32,7 +33,7 @@ from typing import Any
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.train import TrainTask
 
-from ...evaluation.validation import hold_back
+from ...evaluation.validation import hold_back, split_unit
 from ...fileio import atomic_copy, atomic_write, remove_stale_parts
 from ..runtime import RuntimeConfig
 
@@ -102,10 +103,32 @@ def label_names(info: dict[str, Any]) -> dict[int, str]:
     return {k: v for k, v in out.items() if k > 0 and v.strip()}
 
 
-def build_datalist(datastore: Datastore, work: Path, seed: int = 0) -> tuple[Path, Path, list[dict[str, Any]]]:
+PATIENT_KEYS = ("patient", "patient_id", "PatientID")
+
+
+def image_patient(info: dict[str, Any], dicom_files: list[str]) -> str | None:
+    """Whose image this is: the image info's ``patient`` / ``patient_id`` / ``PatientID`` (the ``params`` of the
+    image's upload), else a DICOM series' PatientID; None when neither says."""
+    for key in PATIENT_KEYS:
+        value = info.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    if dicom_files:
+        import pydicom
+
+        try:
+            value = pydicom.dcmread(dicom_files[0], stop_before_pixels=True, specific_tags=["PatientID"]).get("PatientID")
+        except Exception:  # the series was read already; a header we cannot parse only loses the grouping
+            return None
+        return str(value).strip() or None if value is not None else None
+    return None
+
+
+def build_datalist(datastore: Datastore, work: Path, seed: int = 0) -> tuple[Path, Path, list[dict[str, Any]], str]:
     """Write medpclip datalist JSONs from the datastore's final labels: the training images and the images held
-    back to validate the new weights (``validation.hold_back``). -> (training path, validation path, per-image
-    report; each usable image's entry says ``"role": "train" | "validation" | "train and validation"``)."""
+    back to validate the new weights (``validation.hold_back``, whole patients where known). -> (training path,
+    validation path, per-image report, the split's unit: ``validation.split_unit``); each usable image's entry says
+    ``"role": "train" | "validation" | "train and validation"`` and, when known, its ``patient``."""
     import numpy as np
 
     from ...data.vocabulary import resolve
@@ -134,10 +157,15 @@ def build_datalist(datastore: Datastore, work: Path, seed: int = 0) -> tuple[Pat
                 label = str(write_label(arr, like=vol, path=work / f"{image_id}_label.nii.gz"))
             items.append({"name": image_id, "image": image, "label": label,
                           "labels": {str(v): known[v] for v in keep}, "modality": vol.modality})
+            patient = image_patient(datastore.get_image_info(image_id) or {}, vol.dicom_files)
+            if patient:  # the datalist's own key: the unit of the split below
+                entry["patient"] = items[-1]["patient"] = patient
         except Exception as exc:  # one unreadable case must not stop the others
             entry["skipped"] = f"{type(exc).__name__}: {exc}"
         report.append(entry)
-    train_names, val_names = hold_back([it["name"] for it in items], seed)
+    patients = {it["name"]: it["patient"] for it in items if "patient" in it}
+    train_names, val_names = hold_back([it["name"] for it in items], seed, patients)
+    unit = split_unit(train_names, val_names, patients)
     for entry in report:
         if "skipped" not in entry:
             roles = [r for r, names in (("train", train_names), ("validation", val_names)) if entry["image"] in names]
@@ -146,7 +174,7 @@ def build_datalist(datastore: Datastore, work: Path, seed: int = 0) -> tuple[Pat
     for file, names in (("datalist.json", train_names), ("validation.json", val_names)):
         paths.append(work / file)
         atomic_write(paths[-1], json.dumps({"training": [it for it in items if it["name"] in names]}, indent=1))
-    return paths[0], paths[1], report
+    return paths[0], paths[1], report, unit
 
 
 class FinetuneTask(TrainTask):
@@ -200,7 +228,8 @@ class FinetuneTask(TrainTask):
             run_dir.mkdir(parents=True, exist_ok=True)
             stats["stage"] = "preparing data"
             self._write_stats(stats)
-            datalist, validation_list, report = build_datalist(datastore, run_dir, self._option(request, "seed", int))
+            datalist, validation_list, report, unit = build_datalist(datastore, run_dir,
+                                                                     self._option(request, "seed", int))
             stats["cases"] = report
             usable = [r for r in report if "skipped" not in r]
             if not usable:
@@ -232,9 +261,8 @@ class FinetuneTask(TrainTask):
             stats.update(stage="validating", loss_start=summary.get("loss_start"), loss_end=summary.get("loss_end"),
                          steps=summary.get("steps"), checkpoint=summary["checkpoint"])
             self._write_stats(stats)
-            in_sample = any(r.get("role") == "train and validation" for r in report)
             serve, stats["validation"] = self._validate(init_from, Path(summary["checkpoint"]), validation_list,
-                                                        in_sample, threads,
+                                                        unit, threads,
                                                         str(request.get("publish", DEFAULTS["publish"])))
             if serve:
                 stats["stage"] = "publishing"
@@ -252,15 +280,18 @@ class FinetuneTask(TrainTask):
             self._write_stats(stats)
             raise
 
-    def _validate(self, served: Path, finetuned: Path, validation_list: Path, in_sample: bool, threads: int,
+    def _validate(self, served: Path, finetuned: Path, validation_list: Path, unit: str, threads: int,
                   rule: str) -> tuple[bool, dict[str, Any]]:
         """Score both weights on the held-back images; -> (serve the new weights, the stats' ``validation``:
-        images, scores, the rule and its decision; ``in_sample`` when the one labelled image was also trained on)."""
+        images, scores, the rule and its decision; ``unit``: ``patient`` when the held-back images are of patients
+        the new weights were not trained on, ``image`` when patients are unknown, ``in_sample`` (also the flag
+        ``in_sample``) when the one labelled image was also trained on)."""
         from ...data.datalist import load_cases
         from ...evaluation import validation
 
         specs = load_cases(validation_list)
-        report: dict[str, Any] = {"images": [s.name for s in specs], "in_sample": in_sample, "rule": rule}
+        report: dict[str, Any] = {"images": [s.name for s in specs], "unit": unit, "in_sample": unit == "in_sample",
+                                  "rule": rule}
         try:
             old, new = validation.score_checkpoints((served, finetuned), specs, threads)
         except validation.NothingToValidate as exc:  # unchecked weights are not served
