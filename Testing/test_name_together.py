@@ -76,3 +76,41 @@ def test_cli_identify_together_and_its_misuse(tmp_path):
     blank.CopyInformation(reference)
     sitk.WriteImage(blank, str(empty))
     one_line_error(run("identify", image, "--mask", empty, "--together"), "empty")
+
+
+def test_naming_precomputed_embeddings_together_is_naming_the_masks_together(held_out):
+    from medpclip.engine.recognition import name_embeddings_together
+
+    session, labels, values, names = held_out
+    vocabulary = [names[v] for v in values]
+    masks = [labels == v for v in values]
+    regions = [session.region_embedding(mask=m) for m in masks]
+    from_embeddings = session.engine.worker.call(name_embeddings_together, session, regions, vocabulary, 3)
+    assert from_embeddings == session.identify_together(masks, vocabulary, top_k=3)
+    with pytest.raises(PromptError, match="no regions"):
+        name_embeddings_together(session, [], vocabulary, 1)
+
+
+def test_the_benchmark_embeds_each_items_mask_once(tmp_path, monkeypatch):
+    """Naming an item alone (by mask) and with its slice's other items use one embedding of its mask: the
+    benchmark's items on a held-out slice, counted, with the named-together result still reported."""
+    from medpclip.cli import main
+    from medpclip.engine.session import Session
+
+    calls = []
+    original = Session.region_embedding
+
+    def counted(self, mask=None, prompt=None, *args, **kwargs):
+        if mask is not None:
+            calls.append(1)
+        return original(self, mask, prompt, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "region_embedding", counted)
+    out = tmp_path / "bench"
+    rc = main(["benchmark", "--data", str(HELD_OUT), "--max-slices-per-case", "1", "--max-trials", "3", "--clicks", "1",
+                         "--no-3d", "--methods", "medpclip", "--threads", "1", "--overlays", "0", "--sam-repeats", "0",
+                         "--first", "click", "--out", str(out)])
+    assert rc == 0
+    trials = json.loads((out / "results.json").read_text())["trials_2d"]
+    assert len(trials) == 3 and all("top1_together" in t and "top1" in t for t in trials)
+    assert len(calls) == len(trials)

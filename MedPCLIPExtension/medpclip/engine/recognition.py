@@ -132,6 +132,15 @@ def name_together(session: "Session", masks: Sequence[np.ndarray], vocabulary: l
     return _assigned([_every_name(session, mask, vocabulary) for mask in masks], top_k)
 
 
+def name_embeddings_together(session: "Session", regions: Sequence[torch.Tensor], vocabulary: list[str] | None,
+                             top_k: int) -> list[dict[str, Any]]:
+    """``name_together`` for regions whose embeddings are computed already (``region_embedding`` of each mask):
+    the benchmark names a slice's items alone and together from one embedding each."""
+    if not len(regions):
+        raise PromptError("no regions to name")
+    return _assigned([_rank_every_name(session, region, vocabulary) for region in regions], top_k)
+
+
 def name_label_values(session: "Session", labels: np.ndarray, vocabulary: list[str] | None,
                       top_k: int) -> list[dict[str, Any]]:
     """Every value of a label map ([k, j, i], the image's grid) named at once (as ``name_together``), each answer
@@ -146,7 +155,10 @@ def name_label_values(session: "Session", labels: np.ndarray, vocabulary: list[s
 
 def _every_name(session: "Session", mask: np.ndarray, vocabulary: list[str] | None) -> list[dict[str, Any]]:
     """A region's ranking over every name of the vocabulary, as ``identify`` ranks a mask."""
-    region = session.region_embedding(mask=mask)
+    return _rank_every_name(session, session.region_embedding(mask=mask), vocabulary)
+
+
+def _rank_every_name(session: "Session", region: torch.Tensor, vocabulary: list[str] | None) -> list[dict[str, Any]]:
     return session.engine.rank(region, vocabulary, 1 << 20, session.volume.modality)
 
 

@@ -206,12 +206,20 @@ def warm_up_classical(runners: Sequence[MethodRunner]) -> None:
 
 
 # -- the 2D protocol --------------------------------------------------------------------------------------------
+def mask_region(runner: MedPCLIPRunner, case: Case, item: Item2D):
+    """The region embedding of an item's reference mask (its slice only), as ``identify`` computes it."""
+    vol = np.zeros(case.canon_label.shape, bool)
+    insert_slice(vol, "axial", item.idx, extract_slice(case.canon_label, "axial", item.idx) == item.value)
+    return runner.session.region_embedding(mask=runner.session.to_input(vol))
+
+
 def recognition(runner: MedPCLIPRunner, case: Case, item: Item2D, names: list[str],
                 dataset_names: list[str] | None = None,
-                prompts: Sequence[str] = RECOGNITION_PROMPTS) -> dict[str, bool]:
+                prompts: Sequence[str] = RECOGNITION_PROMPTS, mask_embedding=None) -> dict[str, bool]:
     """Top-1 / Top-5 among the case's own label names (``top1``, ``top5``; suffix ``_box`` / ``_point`` for those
     prompts), among every label name of the run's cases (``top1_dataset``...) and Top-1 over the whole built-in
-    vocabulary (mask prompt). A case with a single label is trivially right among its own names."""
+    vocabulary (mask prompt). A case with a single label is trivially right among its own names.
+    ``mask_embedding``: the item's ``mask_region``, when computed already."""
     s, eng = runner.session, runner.engine
     target = extract_slice(case.canon_label, "axial", item.idx) == item.value
     sl = s.input_slice_index("axial", item.idx)
@@ -219,9 +227,7 @@ def recognition(runner: MedPCLIPRunner, case: Case, item: Item2D, names: list[st
     cid = item.concept.id
     for kind in prompts:
         if kind == "mask":
-            vol = np.zeros(case.canon_label.shape, bool)
-            insert_slice(vol, "axial", item.idx, target)
-            region = s.region_embedding(mask=s.to_input(vol))
+            region = mask_embedding if mask_embedding is not None else mask_region(runner, case, item)
         elif kind == "box":
             x0, y0, x1, y1 = tight_box(target)
             region = s.region_embedding(prompt={"space": "ijk", "slice": sl, "box": runner.input_point(x0, y0, item.idx)
@@ -243,22 +249,22 @@ def recognition(runner: MedPCLIPRunner, case: Case, item: Item2D, names: list[st
     return out
 
 
-def named_together(runner: MedPCLIPRunner, case: Case, items2d: Sequence[Item2D],
-                   names: list[str]) -> dict[tuple[int, int], bool]:
+def named_together(runner: MedPCLIPRunner, items2d: Sequence[Item2D], names: list[str],
+                   regions: dict[tuple[int, int], Any]) -> dict[tuple[int, int], bool]:
     """Per (slice, label value): whether the item is named right when the evaluated items of its slice are named
-    together, a different name each (by mask, among the case's names; ``Session.identify_together``)."""
+    together, a different name each (by mask, among the case's names; as ``Session.identify_together``, from the
+    items' ``mask_region`` embeddings in ``regions``)."""
+    from ..engine.recognition import name_embeddings_together
+
     by_slice: dict[int, list[Item2D]] = {}
     for item in items2d:
         by_slice.setdefault(item.idx, []).append(item)
     out = {}
     for idx, items in by_slice.items():
-        masks = []
-        for item in items:
-            volume = np.zeros(case.canon_label.shape, bool)
-            insert_slice(volume, "axial", idx, extract_slice(case.canon_label, "axial", idx) == item.value)
-            masks.append(runner.session.to_input(volume))
-        for item, named in zip(items, runner.session.identify_together(masks, names, 1)):
-            out[(idx, item.value)] = named["id"] == item.concept.id
+        named = runner.engine.worker.call(name_embeddings_together, runner.session,
+                                          [regions[(idx, item.value)] for item in items], names, 1)
+        for item, answer in zip(items, named):
+            out[(idx, item.value)] = answer["id"] == item.concept.id
     return out
 
 
@@ -280,12 +286,15 @@ def item_trials(runner: MethodRunner, case: Case, items2d: Sequence[Item2D], fir
     """The 2D protocol of one opened runner over one case's items, item by item: recognition (a recognising
     runner, ``names`` given; ``prompts`` as in ``recognition``; with ``together``, also each slice's items named at
     once), then the simulated click loop per first prompt."""
-    together_named = (named_together(runner, case, items2d, names)
-                      if together and runner.recognises and names is not None else {})
+    recognises = runner.recognises and names is not None
+    # each item's mask embedding once: naming it alone and with its slice's other items both use it
+    regions = ({(it.idx, it.value): mask_region(runner, case, it) for it in items2d}
+               if recognises and (together or "mask" in prompts) else {})
+    together_named = named_together(runner, items2d, names, regions) if together and recognises else {}
     for item in items2d:
         target = extract_slice(case.canon_label, "axial", item.idx) == item.value
-        rec = (recognition(runner, case, item, names, dataset_names, prompts)
-               if runner.recognises and names is not None else {})
+        rec = (recognition(runner, case, item, names, dataset_names, prompts, regions.get((item.idx, item.value)))
+               if recognises else {})
         if (item.idx, item.value) in together_named:
             rec["top1_together"] = together_named[(item.idx, item.value)]
         for first in firsts:
