@@ -120,7 +120,8 @@ def image_patient(info: dict[str, Any], dicom_files: list[str]) -> str | None:
             value = pydicom.dcmread(dicom_files[0], stop_before_pixels=True, specific_tags=["PatientID"]).get("PatientID")
         except Exception:  # the series was read already; a header we cannot parse only loses the grouping
             return None
-        return str(value).strip() or None if value is not None else None
+        if value is not None and str(value).strip():
+            return str(value).strip()
     return None
 
 
