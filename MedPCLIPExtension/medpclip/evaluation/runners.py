@@ -215,7 +215,7 @@ def mask_region(runner: MedPCLIPRunner, case: Case, item: Item2D):
 
 def recognition(runner: MedPCLIPRunner, case: Case, item: Item2D, names: list[str],
                 dataset_names: list[str] | None = None,
-                prompts: Sequence[str] = RECOGNITION_PROMPTS, mask_embedding=None) -> dict[str, bool]:
+                prompts: Sequence[str] = RECOGNITION_PROMPTS, mask_embedding: Any = None) -> dict[str, bool]:
     """Top-1 / Top-5 among the case's own label names (``top1``, ``top5``; suffix ``_box`` / ``_point`` for those
     prompts), among every label name of the run's cases (``top1_dataset``...) and Top-1 over the whole built-in
     vocabulary (mask prompt). A case with a single label is trivially right among its own names.
@@ -261,6 +261,7 @@ def named_together(runner: MedPCLIPRunner, items2d: Sequence[Item2D], names: lis
         by_slice.setdefault(item.idx, []).append(item)
     out = {}
     for idx, items in by_slice.items():
+        # on the engine's model thread, as Session.identify_together runs (the Session class is at its size limit)
         named = runner.engine.worker.call(name_embeddings_together, runner.session,
                                           [regions[(idx, item.value)] for item in items], names, 1)
         for item, answer in zip(items, named):

@@ -45,10 +45,10 @@ def hold_back(names: Sequence[str], seed: int = 0,
     names = sorted(names)
     if len(names) < 2:
         return list(names), list(names)
+    patients = patients or {}
     groups: dict[str, list[str]] = {}
     for name in names:
-        key = (patients or {}).get(name) or f"image:{name}"
-        groups.setdefault(key, []).append(name)
+        groups.setdefault(patients.get(name) or f"image:{name}", []).append(name)
     if len(groups) < 2:
         groups = {f"image:{n}": [n] for n in names}
     n_val = max(1, round(HOLD_BACK_SHARE * len(names)))
