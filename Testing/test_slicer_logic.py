@@ -909,3 +909,20 @@ def test_panel_name_all_segments(scene, case, logic):
     assert {seg.GetSegmentation().GetSegment(ids[v]).GetName() for v in (1, 5)} == {"spleen", "liver"}
     panel.undo()
     assert [seg.GetSegmentation().GetSegment(ids[v]).GetName() for v in (1, 5)] == ["A", "B"]
+
+
+def test_new_segments_get_saturated_colours_in_turn(scene):
+    """A new segment's colour comes from a fixed palette (AddEmptySegment alone picks a random one, now and then
+    nearly grey on a grey image), on a real MRML segmentation node."""
+    from MedPCLIPModuleLib.segment import SEGMENT_COLOURS, new_segment_colour
+
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    node.CreateDefaultDisplayNodes()
+    colours = []
+    for n in range(len(SEGMENT_COLOURS) + 1):
+        colours.append(tuple(new_segment_colour(node)))
+        node.GetSegmentation().AddEmptySegment(f"s{n}", f"s{n}", list(colours[-1]))
+    assert colours[:-1] == list(SEGMENT_COLOURS) and colours[-1] == SEGMENT_COLOURS[0]
+    for colour in SEGMENT_COLOURS:
+        rgb = np.array(colour) * 255
+        assert np.linalg.norm(rgb - rgb.mean()) >= 60  # far from grey (the web test refuses below 20)
