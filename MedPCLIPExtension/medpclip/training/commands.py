@@ -71,6 +71,9 @@ def add_train(sub) -> None:
                    "(docs/RESULTS.md)")
     p.add_argument("--distill-weight", type=float, default=0.0, help="weight of a loss that keeps every output's "
                    "answer to the first prompt near the --init-from model's (learning without forgetting; 0: off)")
+    p.add_argument("--ema-decay", type=float, default=0.0, help="also save an exponential moving average of the "
+                   "weights, updated after every step with this decay (e.g. 0.995), as medpclip_ema.safetensors beside "
+                   "the plain weights; training itself is unchanged (0: off)")
     p.add_argument("--max-minutes", type=float, help="stop and save after this wall time")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int)
@@ -114,6 +117,8 @@ def cmd_train(args) -> int:
         raise CLIError(f"--local-view-share must lie in [0, 1], got {args.local_view_share}")
     if not 0.0 <= args.annotator_stroke_share <= 1.0:
         raise CLIError(f"--annotator-stroke-share must lie in [0, 1], got {args.annotator_stroke_share}")
+    if not 0.0 <= args.ema_decay < 1.0:
+        raise CLIError(f"--ema-decay must lie in [0, 1), got {args.ema_decay}")
     _check_tumour_options(args)
     opts = TrainOptions(data=args.data, out=args.out, config=args.config, max_steps=args.max_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume, planes=planes,
@@ -127,7 +132,7 @@ def cmd_train(args) -> int:
                         trainable=_patient_list(args.trainable), clip_weight=args.clip_weight,
                         iou_rank_weight=args.iou_rank_weight, correction_rounds=args.correction_rounds,
                         box_on_box_output=args.boxes_on_box_output, distill_weight=args.distill_weight,
-                        wide_ct_looks=args.wide_ct_looks,
+                        wide_ct_looks=args.wide_ct_looks, ema_decay=args.ema_decay,
                         command="medpclip " + " ".join(sys.argv[1:]))
     summary = train(opts, progress=not args.json)
     if args.json and summary:

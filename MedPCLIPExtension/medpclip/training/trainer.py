@@ -40,9 +40,11 @@ from .losses import mask_loss, region_text_loss
 from .sample_bank import SampleBank
 from .data_sources import load_training_cases
 from .text_bank import build_text_bank, global_concept
+from .weight_average import STATE_PREFIX, WeightAverage
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "medpclip.safetensors"
+AVERAGE_NAME = "medpclip_ema.safetensors"  # the weights' moving average, with --ema-decay (weight_average.py)
 STATE_NAME = "trainer_state.safetensors"
 MIN_MODEL_PIXELS = 16
 
@@ -86,6 +88,7 @@ class TrainOptions:
     box_on_box_output: bool = False        # train a box alone on model.box_output instead of output 0 (measured
                                            # worse, docs/RESULTS.md "Candidate of 2026-12-05")
     distill_weight: float = 0.0            # keep the first prompt's answers near the --init-from model's (LwF)
+    ema_decay: float = 0.0                 # > 0: also save a moving average of the weights (weight_average.py)
     command: str = ""
 
 
@@ -186,6 +189,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.average = WeightAverage(self.model, opts.ema_decay) if opts.ema_decay > 0 else None
         if opts.resume:
             self._load_state()
 
@@ -354,6 +358,8 @@ class Trainer:
                 group["lr"] = self.lr_at(self.step)
             batch = self.make_batch(self.step)
             stats = self.train_step(batch, random.Random(o.seed * 31 + self.step))
+            if self.average is not None:
+                self.average.update(self.model)
             stats["step"] = self.step
             self.history.append(stats)
             self.step += 1
@@ -372,7 +378,7 @@ class Trainer:
             dist.barrier()
         return summary
 
-    def _checkpoint(self, wall_seconds: float | None) -> Checkpoint:
+    def _checkpoint(self, wall_seconds: float | None, model: torch.nn.Module | None = None) -> Checkpoint:
         provenance = {
             "trained": True, "steps": self.step, "options": {**asdict(self.opts), "planes": list(self.opts.planes)},
             "cases": [{"name": c.spec.name, "patient": getattr(c.spec, "patient", c.spec.name), "modality": c.modality,
@@ -384,7 +390,7 @@ class Trainer:
             # once trained with painted strokes, a model keeps reading them (a fine-tune from it inherits this)
             "dense_strokes": self.opts.stroke_share > 0 or self.init_dense_strokes,
         }
-        return Checkpoint(self.model, self.text.concepts, self.text.ensemble(), provenance)
+        return Checkpoint(self.model if model is None else model, self.text.concepts, self.text.ensemble(), provenance)
 
     def save(self, wall_seconds: float | None = None, final: bool = False, stopped_early: bool = False) -> dict:
         if self.rank != 0:
@@ -393,6 +399,9 @@ class Trainer:
 
         save_checkpoint(self._checkpoint(wall_seconds), self.out / CHECKPOINT_NAME)
         opt_tensors = {}
+        if self.average is not None:
+            save_checkpoint(self._checkpoint(wall_seconds, self.average.averaged(self.model)), self.out / AVERAGE_NAME)
+            opt_tensors.update(self.average.state())
         names = {id(p): n for n, p in self.model.named_parameters()}
         for p, st in self.optimizer.state.items():
             for k, v in st.items():
@@ -421,10 +430,14 @@ class Trainer:
         if not ckpt_path.is_file() or not state_path.is_file():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT_NAME} / {STATE_NAME} in {self.out}")
         self.model.load_state_dict(load_checkpoint(ckpt_path).model.state_dict())
+        if self.average is not None:  # a state file without an average starts it at the resumed weights
+            self.average = WeightAverage(self.model, self.opts.ema_decay)
         params = dict(self.model.named_parameters())
         with safe_open(str(state_path), framework="pt") as f:
             meta = f.metadata()
-            for key in f.keys():
+            if self.average is not None:
+                self.average.load_state(f)
+            for key in (k for k in f.keys() if not k.startswith(STATE_PREFIX)):
                 name, field_ = key.split("::")
                 self.optimizer.state[params[name]][field_] = f.get_tensor(key).to(self.device)
         self.step = int(meta["step"])
