@@ -625,6 +625,41 @@ def test_remote_backend_gives_the_same_segment_as_local(scene, case, logic, serv
     assert len(remote_logic.backend._uploaded) == uploads == 1
 
 
+def _under_patient(scene, node, patient_name: str, patient_id: str | None = None) -> None:
+    """Put a volume under patient -> study in the subject hierarchy, as Slicer's DICOM import does."""
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    patient = sh.CreateSubjectItem(sh.GetSceneItemID(), patient_name)
+    if patient_id is not None:
+        sh.SetItemAttribute(patient, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMPatientIDAttributeName(), patient_id)
+    study = sh.CreateStudyItem(patient, "study")
+    item = sh.GetItemByDataNode(node)  # Slicer gives every node an item; a bare slicer-core scene does not
+    sh.SetItemParent(item, study) if item else sh.CreateItem(study, node)
+
+
+def test_a_volumes_patient_comes_from_the_subject_hierarchy(scene, case):
+    vol, _, _ = case
+    loose, by_hand, dicom = (add_volume(scene, vol, name=n) for n in ("loose", "by_hand", "dicom"))
+    _under_patient(scene, by_hand, " Subject 7 ")
+    _under_patient(scene, dicom, "Doe^Jane", "P-0042")
+    assert mu.volume_patient_id(loose) is None
+    assert mu.volume_patient_id(by_hand) == "Subject 7"
+    assert mu.volume_patient_id(dicom) == "P-0042"
+
+
+def test_remote_upload_carries_the_volumes_patient(scene, case, server, liver_prompt):
+    """The Slicer module's upload tells the MONAI Label server whose image it is, so the server's fine-tune check
+    holds whole patients back (docs/monailabel.md)."""
+    vol, _, _ = case
+    node = add_volume(scene, vol)
+    _under_patient(scene, node, "Doe^Jane", "P-0042")
+    remote_logic = MedPCLIPLogic(backend=RemoteBackend(server), scene=scene)
+    remote_logic.segment(node, add_segmentation(scene), None, [liver_prompt["ras"]], mode="2d", allowEmpty=True)
+    (image_id,) = remote_logic.backend._uploaded.values()
+    with urllib.request.urlopen(f"{server}/datastore/image/info?image={image_id}", timeout=30) as resp:
+        info = json.loads(resp.read())
+    assert info.get("patient") == "P-0042", info
+
+
 def test_remote_other_answer_matches_local(scene, case, logic, server, liver_prompt):
     """A point's other answer (``alternative``) through the MONAI Label server is the local one, and says which."""
     vol, _, _ = case

@@ -49,6 +49,7 @@ class VolumeData:
     affine: np.ndarray            # index -> world RAS (parent transforms included)
     name: str = "volume"
     modality: str | None = None
+    patient: str | None = None    # the subject hierarchy's patient (mrml_util.volume_patient_id); None: not known
 
     _digest: str | None = field(default=None, repr=False)
 
@@ -321,8 +322,11 @@ class RemoteBackend:
                 write_array(np.ascontiguousarray(volume.array), Volume(volume.array, volume.affine), path)
                 with open(path, "rb") as f:
                     data = f.read()
+                # the patient travels in the upload's params: the server's fine-tune check splits by patient
+                params = {"source": "3D Slicer MedPCLIP module", "name": volume.name,
+                          **({"patient": volume.patient} if volume.patient else {})}
                 self._request("PUT", "/datastore/", {"image": image_id},
-                              {"params": json.dumps({"source": "3D Slicer MedPCLIP module", "name": volume.name}),
+                              {"params": json.dumps(params),
                                "file": (image_id + ".nii.gz", data, "application/gzip")})
             finally:
                 shutil.rmtree(tmpdir, ignore_errors=True)

@@ -127,7 +127,7 @@ class MedPCLIPLogic:
             raise MedPCLIPError(str(exc)) from None
         if array.size == 0:
             raise MedPCLIPError(f"volume '{volumeNode.GetName()}' is empty")
-        data = VolumeData(key, array, affine, volumeNode.GetName(), self.modality)
+        data = VolumeData(key, array, affine, volumeNode.GetName(), self.modality, mu.volume_patient_id(volumeNode))
         self._volumeCache = {volumeNode.GetID(): (key, data)}  # one volume's copy is kept
         return data
 

@@ -113,6 +113,24 @@ def volume_content_mtime(volume_node) -> int:
     return img.GetMTime() if img is not None else 0
 
 
+def volume_patient_id(volume_node) -> str | None:
+    """The patient a volume belongs to in the scene's subject hierarchy: its patient item's DICOM PatientID (what
+    Slicer's DICOM import sets), else that item's name (a patient made by hand in the Data module); None when the
+    volume sits under no patient. MONAI Label's fine-tune check keeps a patient's images on one side of its split."""
+    scene = volume_node.GetScene()
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene) if scene is not None else None
+    if sh is None:
+        return None
+    constants = slicer.vtkMRMLSubjectHierarchyConstants
+    item = sh.GetItemByDataNode(volume_node)
+    while item and item != sh.GetSceneItemID():
+        if sh.GetItemLevel(item) == constants.GetDICOMLevelPatient():
+            patient = sh.GetItemAttribute(item, constants.GetDICOMPatientIDAttributeName()) or sh.GetItemName(item)
+            return patient.strip() or None
+        item = sh.GetItemParent(item)
+    return None
+
+
 # -- markups --------------------------------------------------------------------------------------------
 
 def control_points_world(markups_node) -> list[list[float]]:
