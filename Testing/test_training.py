@@ -479,7 +479,7 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     rec = tmp_path / "clicks.npz"
     p = subprocess.run([sys.executable, str(REPO / "scripts" / "record_first_clicks.py"), "--data",
                         str(REPO / "Resources" / "SampleData" / "heldout_patients"), "--patients", "BTCV_030",
-                        "--max-slices-per-case", "1", "--random-clicks", "1", "--out", str(rec)],
+                        "--max-slices-per-case", "1", "--random-clicks", "1", "--view", "body", "--out", str(rec)],
                        capture_output=True, text=True, encoding="utf-8")
     assert p.returncode == 0, p.stderr
     d = np.load(rec)
@@ -498,6 +498,7 @@ def test_first_clicks_are_recorded_per_output_and_the_fitted_choice_head_lands_i
     sf, sb = fitted.model.state_dict(), base.model.state_dict()
     assert all(torch.equal(sf[k], sb[k]) for k in sf if not k.startswith("click_choice."))
     assert fitted.provenance["click_choice"]["clicks"] == n and "validate" in fitted.provenance["click_choice"]
+    assert set(d["view"]) == {"body"} and not fitted.model.click_view_choice.fitted
     assert fitted.provenance["click_choice"]["floor"] == 10.0
     # --require-cv-gain: one patient cannot be cross-validated, so nothing is written, in one line
     refused = tmp_path / "refused.safetensors"
@@ -647,3 +648,139 @@ def test_distillation_holds_the_first_prompts_answers_near_the_init_model(tmp_pa
         assert "--init-from" in str(err)
     p = _cli("train", "--data", str(CT_CASE), "--out", str(tmp_path / "o"), "--distill-weight", "1", "--max-steps", "1")
     assert p.returncode == 3 and "--distill-weight" in p.stderr and "Traceback" not in p.stderr
+
+
+def _fit_click_selector():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_click_selector", REPO / "scripts" / "fit_click_selector.py")
+    fcs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fcs)
+    return fcs
+
+
+def _recorded_clicks(help_small: bool, patients: int = 6, per_patient: int = 40, seed: int = 0) -> dict:
+    """Recorded first clicks of two structures; the IoU head always rates output 2 best. A 'small' structure's clicks
+    (feature 0 = 1) want output 1 when ``help_small``; otherwise outputs 1 and 2 are worth the same on every click."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = patients * per_patient
+    small = rng.random(n) < 0.4
+    x = np.stack([small.astype(float), rng.normal(size=n), np.ones(n)], 1)
+    dice = np.where(small[:, None], [0.9, 0.3, 0.2] if help_small else [0.5, 0.5, 0.2], [0.2, 0.8, 0.6])
+    dice = np.clip(dice + rng.normal(0, 0.05, dice.shape), 0, 1)
+    return {"dice": dice, "default_dice": dice[:, 1], "iou": np.tile([0.0, 0.1, 0.9, 0.2], (n, 1)),
+            "patient": np.repeat([f"p{i}" for i in range(patients)], per_patient),
+            "dataset": np.array(["ct"] * n), "label": np.where(small, "small", "large")}, x
+
+
+def test_the_click_choice_margin_is_lowered_only_where_the_patient_cross_validation_clearly_gains():
+    """fit_click_selector --margin with several values: from the largest margin (the IoU head kept), a smaller one is
+    taken only where its cross-validated pick is better with a patient-bootstrap interval clear of zero; with nothing
+    to gain the largest stays (session 49: 0.8 suited one checkpoint and cost two other seeds of its recipe)."""
+    fcs = _fit_click_selector()
+    rec, x = _recorded_clicks(help_small=True)
+    margin, scores = fcs.choose_margin(rec, x, 0.01, 0.0, [0.0, 1e6])
+    assert margin == 0.0 and scores[0.0] > scores[1e6] + 0.1
+    rec, x = _recorded_clicks(help_small=False)
+    margin, scores = fcs.choose_margin(rec, x, 0.01, 0.0, [0.0, 1e6])
+    assert margin == 1e6
+    one_patient = {k: v[:40] for k, v in rec.items()}
+    assert fcs.choose_margin(one_patient, x[:40], 0.01, 0.0, [0.0, 0.8]) == (0.8, {0.0: None, 0.8: None})
+
+
+def test_fit_click_selector_refuses_a_bad_margin_in_one_line(tmp_path):
+    import numpy as np
+
+    rec, _ = _recorded_clicks(help_small=True)
+    path = tmp_path / "clicks.npz"
+    np.savez(path, token=np.zeros((len(rec["dice"]), 4)), area=np.full((len(rec["dice"]), 4), 0.1), **rec)
+    for bad in ("-0.5", "0,x", ","):
+        p = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_click_selector.py"), str(path), "--margin", bad],
+                           capture_output=True, text=True, encoding="utf-8")
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        assert p.stderr.strip().splitlines()[-1].endswith(f"got {bad!r}"), p.stderr
+    assert _fit_click_selector().parse_margins("0.8,0,0.4") == [0.0, 0.4, 0.8]
+
+
+def _always_output_1(tmp_path, view: str):
+    """The bundled checkpoint with the click choice head of ``view`` ('body' or 'click') always picking multimask
+    output 1, the other head cleared."""
+    import numpy as np
+
+    from medpclip.model.checkpoint import load_checkpoint, save_checkpoint
+
+    base = load_checkpoint()
+    for head in (base.model.click_choice, base.model.click_view_choice):
+        torch.nn.init.zeros_(head.proj.weight)
+        torch.nn.init.zeros_(head.proj.bias)
+    w = np.zeros(tuple(base.model.click_choice.proj.weight.shape))
+    ckpt = _fit_click_selector().with_head(base, w, np.array([50.0, 0.0, 0.0]), 0.0, {"test": True}, view)
+    return save_checkpoint(ckpt, tmp_path / f"always1_{view}.safetensors")
+
+
+def test_each_view_asks_its_own_click_choice_head_the_one_fitted_on_its_records(tmp_path):
+    """scripts/record_first_clicks.py --view forces one view's pass of a new click (on this CT both views answer); a
+    head fitted on those records (fit_click_selector writes the head of the recorded view) is asked in that view
+    only, so with a head always picking output 1 the engine's own answer is the recorded output-1 answer on every
+    click, and a head of the other view does not touch it. Until session 49 one head, fitted on the click view's
+    records, was asked in the body's view."""
+    import numpy as np
+
+    from medpclip.model.checkpoint import load_checkpoint
+
+    def record(ckpt, view: str) -> dict:
+        out = tmp_path / f"{Path(ckpt).stem}_{view}.npz"
+        p = subprocess.run([sys.executable, str(REPO / "scripts" / "record_first_clicks.py"), "--data",
+                            str(REPO / "Resources" / "SampleData" / "heldout_patients"), "--patients", "BTCV_030",
+                            "--max-slices-per-case", "1", "--random-clicks", "1", "--checkpoint", str(ckpt),
+                            "--view", view, "--out", str(out)], capture_output=True, text=True, encoding="utf-8")
+        assert p.returncode == 0, p.stderr
+        return dict(np.load(out))
+
+    click_head, body_head = _always_output_1(tmp_path, "click"), _always_output_1(tmp_path, "body")
+    fitted = load_checkpoint(click_head).model
+    assert fitted.click_view_choice.fitted and not fitted.click_choice.fitted
+    for ckpt, view in ((click_head, "click"), (body_head, "body")):
+        rec = record(ckpt, view)
+        assert len(rec["dice"]) >= 8 and set(rec["view"]) == {view}
+        assert np.allclose(rec["default_dice"], rec["dice"][:, 0], atol=1e-6), view
+    other = record(click_head, "body")  # the click view's head answers the clicks whose click-view answer is kept
+    assert not np.allclose(other["default_dice"], other["dice"][:, 0], atol=1e-6)
+    assert not load_checkpoint().model.click_view_choice.fitted  # the bundled file: the body's view's head only
+
+
+def test_fit_click_selector_refuses_clicks_that_do_not_say_their_view(tmp_path):
+    import numpy as np
+
+    rec, _ = _recorded_clicks(help_small=True)
+    path = tmp_path / "old.npz"
+    np.savez(path, token=np.zeros((len(rec["dice"]), 4)), area=np.full((len(rec["dice"]), 4), 0.1), **rec)
+    p = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_click_selector.py"), str(path)],
+                       capture_output=True, text=True, encoding="utf-8")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith("fit_click_selector: these clicks do not say which view")
+
+
+def test_the_stage_3_script_fits_both_click_choice_heads_each_on_its_own_view(tmp_path):
+    """scripts/fit_click_choice_heads.sh: both heads cleared, the body view recorded and its head fitted, then the
+    click view recorded with that head in place and its head fitted; nothing else in the checkpoint changes."""
+    import numpy as np
+
+    from medpclip.model.checkpoint import load_checkpoint
+
+    env = {**os.environ, "MEDPCLIP_TRAINING_POOL": str(REPO / "Resources" / "SampleData" / "heldout_patients"),
+           "PYTHON": sys.executable}
+    p = subprocess.run(["bash", str(REPO / "scripts" / "fit_click_choice_heads.sh"), str(REPO / "Resources" / "Models" /
+                        "medpclip_tiny_default.safetensors"), str(tmp_path), "BTCV_030"],
+                       capture_output=True, text=True, encoding="utf-8", env=env)
+    assert p.returncode == 0, p.stderr + p.stdout
+    final, base = load_checkpoint(tmp_path / "final.safetensors"), load_checkpoint()
+    assert final.model.click_choice.fitted and final.model.click_view_choice.fitted
+    assert set(np.load(tmp_path / "fc_train_body.npz")["view"]) == {"body"}
+    assert set(np.load(tmp_path / "fc_train_click.npz")["view"]) == {"click"}
+    sf, sb = final.model.state_dict(), base.model.state_dict()
+    assert all(torch.equal(sf[k], sb[k]) for k in sb if not k.startswith(("click_choice.", "click_view_choice.")))
+    assert not torch.equal(sf["click_choice.proj.weight"], sb["click_choice.proj.weight"])
+    assert {"click_choice", "click_view_choice"} <= set(final.provenance)

@@ -1,7 +1,7 @@
 """Fit the click choice head (model/click_choice.py) on recorded first clicks and write it into a checkpoint.
 
     .venv/bin/python scripts/fit_click_selector.py TRAIN.npz [--validate HELDOUT.npz] [--features scores|token]
-        [--l2 0.01] [--floor 0] [--margin 0] [--require-cv-gain] [--base CKPT] [--out CKPT]
+        [--l2 0.01] [--floor 0] [--margin 0 | --margin 0,0.4,0.8] [--require-cv-gain] [--base CKPT] [--out CKPT]
 
 TRAIN / HELDOUT come from ``scripts/record_first_clicks.py`` (training patients' and held-out patients' clicks).
 The head scores the multimask outputs linearly; it is fitted to maximise the Dice of the output it picks (a soft
@@ -10,8 +10,14 @@ choice, temperature ``TEMPERATURE``, each dataset weighted equally, L2 on the we
 IoU token's state too. Printed: Dice of the pick per dataset in 5-fold cross-validation over the training
 patients, and on ``--validate`` (report only, never fitted on). ``--margin`` is the head's margin (how much
 higher it must score another output than the IoU head's pick to override it; applied to every report and written
-into the head). With ``--out`` the fitted head is written into a
-copy of ``--base`` (default: the bundled checkpoint) with its provenance under ``click_choice``.
+into the head). Given several (comma-separated), the patient cross-validation chooses: from the largest down, a
+smaller margin replaces the current choice only where its cross-validated pick scores better with a 95 %
+patient-bootstrap interval clear of zero (``choose_margin``). A margin
+suits one checkpoint, not a recipe: 0.8, chosen for the 2026-12-05 file, left two other seeds of its recipe at
+the IoU head's pick, where margin 0 gained 0.09 on held-out BTCV first clicks (docs/RESULTS.md, session 49). With ``--out`` the fitted head is written into a copy of
+``--base`` (default: the bundled checkpoint): the head of the view the clicks were recorded in (``HEADS``:
+``click_choice`` for the body's view, ``click_view_choice`` for the click's own view), its provenance under that
+name.
 ``--require-cv-gain``: write nothing and exit 2, with one line, unless the cross-validated pick beats the IoU
 head's (the engine's answer) dataset-averaged: on three fine-tunes of 2026-12-05 a head fitted against its own
 cross-validation cost held-out first clicks 0.03-0.04 (docs/RESULTS.md, session 33).
@@ -158,15 +164,78 @@ def cv_gain(cv: dict[str, dict[str, float]] | None) -> float | None:
     return float(np.mean([d["picked"] - d["engine"] for d in cv.values()]))
 
 
-def with_head(base: Checkpoint, w: np.ndarray, b: np.ndarray, margin: float, provenance: dict) -> Checkpoint:
+HEADS = {"body": "click_choice", "click": "click_view_choice"}  # recorded view -> the head asked in that view
+
+
+def recorded_view(rec: dict[str, np.ndarray]) -> str:
+    """The view the clicks were recorded in (record_first_clicks.py --view); a clear error for older records."""
+    views = set(rec["view"].tolist()) if "view" in rec else set()
+    if len(views) != 1 or not views <= set(HEADS):
+        raise SystemExit("fit_click_selector: these clicks do not say which view they were recorded in (recorded "
+                         "before session 49, or mixed): record them again with record_first_clicks.py --view")
+    return views.pop()
+
+
+def with_head(base: Checkpoint, w: np.ndarray, b: np.ndarray, margin: float, provenance: dict,
+              view: str = "body") -> Checkpoint:
+    """A copy of ``base`` with the head of ``view`` (``HEADS``) set; every other tensor unchanged."""
     model = copy.deepcopy(base.model)
+    head = getattr(model, HEADS[view])
     with torch.no_grad():
-        model.click_choice.proj.weight.copy_(torch.tensor(w, dtype=torch.float32))
-        model.click_choice.proj.bias.copy_(torch.tensor(b, dtype=torch.float32))
-        model.click_choice.margin.fill_(margin)
+        head.proj.weight.copy_(torch.tensor(w, dtype=torch.float32))
+        head.proj.bias.copy_(torch.tensor(b, dtype=torch.float32))
+        head.margin.fill_(margin)
     prov = copy.deepcopy(base.provenance)
-    prov["click_choice"] = provenance
+    prov[HEADS[view]] = provenance
     return Checkpoint(model, base.vocabulary, base.text_features, prov, base.metrics)
+
+
+def parse_margins(text: str) -> list[float]:
+    """'0.8' or '0,0.4,0.8' -> sorted non-negative margins; a clear error otherwise."""
+    try:
+        margins = sorted({float(m) for m in text.split(",") if m.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--margin takes numbers separated by commas, got {text!r}") from None
+    if not margins or margins[0] < 0 or not all(np.isfinite(margins)):
+        raise argparse.ArgumentTypeError(f"--margin takes finite numbers >= 0, got {text!r}")
+    return margins
+
+
+def patient_bootstrap_low(rec: dict[str, np.ndarray], gain: np.ndarray, draws: int = 2000, seed: int = 0) -> float:
+    """The 2.5 % point of the dataset-averaged mean of a per-click ``gain``, resampling whole patients within each
+    dataset (clicks of one patient are not independent)."""
+    rng = np.random.default_rng(seed)
+    means = np.zeros(draws)
+    datasets = np.unique(rec["dataset"])
+    for name in datasets:
+        m = rec["dataset"] == name
+        patients = np.unique(rec["patient"][m])
+        sums = np.array([gain[m & (rec["patient"] == p)].sum() for p in patients])
+        counts = np.array([(m & (rec["patient"] == p)).sum() for p in patients])
+        pick = rng.integers(0, len(patients), (draws, len(patients)))
+        means += sums[pick].sum(1) / counts[pick].sum(1)
+    return float(np.quantile(means / len(datasets), 0.025))
+
+
+def choose_margin(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float,
+                  margins: list[float]) -> tuple[float, dict[float, float | None]]:
+    """Start from the largest margin (the IoU head overruled least) and step to a smaller one only where its
+    patient-cross-validated pick beats the current choice's with a 95 % patient-bootstrap interval clear of zero.
+    With one margin, or too few patients to cross-validate, the largest given.
+    -> (margin, {margin: cross-validated dataset-averaged Dice, or None})."""
+    got: dict[float, np.ndarray | None] = {}
+    scores: dict[float, float | None] = {}
+    for margin in margins:
+        choice = cross_validated(rec, x, l2, floor, margin)
+        got[margin] = None if choice is None else rec["dice"][np.arange(len(choice)), choice]
+        scores[margin] = None if choice is None else float(np.mean([d["picked"] for d in summary(rec, choice).values()]))
+    best = max(margins)
+    if got[best] is None:
+        return best, scores
+    for margin in sorted(margins, reverse=True)[1:]:
+        if patient_bootstrap_low(rec, got[margin] - got[best]) > 0:
+            best = margin
+    return best, scores
 
 
 def main() -> None:
@@ -177,8 +246,9 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=0.01)
     ap.add_argument("--floor", type=float, default=0.0,
                     help="weight of the per-structure penalty for falling below the engine's answer (0: none)")
-    ap.add_argument("--margin", type=float, default=0.0,
-                    help="how much higher the head must score another output than the IoU head's pick (0: none)")
+    ap.add_argument("--margin", type=parse_margins, default=[0.0],
+                    help="how much higher the head must score another output than the IoU head's pick (0: none); "
+                         "several, comma-separated: the patient cross-validation chooses")
     ap.add_argument("--require-cv-gain", action="store_true",
                     help="write nothing (exit 2) unless the patient cross-validation gains over the IoU head's pick")
     ap.add_argument("--base")
@@ -186,8 +256,13 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train = dict(np.load(args.train))
+    view = recorded_view(train)
     x = features(train, args.features)
-    cv_choice = cross_validated(train, x, args.l2, args.floor, args.margin)
+    margin, margin_scores = choose_margin(train, x, args.l2, args.floor, args.margin)
+    if len(args.margin) > 1:
+        log.info("margin chosen by patient cross-validation: %s (cross-validated Dice per margin: %s)", margin,
+                 {m: None if v is None else round(v, 4) for m, v in margin_scores.items()})
+    cv_choice = cross_validated(train, x, args.l2, args.floor, margin)
     if cv_choice is None:
         log.warning("one training patient: no cross-validation across patients")
         report = {"cv_train_patients": None}
@@ -197,7 +272,7 @@ def main() -> None:
     w, b = fit_on(train, x, args.l2, args.floor)
     if args.validate:
         val = dict(np.load(args.validate))
-        choice = picks(w, b, features(val, args.features), val["iou"], args.margin)
+        choice = picks(w, b, features(val, args.features), val["iou"], margin)
         report["validate_switched"] = round(float(np.mean(choice != np.argmax(val["iou"][:, 1:], axis=1))), 3)
         report["validate"] = summary(val, choice)
         for kind in np.unique(val["click_kind"]):
@@ -217,8 +292,10 @@ def main() -> None:
         sha = hashlib.sha256(Path(args.train).read_bytes()).hexdigest()
         prov = {"command": " ".join(["scripts/fit_click_selector.py", *sys.argv[1:]]), "train": args.train,
                 "train_sha256": sha, "clicks": int(len(x)), "features": args.features, "l2": args.l2,
-                "floor": args.floor, "margin": args.margin, "temperature": TEMPERATURE, **report}
-        log.info("wrote %s", save_checkpoint(with_head(base, w, b, args.margin, prov), args.out))
+                "floor": args.floor, "margin": margin, "margins_tried": args.margin,
+                "margin_cv_dice": {str(m): v for m, v in margin_scores.items()}, "temperature": TEMPERATURE, **report}
+        log.info("wrote %s (head %s)", save_checkpoint(with_head(base, w, b, margin, prov, view), args.out),
+                 HEADS[view])
 
 
 if __name__ == "__main__":

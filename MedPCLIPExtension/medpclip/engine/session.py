@@ -140,9 +140,9 @@ class Session:
         """points (x, y, label) and box (x0, y0, x1, y1) in slice pixels; region_mask (rows, cols) bool; ``window``
         the view (default: the context view); ``prev_low_res`` logits in that view; ``strokes2d`` (rows, cols) painted
         strokes (1 positive, 2 negative) for the dense prompt map; ``choose``: a single click is answered by the output
-        the click choice head picks (when fitted; the pass it was fitted on: a new click's context pass), else by the
-        IoU head's best (``rank`` > 0: the next-best); ``users_box``: the pass answers the user's box (alone, or with
-        correction clicks; not a propagated slice's box). See ``MedPCLIP.answer_index``."""
+        its view's click choice head picks (``PromptedOutput.choice_of``), else by the IoU head's best (``rank`` > 0:
+        the next-best); ``users_box``: the pass answers the user's box (alone, or with correction clicks; not a
+        propagated slice's box). See ``MedPCLIP.answer_index``."""
         return self.predict_views(plane, idx, points, [window or self.context_window(plane)], box, region_mask,
                                   prev_low_res, with_masks, strokes2d, [choose], users_box, rank)[0]
 
@@ -171,7 +171,7 @@ class Session:
         results = []
         for n, grid in enumerate(grids):
             iou = out.iou[n].float()
-            picked = out.choice[n] if choose and choose[n] and out.choice is not None else None
+            picked = out.choice_of(n, windows[n] == self.context_window(plane)) if choose and choose[n] else None
             k = self.model.answer_index(iou, single_click, picked, box_alone=box_alone,
                                         box_corrected=users_box and not box_alone, rank=rank)
             low = out.masks[n:n + 1, k:k + 1].float()

@@ -85,12 +85,12 @@ def _answer_new_click(session: "Session", plane: str, idx: int, points: Points, 
     local = whole = None
     window = click_view_window(point_bounds, spacing, context) \
         if click_view and policy.CLICK_VIEW_MM is not None else None
-    if window is not None:
+    if window is not None:  # each view's pass asks that view's click choice head (when the checkpoint has one)
         if checks:  # the body's view answers too: both views in one batch
-            in_view, whole = session.predict_views(plane, idx, points, [window, context], choose=[False, True],
+            in_view, whole = session.predict_views(plane, idx, points, [window, context], choose=[True, True],
                                                    rank=alternative)
-        else:  # the choice head knows the body's view only
-            in_view = predict(plane, idx, points, None, None, None, window=window, rank=alternative)
+        else:
+            in_view = predict(plane, idx, points, None, None, None, window=window, choose=True, rank=alternative)
         if in_view.mask.any() and not touches_border(in_view.mask, window):
             local = in_view, window  # else the object is larger than the view (or missed): the body's view answers
     first, first_view = local if local is not None else (None, context)

@@ -27,7 +27,7 @@ VOCAB_KEY = "vocabulary.text_features"
 # added later than some checkpoints (issue 13: geometry head, issue 14: strokes' own input path, issue 12:
 # the click choice head and the box output); older
 # checkpoints load without them and keep their silent (zero-output) initialisation
-OPTIONAL_PREFIXES = ("region_geometry_head.", "stroke_prompt.", "click_choice.", "box_output")
+OPTIONAL_PREFIXES = ("region_geometry_head.", "stroke_prompt.", "click_choice.", "click_view_choice.", "box_output")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CHECKPOINT_NAME = "medpclip_tiny_default.safetensors"
 

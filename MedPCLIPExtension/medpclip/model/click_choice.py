@@ -7,6 +7,14 @@ nearly every click; the best output per click would lift the first click's Dice 
 training patients (``scripts/record_first_clicks.py``, ``scripts/fit_click_selector.py``): for each candidate, the
 Dice the engine's final answer reaches when that candidate answers the context pass.
 
+A new click is answered in two views, one batch (docs/DESIGN-NOTES.md, "A click's view around the click"): the
+click's own view (on CT a 160 mm square) and the body's view, whose answer wins where a check says the click view's
+is a fragment or a blob. Each view has its own head, fitted on clicks recorded in that view
+(``record_first_clicks.py --view body|click``): ``MedPCLIP.click_choice`` for the body's view (the only one before
+session 49, fitted when the body's view was a click's first pass) and ``MedPCLIP.click_view_choice`` for the click's
+view. A head is asked only in its own view: the features of a 160 mm view and of the whole body's differ, and a head
+fitted on one and asked in the other picks worse than the IoU head (docs/RESULTS.md, session 49).
+
 Its inputs are what the decoder already computed: the IoU token's state (what the decoder made of the prompt and
 the region), the candidates' predicted IoUs and their areas (log share of the view), both also relative to the
 candidates' mean. It is zero until fitted; an unfitted head leaves the choice to the IoU head, so checkpoints

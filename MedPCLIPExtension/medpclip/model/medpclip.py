@@ -55,12 +55,20 @@ class SliceFeatures:
 @dataclass
 class PromptedOutput:
     """region_embedding (B, E) L2-normalised; masks (B, M, 4g, 4g) logits; iou (B, M) predicted quality;
-    choice (B, M - 1) the click choice head's scores of the multimask outputs (None while it is unfitted)."""
+    choice / view_choice (B, M - 1) the body's view's / the click view's choice head's scores of the multimask
+    outputs (None while that head is unfitted)."""
 
     region_embedding: torch.Tensor
     masks: torch.Tensor
     iou: torch.Tensor
     choice: torch.Tensor | None = None
+    view_choice: torch.Tensor | None = None
+
+    def choice_of(self, n: int, body_view: bool) -> torch.Tensor | None:
+        """Prompt ``n``'s scores from the choice head of its view: the body's view's (``click_choice``) or a click's
+        own view's (``click_view_choice``); None while that head is unfitted."""
+        scores = self.choice if body_view else self.view_choice
+        return None if scores is None else scores[n]
 
 
 class FineFeatures(nn.Module):
@@ -108,8 +116,10 @@ class MedPCLIP(nn.Module):
         # Where the region lies in the body and how it looks against it (model/region_geometry.py): added to the
         # region embedding when the region's mask is known; zero until the alignment stage trains it.
         self.region_geometry_head = RegionGeometryHead(cfg.embed_dim, n_features=cfg.geometry_features)
-        # which multimask output answers a single click (model/click_choice.py); zero until fitted
+        # which multimask output answers a new click (model/click_choice.py), one head per view: the body's view and
+        # the click's own view; each zero until fitted on clicks recorded in its view
         self.click_choice = ClickChoiceHead(cfg.decoder_dim, cfg.num_multimask)
+        self.click_view_choice = ClickChoiceHead(cfg.decoder_dim, cfg.num_multimask)
         # which output answers a box alone (no click, no prior mask): 0, the single-mask output the box was trained
         # on, unless a checkpoint sets another (scripts/set_box_output.py; docs/RESULTS.md "Which output answers a box")
         self.register_buffer("box_output", torch.zeros(1, dtype=torch.long))
@@ -159,7 +169,8 @@ class MedPCLIP(nn.Module):
             return PromptedOutput(region, x.new_zeros(b, 0, 1, 1), x.new_zeros(b, 0))
         masks, iou, token = self.decode_masks(feats, x, sparse, prompts)
         choice = self.click_choice(token, iou, masks) if self.click_choice.fitted else None
-        return PromptedOutput(region, masks, iou, choice)
+        view_choice = self.click_view_choice(token, iou, masks) if self.click_view_choice.fitted else None
+        return PromptedOutput(region, masks, iou, choice, view_choice)
 
     def decode_masks(self, feats: SliceFeatures, x: torch.Tensor, sparse: torch.Tensor, prompts: Prompts):
         """The mask decoder on ``prompted_tokens``' output -> (masks (B, M, 4g, 4g) logits, iou (B, M), the IoU
@@ -228,7 +239,8 @@ class MedPCLIP(nn.Module):
             "trunk": self.visual, "prompt_encoder": self.prompt_encoder,
             "fusion": nn.ModuleList([self.dense_prompt, self.stroke_prompt, self.fusion, self.region_pool_norm,
                                      self.region_pool_token, self.region_pool_proj, self.region_geometry_head]),
-            "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder, self.click_choice]),
+            "mask_decoder": nn.ModuleList([self.neck, self.fine_features, self.mask_decoder, self.click_choice,
+                                           self.click_view_choice]),
             "text_projection": self.text_projection,
         }
         counts = {k: sum(p.numel() for p in m.parameters()) for k, m in groups.items()}
