@@ -4,14 +4,16 @@
 # body view's pass is recorded and its head fitted, then the click view's pass is recorded with that head in place
 # and its head fitted; each head's margin is chosen by patient cross-validation (fit_click_selector.py --margin).
 # usage: scripts/fit_click_choice_heads.sh CHECKPOINT OUT_DIR [PATIENTS]
-#   PATIENTS: comma-separated training patients (default: the bundled file's BTCV and BRATS training patients)
+#   PATIENTS: comma-separated training patients (meta.json "patient"; default: the bundled file's BTCV and BRATS training patients)
+#   MEDPCLIP_TRAINING_POOL: the data root holding them (default ../shared/training); THREADS: torch threads (1)
 #   writes OUT_DIR/{noheads,body,final}.safetensors, the records, and fit_{body,click}.txt
 set -euo pipefail
-cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: $0 CHECKPOINT OUT_DIR [PATIENTS]" >&2; exit 2; }
-CKPT=$1; OUT=$2
+[ -f "$1" ] || { echo "ERROR: $0: no checkpoint at $1" >&2; exit 2; }
+CKPT=$(realpath "$1"); OUT=$(realpath -m "$2")  # paths as the caller gave them, before moving to the repository
 PATIENTS=${3:-BTCV_001,BTCV_002,BTCV_003,BTCV_004,BTCV_005,BTCV_006,BTCV_007,BTCV_021,BTCV_022,BTCV_023,BTCV_024,BTCV_025,BTCV_026,BTCV_027,brats_2013_pat0003_1,brats_2013_pat0004_1,brats_2013_pat0005_1}
-DATA=${MEDPCLIP_TRAINING_POOL:-../shared/training}
+DATA=$(realpath -m "${MEDPCLIP_TRAINING_POOL:-$(dirname "$0")/../../shared/training}")
+cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$OUT"
 "$PY" - "$CKPT" "$OUT/noheads.safetensors" <<'PY'
