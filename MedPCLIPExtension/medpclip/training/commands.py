@@ -57,7 +57,7 @@ def add_train(sub) -> None:
     p.add_argument("--wide-ct-looks", action="store_true", help="also show CT in wider 8-bit export looks (a "
                    "window of 0.6-1.6x contrast about mid-grey, level +-0.15, gamma 0.5-2; augment.wide_export_look): "
                    "400 steps from the shipped file held the first click better on CT exported with a wider window; in the "
-                   "shipped 1400-step recipe, seed for seed, no worse (docs/RESULTS.md, sessions 46-48)")
+                   "shipped 1400-step recipe, seed for seed, level to slightly better (docs/RESULTS.md, sessions 46-49)")
     p.add_argument("--trainable", default="", help="comma list of module names to train (others frozen), e.g. "
                    "dense_prompt; default: the whole model")
     p.add_argument("--clip-weight", type=float, default=1.0, help="weight of the region-text loss (0: train the "
