@@ -12,12 +12,10 @@ patients, and on ``--validate`` (report only, never fitted on). ``--margin`` is 
 higher it must score another output than the IoU head's pick to override it; applied to every report and written
 into the head). Given several (comma-separated), the patient cross-validation chooses: from the largest down, a
 smaller margin replaces the current choice only where its cross-validated pick scores better with a 95 %
-patient-bootstrap interval clear of zero (``choose_margin``). A margin
-suits one checkpoint, not a recipe: 0.8, chosen for the 2026-12-05 file, left two other seeds of its recipe at
-the IoU head's pick, where margin 0 gained 0.09 on held-out BTCV first clicks (docs/RESULTS.md, session 49). With ``--out`` the fitted head is written into a copy of
-``--base`` (default: the bundled checkpoint): the head of the view the clicks were recorded in (``HEADS``:
-``click_choice`` for the body's view, ``click_view_choice`` for the click's own view), its provenance under that
-name.
+patient-bootstrap interval clear of zero (``choose_margin``): a margin suits one checkpoint, not a recipe
+(docs/RESULTS.md, session 49). With ``--out`` the fitted head is written into a copy of ``--base`` (default:
+the bundled checkpoint): the head of the view the clicks were recorded in (``HEADS``: ``click_choice`` for the
+body's view, ``click_view_choice`` for the click's own view), its provenance under that name.
 ``--require-cv-gain``: write nothing and exit 2, with one line, unless the cross-validated pick beats the IoU
 head's (the engine's answer) dataset-averaged: on three fine-tunes of 2026-12-05 a head fitted against its own
 cross-validation cost held-out first clicks 0.03-0.04 (docs/RESULTS.md, session 33).
@@ -142,16 +140,29 @@ def fit_on(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float,
     return fit(x[m], rec["dice"][m], rec["dataset"][m], l2, rec["default_dice"][m], rec["label"][m], floor)
 
 
-def cross_validated(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float, margin: float,
-                    folds: int = 5) -> np.ndarray | None:
-    """Each click's pick by a head fitted on the other patients' clicks; None with fewer than two patients."""
+def fold_fits(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float,
+              folds: int = 5) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """Per patient fold: (its clicks, W, b of a head fitted on the other patients' clicks); None with fewer than two
+    patients. The fit does not depend on the margin, so one set of folds serves every margin."""
     patients = np.random.default_rng(0).permutation(np.unique(rec["patient"]))
     if len(patients) < 2:
         return None
-    choice = np.zeros(len(x), int)
+    out = []
     for part in np.array_split(patients, min(folds, len(patients))):
         m = np.isin(rec["patient"], part)
-        w, b = fit_on(rec, x, l2, floor, ~m)
+        out.append((m, *fit_on(rec, x, l2, floor, ~m)))
+    return out
+
+
+def cross_validated(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float, margin: float,
+                    folds: int = 5, fits: list | None = None) -> np.ndarray | None:
+    """Each click's pick by a head fitted on the other patients' clicks (``fits`` from ``fold_fits``, else fitted
+    here); None with fewer than two patients."""
+    fits = fits if fits is not None else fold_fits(rec, x, l2, floor, folds)
+    if fits is None:
+        return None
+    choice = np.zeros(len(x), int)
+    for m, w, b in fits:
         choice[m] = picks(w, b, x[m], rec["iou"][m], margin)
     return choice
 
@@ -217,16 +228,17 @@ def patient_bootstrap_low(rec: dict[str, np.ndarray], gain: np.ndarray, draws: i
     return float(np.quantile(means / len(datasets), 0.025))
 
 
-def choose_margin(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float,
-                  margins: list[float]) -> tuple[float, dict[float, float | None]]:
+def choose_margin(rec: dict[str, np.ndarray], x: np.ndarray, l2: float, floor: float, margins: list[float],
+                  fits: list | None = None) -> tuple[float, dict[float, float | None]]:
     """Start from the largest margin (the IoU head overruled least) and step to a smaller one only where its
     patient-cross-validated pick beats the current choice's with a 95 % patient-bootstrap interval clear of zero.
     With one margin, or too few patients to cross-validate, the largest given.
     -> (margin, {margin: cross-validated dataset-averaged Dice, or None})."""
+    fits = fits if fits is not None else fold_fits(rec, x, l2, floor)
     got: dict[float, np.ndarray | None] = {}
     scores: dict[float, float | None] = {}
     for margin in margins:
-        choice = cross_validated(rec, x, l2, floor, margin)
+        choice = cross_validated(rec, x, l2, floor, margin, fits=fits)
         got[margin] = None if choice is None else rec["dice"][np.arange(len(choice)), choice]
         scores[margin] = None if choice is None else float(np.mean([d["picked"] for d in summary(rec, choice).values()]))
     best = max(margins)
@@ -258,11 +270,12 @@ def main() -> None:
     train = dict(np.load(args.train))
     view = recorded_view(train)
     x = features(train, args.features)
-    margin, margin_scores = choose_margin(train, x, args.l2, args.floor, args.margin)
+    fits = fold_fits(train, x, args.l2, args.floor)
+    margin, margin_scores = choose_margin(train, x, args.l2, args.floor, args.margin, fits)
     if len(args.margin) > 1:
         log.info("margin chosen by patient cross-validation: %s (cross-validated Dice per margin: %s)", margin,
                  {m: None if v is None else round(v, 4) for m, v in margin_scores.items()})
-    cv_choice = cross_validated(train, x, args.l2, args.floor, margin)
+    cv_choice = cross_validated(train, x, args.l2, args.floor, margin, fits=fits)
     if cv_choice is None:
         log.warning("one training patient: no cross-validation across patients")
         report = {"cv_train_patients": None}

@@ -69,8 +69,7 @@ class ViewPassProbe:
 
         def predict_views_seen(session, plane, idx, points, windows, *args, **kwargs):
             # only a segment call's first batch holds a new click's first passes (later ones refine an answer)
-            context = session.context_window(plane)
-            probe._batch = [w == context for w in windows] if not probe._batches else []
+            probe._batch = [w == session.context_window(plane) for w in windows] if not probe._batches else []
             probe._calls, probe._batches = 0, probe._batches + 1
             return predict_views(session, plane, idx, points, windows, *args, **kwargs)
 
